@@ -1,0 +1,400 @@
+//! Agents: registration, session binding, presence and status (SPEC §2).
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::{Caller, Store, audit, events, validate};
+use crate::clock::{Millis, rfc3339};
+use crate::error::{Error, ErrorCode, Result};
+use crate::token;
+
+/// An agent is `online` when seen in the last 10 minutes.
+pub const ONLINE_WITHIN_MS: Millis = 10 * 60 * 1000;
+/// An agent is `stale` when seen in the last 60 minutes (and not online).
+pub const STALE_WITHIN_MS: Millis = 60 * 60 * 1000;
+
+/// Declared statuses an agent may set.
+pub const STATUSES: [&str; 4] = ["online", "busy", "away", "offline"];
+
+/// Presence computed from `last_seen` (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    /// Seen within [`ONLINE_WITHIN_MS`].
+    Online,
+    /// Seen within [`STALE_WITHIN_MS`].
+    Stale,
+    /// Not seen for longer.
+    Offline,
+}
+
+impl Presence {
+    /// The presence of an agent last seen at `last_seen`, at time `now`.
+    pub fn at(last_seen: Millis, now: Millis) -> Self {
+        let age = now - last_seen;
+        if age < ONLINE_WITHIN_MS {
+            Self::Online
+        } else if age < STALE_WITHIN_MS {
+            Self::Stale
+        } else {
+            Self::Offline
+        }
+    }
+}
+
+/// A registered agent as tools and the CLI show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Agent {
+    /// The unique name.
+    pub name: String,
+    /// Free-form role, e.g. `reviewer`.
+    pub role: String,
+    /// Capabilities, fixed at first registration.
+    pub capabilities: Vec<String>,
+    /// What the agent does.
+    pub description: Option<String>,
+    /// Declared status: online, busy, away, offline.
+    pub status: String,
+    /// A note set with the status.
+    pub status_note: Option<String>,
+    /// Computed from `last_seen`.
+    pub presence: Presence,
+    /// RFC 3339 time of the agent's last call.
+    pub last_seen: String,
+    /// RFC 3339 time of first registration.
+    pub registered_at: String,
+    /// active, rotation_grace, recovery_pending or revoked.
+    pub auth_state: String,
+}
+
+/// What an agent registers with.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    /// Agent name; see [`validate::agent_name`].
+    pub name: String,
+    /// Role; at most 64 characters.
+    pub role: String,
+    /// Capabilities; kept from the first registration on re-binds.
+    pub capabilities: Vec<String>,
+    /// Description; at most 1,024 characters.
+    pub description: Option<String>,
+}
+
+/// How a `register_agent` call proves it may take an existing name.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// Nothing: only new names (or names cleared by `relay recover`).
+    None,
+    /// The session is bound to this name already (it may update itself).
+    BoundSession,
+    /// The agent's token.
+    Token(&'a str),
+    /// A one-time recovery token issued by `revoke_token`.
+    RecoveryToken(&'a str),
+}
+
+/// The outcome of a registration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    /// The agent as stored.
+    pub agent: Agent,
+    /// A new token, shown once; `None` when the caller already holds one.
+    pub token: Option<String>,
+    /// Whether the name was new.
+    pub created: bool,
+}
+
+const AGENT_COLUMNS: &str = "name, role, capabilities, description, status, status_note, \
+                             last_seen, created_at, auth_state";
+
+fn agent_from_row(row: &rusqlite::Row<'_>, now: Millis) -> rusqlite::Result<Agent> {
+    let caps: String = row.get(2)?;
+    let last_seen: Millis = row.get(6)?;
+    Ok(Agent {
+        name: row.get(0)?,
+        role: row.get(1)?,
+        capabilities: serde_json::from_str(&caps).unwrap_or_default(),
+        description: row.get(3)?,
+        status: row.get(4)?,
+        status_note: row.get(5)?,
+        presence: Presence::at(last_seen, now),
+        last_seen: rfc3339(last_seen),
+        registered_at: rfc3339(row.get(7)?),
+        auth_state: row.get(8)?,
+    })
+}
+
+fn load(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<Option<Agent>> {
+    Ok(tx
+        .prepare_cached(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE name = ?1"))?
+        .query_row([name], |r| agent_from_row(r, now))
+        .optional()?)
+}
+
+/// Checks that `caller` is a registered, non-revoked agent holding `cap`
+/// (if any), and records that it was seen now. Returns its capabilities.
+///
+/// Errors: [`ErrorCode::AuthFailed`], [`ErrorCode::CapDenied`].
+pub(crate) fn authorize(tx: &Transaction<'_>, caller: &str, now: Millis, cap: Option<&str>) -> Result<()> {
+    let row: Option<(String, String)> = tx
+        .prepare_cached(
+            "UPDATE agents SET last_seen = ?1 WHERE name = ?2 RETURNING capabilities, auth_state",
+        )?
+        .query_row(params![now, caller], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((caps, auth_state)) = row else {
+        return Err(Error::new(
+            ErrorCode::AuthFailed,
+            format!("agent {caller:?} is not registered; call register_agent first"),
+        ));
+    };
+    if matches!(auth_state.as_str(), "revoked" | "recovery_pending") {
+        return Err(Error::new(
+            ErrorCode::AuthFailed,
+            format!("agent {caller:?} has its token revoked ({auth_state}); ask the operator to run `relay recover {caller}`"),
+        ));
+    }
+    if let Some(cap) = cap {
+        let caps: Vec<String> = serde_json::from_str(&caps).unwrap_or_default();
+        if !caps.iter().any(|c| c == cap) {
+            return Err(Error::new(
+                ErrorCode::CapDenied,
+                format!(
+                    "agent {caller:?} lacks the {cap:?} capability; the operator grants it with \
+                     `relay serve --capabilities {cap},...`"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_registration(reg: &Registration) -> Result<()> {
+    validate::agent_name(&reg.name)?;
+    validate::text("role", &reg.role, validate::MAX_ROLE_CHARS)?;
+    validate::capabilities(&reg.capabilities)?;
+    if let Some(d) = &reg.description {
+        validate::text("description", d, validate::MAX_DESCRIPTION_CHARS)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Registers `reg.name`, or re-binds it when `credential` proves the
+    /// caller may take it (SPEC §2).
+    ///
+    /// A new name gets a fresh token (returned once). An existing name
+    /// needs its token, a recovery token while `recovery_pending`, or a
+    /// session already bound to it; a name whose token the operator cleared
+    /// with `relay recover` may be taken by anyone and gets a new token.
+    /// Capabilities of an existing agent are kept.
+    ///
+    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
+    /// [`ErrorCode::NameTaken`] (no credential), [`ErrorCode::AuthFailed`]
+    /// (wrong token, or revoked).
+    pub fn register_agent(&self, reg: &Registration, credential: Credential<'_>, transport: &str) -> Result<Registered> {
+        validate_registration(reg)?;
+        self.write(|tx, now| {
+            let existing: Option<(Option<Vec<u8>>, Option<Vec<u8>>, String)> = tx
+                .prepare_cached("SELECT token_hash, recovery_token_hash, auth_state FROM agents WHERE name = ?1")?
+                .query_row([&reg.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let caller = Caller { agent: &reg.name, transport };
+            let Some((token_hash, recovery_hash, auth_state)) = existing else {
+                let token = token::generate();
+                insert(tx, reg, &token, now)?;
+                events::append(tx, events::Kind::AgentRegistered, None, Some(&reg.name), None, None, now)?;
+                audit::record(tx, caller, "register_agent", None, &serde_json::json!({"created": true}), now)?;
+                let agent = load(tx, &reg.name, now)?.ok_or_else(|| Error::internal("agent vanished"))?;
+                return Ok(Registered { agent, token: Some(token), created: true });
+            };
+            let new_token = match credential {
+                _ if auth_state == "revoked" => {
+                    return Err(Error::new(
+                        ErrorCode::AuthFailed,
+                        format!("agent {:?} is revoked; the operator can run `relay recover {}`", reg.name, reg.name),
+                    ));
+                }
+                Credential::BoundSession => None,
+                _ if token_hash.is_none() && recovery_hash.is_none() => Some(token::generate()),
+                Credential::Token(t) => match &token_hash {
+                    Some(h) if auth_state != "recovery_pending" && token::verify(t, h) => None,
+                    _ => return Err(auth_failed(&reg.name, "token")),
+                },
+                Credential::RecoveryToken(t) => match &recovery_hash {
+                    Some(h) if token::verify(t, h) => Some(token::generate()),
+                    _ => return Err(auth_failed(&reg.name, "recovery token")),
+                },
+                Credential::None => {
+                    return Err(Error::new(
+                        ErrorCode::NameTaken,
+                        format!(
+                            "the name {:?} belongs to another agent; pick another name, or pass its \
+                             token to re-bind (a lost token: the operator runs `relay recover {}`)",
+                            reg.name, reg.name
+                        ),
+                    ));
+                }
+            };
+            tx.prepare_cached(
+                "UPDATE agents SET role = ?2, description = COALESCE(?3, description), last_seen = ?4,
+                        token_hash = COALESCE(?5, token_hash),
+                        recovery_token_hash = CASE WHEN ?5 IS NULL THEN recovery_token_hash END,
+                        auth_state = CASE WHEN ?5 IS NULL THEN auth_state ELSE 'active' END
+                 WHERE name = ?1",
+            )?
+            .execute(params![reg.name, reg.role, reg.description, now, new_token.as_deref().map(token::hash)])?;
+            events::append(tx, events::Kind::AgentRegistered, None, Some(&reg.name), None, None, now)?;
+            audit::record(tx, caller, "register_agent", None, &serde_json::json!({"created": false}), now)?;
+            let agent = load(tx, &reg.name, now)?.ok_or_else(|| Error::internal("agent vanished"))?;
+            Ok(Registered { agent, token: new_token, created: false })
+        })
+    }
+
+    /// Binds a `relay serve --agent NAME` process: registers NAME if new;
+    /// otherwise trusts the operator's MCP config and updates role and
+    /// capabilities when given (`None` keeps what is stored). Never reveals
+    /// or replaces an existing token.
+    ///
+    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`] for a
+    /// revoked agent.
+    pub fn bind_agent(&self, name: &str, role: Option<&str>, capabilities: Option<&[String]>, transport: &str) -> Result<Agent> {
+        let reg = Registration {
+            name: name.to_owned(),
+            role: role.unwrap_or_default().to_owned(),
+            capabilities: capabilities.map(<[String]>::to_vec).unwrap_or_default(),
+            description: None,
+        };
+        validate_registration(&reg)?;
+        self.write(|tx, now| {
+            let caller = Caller { agent: name, transport };
+            let state: Option<String> = tx
+                .prepare_cached("SELECT auth_state FROM agents WHERE name = ?1")?
+                .query_row([name], |r| r.get(0))
+                .optional()?;
+            match state.as_deref() {
+                None => {
+                    insert(tx, &reg, &token::generate(), now)?;
+                    events::append(tx, events::Kind::AgentRegistered, None, Some(name), None, None, now)?;
+                    audit::record(tx, caller, "serve_bind", None, &serde_json::json!({"created": true}), now)?;
+                }
+                Some("revoked") => {
+                    return Err(Error::new(
+                        ErrorCode::AuthFailed,
+                        format!("agent {name:?} is revoked; run `relay recover {name}` first"),
+                    ));
+                }
+                Some(_) => {
+                    tx.prepare_cached(
+                        "UPDATE agents SET last_seen = ?2, role = COALESCE(?3, role),
+                                capabilities = COALESCE(?4, capabilities)
+                         WHERE name = ?1",
+                    )?
+                    .execute(params![
+                        name,
+                        now,
+                        role,
+                        capabilities.map(|c| serde_json::to_string(c).expect("strings serialise"))
+                    ])?;
+                }
+            }
+            load(tx, name, now)?.ok_or_else(|| Error::internal("agent vanished"))
+        })
+    }
+
+    /// Removes the caller's registration. Mail addressed to the name is
+    /// kept (it waits for whoever registers the name next); channel
+    /// memberships are dropped.
+    ///
+    /// Errors: [`ErrorCode::AuthFailed`] when the caller is not registered.
+    pub fn unregister_agent(&self, caller: Caller<'_>) -> Result<()> {
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, None)?;
+            tx.prepare_cached("DELETE FROM channel_members WHERE agent = ?1")?.execute([caller.agent])?;
+            tx.prepare_cached("DELETE FROM agents WHERE name = ?1")?.execute([caller.agent])?;
+            events::append(tx, events::Kind::AgentUnregistered, None, Some(caller.agent), None, None, now)?;
+            audit::record(tx, caller, "unregister_agent", None, &serde_json::json!({}), now)?;
+            Ok(())
+        })
+    }
+
+    /// Lists agents, optionally filtered by exact `role` and by holding
+    /// `capability`. Agents whose presence or declared status is offline
+    /// are left out unless `include_offline`. Ordered by name.
+    pub fn discover_agents(&self, role: Option<&str>, capability: Option<&str>, include_offline: bool) -> Result<Vec<Agent>> {
+        self.read(|c, now| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {AGENT_COLUMNS} FROM agents WHERE (?1 IS NULL OR role = ?1) ORDER BY name"
+            ))?;
+            let agents = stmt
+                .query_map(params![role], |r| agent_from_row(r, now))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(agents
+                .into_iter()
+                .filter(|a| capability.is_none_or(|cap| a.capabilities.iter().any(|c| c == cap)))
+                .filter(|a| include_offline || (a.presence != Presence::Offline && a.status != "offline"))
+                .collect())
+        })
+    }
+
+    /// The agent named `name`, if registered.
+    pub fn agent(&self, name: &str) -> Result<Option<Agent>> {
+        self.read(|c, now| load(c, name, now))
+    }
+
+    /// Sets the caller's declared status (`online`, `busy`, `away`,
+    /// `offline`) and note (at most 256 characters; `None` clears it).
+    ///
+    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`].
+    pub fn set_status(&self, caller: Caller<'_>, status: &str, note: Option<&str>) -> Result<Agent> {
+        if !STATUSES.contains(&status) {
+            return Err(Error::validation(format!(
+                "invalid status {status:?}: use one of online, busy, away, offline"
+            )));
+        }
+        if let Some(n) = note {
+            validate::text("note", n, validate::MAX_NOTE_CHARS)?;
+        }
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, None)?;
+            tx.prepare_cached("UPDATE agents SET status = ?2, status_note = ?3 WHERE name = ?1")?
+                .execute(params![caller.agent, status, note])?;
+            events::append(tx, events::Kind::StatusChanged, None, Some(caller.agent), None, None, now)?;
+            audit::record(tx, caller, "set_status", None, &serde_json::json!({"status": status}), now)?;
+            load(tx, caller.agent, now)?.ok_or_else(|| Error::internal("agent vanished"))
+        })
+    }
+
+    /// Records that `name` is alive now (keeps presence `online` for an
+    /// idle session). A no-op for unknown names.
+    pub fn touch_agent(&self, name: &str) -> Result<()> {
+        self.write(|tx, now| {
+            tx.prepare_cached("UPDATE agents SET last_seen = ?2 WHERE name = ?1")?
+                .execute(params![name, now])?;
+            Ok(())
+        })
+    }
+}
+
+fn insert(tx: &Transaction<'_>, reg: &Registration, token: &str, now: Millis) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO agents (name, role, capabilities, description, token_hash, created_at, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )?
+    .execute(params![
+        reg.name,
+        reg.role,
+        serde_json::to_string(&reg.capabilities).expect("strings serialise"),
+        reg.description,
+        token::hash(token),
+        now
+    ])?;
+    Ok(())
+}
+
+fn auth_failed(name: &str, what: &str) -> Error {
+    Error::new(
+        ErrorCode::AuthFailed,
+        format!("the {what} does not match agent {name:?}; nothing changed"),
+    )
+}

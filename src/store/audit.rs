@@ -1,0 +1,80 @@
+//! The audit log (SPEC §6): one row per mutating call with the agent, the
+//! tool, the outcome (`ok` or an `error_code`), the transport and the time.
+//! Parameters are a small JSON summary (ids, sizes), never message content.
+
+use rusqlite::{Transaction, params};
+use serde::Serialize;
+
+use super::{Caller, Store};
+use crate::clock::{Millis, rfc3339};
+use crate::error::{ErrorCode, Result};
+
+/// Appends an audit row inside the caller's transaction. `outcome` is
+/// `None` for success.
+pub(crate) fn record(
+    tx: &Transaction<'_>,
+    caller: Caller<'_>,
+    tool: &str,
+    outcome: Option<ErrorCode>,
+    params: &serde_json::Value,
+    now: Millis,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit (agent, tool, outcome, transport, params, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        caller.agent,
+        tool,
+        outcome.map_or("ok", ErrorCode::as_str),
+        caller.transport,
+        params.to_string(),
+        now
+    ])?;
+    Ok(())
+}
+
+/// One audit row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// Row id.
+    pub id: i64,
+    /// The calling agent, if bound.
+    pub agent: Option<String>,
+    /// The tool or command.
+    pub tool: String,
+    /// `ok` or an error code.
+    pub outcome: String,
+    /// `stdio`, `http` or `cli`.
+    pub transport: String,
+    /// RFC 3339 time.
+    pub created_at: String,
+}
+
+impl Store {
+    /// Records a failed mutating call in its own transaction (the failed
+    /// call's own transaction was rolled back, storing nothing else).
+    pub fn audit_failure(&self, caller: Caller<'_>, tool: &str, code: ErrorCode) -> Result<()> {
+        self.write(|tx, now| record(tx, caller, tool, Some(code), &serde_json::json!({}), now))
+    }
+
+    /// The newest `limit` audit rows, newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.read(|c, _| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, agent, tool, outcome, transport, created_at FROM audit ORDER BY id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    agent: r.get(1)?,
+                    tool: r.get(2)?,
+                    outcome: r.get(3)?,
+                    transport: r.get(4)?,
+                    created_at: rfc3339(r.get(5)?),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! The `events` outbox (SPEC §6): an append-only log of changes someone
+//! may want to hear about, written in the same transaction as the change.
+//! Rows carry ids only, never payloads, so a consumer that forwards them
+//! (a notification, a hook) cannot leak or inject content.
+
+use rusqlite::{Transaction, params};
+use serde::Serialize;
+
+use super::Store;
+use crate::clock::{Millis, rfc3339};
+use crate::error::Result;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A direct message to `target`; `subject_id` is the message id.
+    Message,
+    /// A broadcast delivered to `target`; `subject_id` is the message id.
+    Broadcast,
+    /// A post in `channel`; `subject_id` is the channel message id.
+    ChannelPost,
+    /// A channel was created.
+    ChannelCreated,
+    /// `actor` registered or re-bound.
+    AgentRegistered,
+    /// `actor` unregistered.
+    AgentUnregistered,
+    /// `actor` changed its declared status.
+    StatusChanged,
+}
+
+impl Kind {
+    /// The stored form, e.g. `channel_post`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Broadcast => "broadcast",
+            Self::ChannelPost => "channel_post",
+            Self::ChannelCreated => "channel_created",
+            Self::AgentRegistered => "agent_registered",
+            Self::AgentUnregistered => "agent_unregistered",
+            Self::StatusChanged => "status_changed",
+        }
+    }
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Monotonic id; consumers keep the last one they handled as a cursor.
+    pub id: i64,
+    /// See [`Kind::as_str`].
+    pub kind: String,
+    /// The agent the event is for; `None` for everyone concerned.
+    pub target: Option<String>,
+    /// The agent that caused it.
+    pub actor: Option<String>,
+    /// The message, channel message or task id.
+    pub subject_id: Option<i64>,
+    /// The channel, for channel events.
+    pub channel: Option<String>,
+    /// RFC 3339 time.
+    pub created_at: String,
+}
+
+/// Appends one event inside the caller's transaction.
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    target: Option<&str>,
+    actor: Option<&str>,
+    subject_id: Option<i64>,
+    channel: Option<&str>,
+    now: Millis,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO events (kind, target, actor, subject_id, channel, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![kind.as_str(), target, actor, subject_id, channel, now])?;
+    Ok(())
+}
+
+impl Store {
+    /// Up to `limit` events with id greater than `after`, oldest first.
+    pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<Event>> {
+        self.read(|c, _| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, kind, target, actor, subject_id, channel, created_at
+                 FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit as i64], |r| {
+                Ok(Event {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    target: r.get(2)?,
+                    actor: r.get(3)?,
+                    subject_id: r.get(4)?,
+                    channel: r.get(5)?,
+                    created_at: rfc3339(r.get(6)?),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}

@@ -1,0 +1,308 @@
+//! Direct messages and broadcasts with per-recipient read state; threads
+//! follow `reply_to` back to the first message.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::agents::authorize;
+use super::{Caller, Store, audit, events, validate};
+use crate::clock::{Millis, rfc3339};
+use crate::error::{Error, ErrorCode, Result};
+
+/// Message priority.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Can wait.
+    Low,
+    /// The default.
+    #[default]
+    Normal,
+    /// Read this first.
+    High,
+}
+
+impl Priority {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+        }
+    }
+}
+
+/// Which messages `get_messages` returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFilter {
+    /// Not yet read (the default).
+    #[default]
+    Unread,
+    /// Already read.
+    Read,
+    /// Both.
+    All,
+}
+
+/// A message as its recipient sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    /// Message id.
+    pub id: i64,
+    /// Sender's agent name.
+    pub from: String,
+    /// `direct` or `broadcast`.
+    pub kind: String,
+    /// The text, as sent.
+    pub content: String,
+    /// low, normal or high.
+    pub priority: String,
+    /// The message this one answers.
+    pub reply_to: Option<i64>,
+    /// Id of the thread's first message.
+    pub thread_id: i64,
+    /// RFC 3339 send time.
+    pub created_at: String,
+    /// Whether the recipient had read it before this call.
+    pub read: bool,
+}
+
+/// The result of `send_message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sent {
+    /// The new message's id.
+    pub message_id: i64,
+    /// Its thread.
+    pub thread_id: i64,
+    /// The recipient.
+    pub to: String,
+    /// Whether `to` is a registered agent now (mail to others waits).
+    pub recipient_registered: bool,
+    /// RFC 3339 send time.
+    pub created_at: String,
+}
+
+/// The result of `broadcast`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Broadcast {
+    /// The message id.
+    pub message_id: i64,
+    /// Who received it (every registered agent but the sender, filtered by role).
+    pub recipients: Vec<String>,
+}
+
+/// A page of `get_messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inbox {
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    /// Unread messages left after this call.
+    pub unread_remaining: i64,
+}
+
+/// Largest `limit` for `get_messages` and `get_channel_messages`.
+pub const MAX_PAGE: u32 = 100;
+
+/// Checks a page size: 1..=100.
+pub fn page_limit(limit: Option<u32>, default: u32) -> Result<u32> {
+    let l = limit.unwrap_or(default);
+    if (1..=MAX_PAGE).contains(&l) {
+        Ok(l)
+    } else {
+        Err(Error::validation(format!("limit must be 1-{MAX_PAGE}, got {l}")))
+    }
+}
+
+impl Store {
+    /// Sends `content` from the caller to `to` (registered or not yet),
+    /// optionally as a reply to message `reply_to`.
+    ///
+    /// Errors: [`ErrorCode::Validation`] (bad name, blank content),
+    /// [`ErrorCode::PayloadTooLarge`] (over the content limit, 64 KiB by
+    /// default), [`ErrorCode::NotFound`] (unknown `reply_to`),
+    /// [`ErrorCode::NotParty`] (replying to a message the caller neither
+    /// sent nor received), [`ErrorCode::AuthFailed`].
+    pub fn send_message(&self, caller: Caller<'_>, to: &str, content: &str, priority: Priority, reply_to: Option<i64>) -> Result<Sent> {
+        validate::agent_name(to)?;
+        validate::content(content, self.limits().max_content_bytes)?;
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, None)?;
+            let thread = match reply_to {
+                None => None,
+                Some(parent) => Some(thread_of(tx, caller.agent, parent)?),
+            };
+            let id = insert_message(tx, caller.agent, "direct", content, priority, reply_to, thread, now)?;
+            add_recipient(tx, to, id)?;
+            events::append(tx, events::Kind::Message, Some(to), Some(caller.agent), Some(id), None, now)?;
+            audit::record(
+                tx,
+                caller,
+                "send_message",
+                None,
+                &serde_json::json!({"to": to, "message_id": id, "bytes": content.len()}),
+                now,
+            )?;
+            let registered = tx
+                .prepare_cached("SELECT 1 FROM agents WHERE name = ?1")?
+                .exists([to])?;
+            Ok(Sent {
+                message_id: id,
+                thread_id: thread.unwrap_or(id),
+                to: to.to_owned(),
+                recipient_registered: registered,
+                created_at: rfc3339(now),
+            })
+        })
+    }
+
+    /// Sends `content` to every registered agent except the caller, or
+    /// only to those with role `role`. Needs the `broadcast` capability.
+    ///
+    /// Errors: as [`Store::send_message`], plus [`ErrorCode::CapDenied`].
+    pub fn broadcast(&self, caller: Caller<'_>, content: &str, role: Option<&str>, priority: Priority) -> Result<Broadcast> {
+        validate::content(content, self.limits().max_content_bytes)?;
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, Some("broadcast"))?;
+            let recipients: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT name FROM agents WHERE name <> ?1 AND (?2 IS NULL OR role = ?2)
+                       AND auth_state <> 'revoked' ORDER BY name",
+                )?
+                .query_map(params![caller.agent, role], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let id = insert_message(tx, caller.agent, "broadcast", content, priority, None, None, now)?;
+            for r in &recipients {
+                add_recipient(tx, r, id)?;
+                events::append(tx, events::Kind::Broadcast, Some(r), Some(caller.agent), Some(id), None, now)?;
+            }
+            audit::record(
+                tx,
+                caller,
+                "broadcast",
+                None,
+                &serde_json::json!({"message_id": id, "recipients": recipients.len(), "bytes": content.len()}),
+                now,
+            )?;
+            Ok(Broadcast { message_id: id, recipients })
+        })
+    }
+
+    /// The caller's received messages, oldest first: `filter` picks
+    /// unread/read/all, `thread_id` narrows to one thread, `limit` is
+    /// 1-100. Unless `peek`, returned unread messages become read, in the
+    /// same transaction.
+    ///
+    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`].
+    pub fn get_messages(&self, caller: Caller<'_>, filter: ReadFilter, thread_id: Option<i64>, limit: u32, peek: bool) -> Result<Inbox> {
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, None)?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT m.id, m.sender, m.kind, m.content, m.priority, m.reply_to, m.thread_id,
+                        m.created_at, r.read_at IS NOT NULL
+                 FROM message_recipients r JOIN messages m ON m.id = r.message_id
+                 WHERE r.recipient = ?1
+                   AND (?2 = 'all' OR (?2 = 'unread') = (r.read_at IS NULL))
+                   AND (?3 IS NULL OR m.thread_id = ?3)
+                 ORDER BY r.message_id LIMIT ?4",
+            )?;
+            let messages = stmt
+                .query_map(params![caller.agent, filter_str(filter), thread_id, limit], |r| {
+                    Ok(Message {
+                        id: r.get(0)?,
+                        from: r.get(1)?,
+                        kind: r.get(2)?,
+                        content: r.get(3)?,
+                        priority: r.get(4)?,
+                        reply_to: r.get(5)?,
+                        thread_id: r.get(6)?,
+                        created_at: rfc3339(r.get(7)?),
+                        read: r.get(8)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if !peek {
+                let mut mark = tx.prepare_cached(
+                    "UPDATE message_recipients SET read_at = ?3
+                     WHERE recipient = ?1 AND message_id = ?2 AND read_at IS NULL",
+                )?;
+                for m in messages.iter().filter(|m| !m.read) {
+                    mark.execute(params![caller.agent, m.id, now])?;
+                }
+            }
+            let unread_remaining = tx
+                .prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
+                .query_row([caller.agent], |r| r.get(0))?;
+            Ok(Inbox { messages, unread_remaining })
+        })
+    }
+
+    /// How many unread messages wait for `agent`.
+    pub fn unread_count(&self, agent: &str) -> Result<i64> {
+        self.read(|c, _| {
+            Ok(c.prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
+                .query_row([agent], |r| r.get(0))?)
+        })
+    }
+}
+
+fn filter_str(f: ReadFilter) -> &'static str {
+    match f {
+        ReadFilter::Unread => "unread",
+        ReadFilter::Read => "read",
+        ReadFilter::All => "all",
+    }
+}
+
+/// The thread of message `parent`, which `agent` must have sent or received.
+fn thread_of(tx: &rusqlite::Transaction<'_>, agent: &str, parent: i64) -> Result<i64> {
+    let row: Option<(i64, bool)> = tx
+        .prepare_cached(
+            "SELECT m.thread_id,
+                    m.sender = ?2 OR EXISTS (SELECT 1 FROM message_recipients
+                                             WHERE message_id = m.id AND recipient = ?2)
+             FROM messages m WHERE m.id = ?1",
+        )?
+        .query_row(params![parent, agent], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match row {
+        None => Err(Error::not_found(format!("reply_to: no message with id {parent}"))),
+        Some((_, false)) => Err(Error::new(
+            ErrorCode::NotParty,
+            format!("reply_to: message {parent} was neither sent to nor by you"),
+        )),
+        Some((thread, true)) => Ok(thread),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_message(
+    tx: &rusqlite::Transaction<'_>,
+    sender: &str,
+    kind: &str,
+    content: &str,
+    priority: Priority,
+    reply_to: Option<i64>,
+    thread: Option<i64>,
+    now: Millis,
+) -> Result<i64> {
+    // A new thread's id is the message's own id, known only after insert:
+    // insert with thread_id 0, then point it at itself.
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO messages (sender, kind, content, priority, reply_to, thread_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, COALESCE(?6, 0), ?7) RETURNING id",
+        )?
+        .query_row(params![sender, kind, content, priority.as_str(), reply_to, thread, now], |r| r.get(0))?;
+    if thread.is_none() {
+        tx.prepare_cached("UPDATE messages SET thread_id = id WHERE id = ?1")?.execute([id])?;
+    }
+    Ok(id)
+}
+
+fn add_recipient(tx: &rusqlite::Transaction<'_>, recipient: &str, id: i64) -> Result<()> {
+    tx.prepare_cached("INSERT INTO message_recipients (recipient, message_id) VALUES (?1, ?2)")?
+        .execute(params![recipient, id])?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! The schema and its migrations (rusqlite_migration; the version is kept
+//! in `PRAGMA user_version`). Migrations are append-only: never edit one
+//! that has shipped.
+//!
+//! Times are INTEGER milliseconds since the Unix epoch. Agent names are
+//! stored as text, not foreign keys: mail and tasks may be addressed to a
+//! name that registers later (SPEC §2).
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+use crate::error::{Error, ErrorCode, Result};
+
+const V1: &str = r#"
+CREATE TABLE agents (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT    NOT NULL UNIQUE,
+    role         TEXT    NOT NULL DEFAULT '',
+    capabilities TEXT    NOT NULL DEFAULT '[]',   -- JSON array of strings
+    description  TEXT,
+    status       TEXT    NOT NULL DEFAULT 'online'
+                 CHECK (status IN ('online', 'busy', 'away', 'offline')),
+    status_note  TEXT,
+    token_hash   BLOB,                            -- SHA-256; NULL after `relay recover`
+    recovery_token_hash BLOB,                     -- SHA-256 of a one-time recovery token
+    auth_state   TEXT    NOT NULL DEFAULT 'active'
+                 CHECK (auth_state IN ('active', 'rotation_grace', 'recovery_pending', 'revoked')),
+    created_at   INTEGER NOT NULL,
+    last_seen    INTEGER NOT NULL
+);
+CREATE INDEX agents_role ON agents (role);
+
+CREATE TABLE messages (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender     TEXT    NOT NULL,
+    kind       TEXT    NOT NULL CHECK (kind IN ('direct', 'broadcast')),
+    content    TEXT    NOT NULL,
+    priority   TEXT    NOT NULL CHECK (priority IN ('low', 'normal', 'high')),
+    reply_to   INTEGER REFERENCES messages (id) ON DELETE SET NULL,
+    thread_id  INTEGER NOT NULL,                  -- id of the thread's first message
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX messages_thread ON messages (thread_id, id);
+CREATE INDEX messages_created ON messages (created_at);
+
+-- One row per (message, recipient): per-recipient read state.
+CREATE TABLE message_recipients (
+    recipient  TEXT    NOT NULL,
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    read_at    INTEGER,
+    PRIMARY KEY (recipient, message_id)
+) WITHOUT ROWID;
+CREATE INDEX message_recipients_unread ON message_recipients (recipient, read_at, message_id);
+CREATE INDEX message_recipients_message ON message_recipients (message_id);
+
+CREATE TABLE channels (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,
+    description TEXT,
+    created_by  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+-- read_cursor: id of the last channel message the member has read.
+CREATE TABLE channel_members (
+    channel_id  INTEGER NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    agent       TEXT    NOT NULL,
+    joined_at   INTEGER NOT NULL,
+    read_cursor INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (channel_id, agent)
+) WITHOUT ROWID;
+CREATE INDEX channel_members_agent ON channel_members (agent);
+
+CREATE TABLE channel_messages (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel_id INTEGER NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    sender     TEXT    NOT NULL,
+    content    TEXT    NOT NULL,
+    priority   TEXT    NOT NULL CHECK (priority IN ('low', 'normal', 'high')),
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX channel_messages_channel ON channel_messages (channel_id, id);
+
+-- The outbox: ids only, never payloads. AUTOINCREMENT keeps ids monotonic
+-- even after retention empties the table, so consumer cursors stay valid. `target` is the agent the event
+-- is for (NULL: everyone concerned, e.g. channel members).
+CREATE TABLE events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT    NOT NULL,
+    target     TEXT,
+    actor      TEXT,
+    subject_id INTEGER,
+    channel    TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX events_target ON events (target, id);
+CREATE INDEX events_created ON events (created_at);
+
+-- One row per mutating call; `outcome` is 'ok' or an error_code.
+CREATE TABLE audit (
+    id         INTEGER PRIMARY KEY,
+    agent      TEXT,
+    tool       TEXT    NOT NULL,
+    outcome    TEXT    NOT NULL,
+    transport  TEXT    NOT NULL,
+    params     TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX audit_created ON audit (created_at);
+"#;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The schema version this binary writes.
+pub const CURRENT_VERSION: i64 = 1;
+
+/// Brings the store to [`CURRENT_VERSION`].
+///
+/// Errors: [`ErrorCode::SchemaMismatch`] when the file is newer than this
+/// binary; [`ErrorCode::CorruptStore`] when it is not a SQLite database.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == CURRENT_VERSION {
+        return Ok(());
+    }
+    if version > CURRENT_VERSION {
+        return Err(newer(version));
+    }
+    migrations().to_latest(conn).map_err(|e| match e {
+        rusqlite_migration::Error::RusqliteError { err, .. } => Error::from(err),
+        other => Error::new(ErrorCode::SchemaMismatch, format!("cannot migrate the store: {other}")),
+    })
+}
+
+fn newer(version: i64) -> Error {
+    Error::new(
+        ErrorCode::SchemaMismatch,
+        format!(
+            "the store has schema version {version}, newer than this relay understands \
+             ({CURRENT_VERSION}); upgrade relay"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+        assert_eq!(migrations_len(), CURRENT_VERSION);
+    }
+
+    fn migrations_len() -> i64 {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch("PRAGMA user_version = 99").unwrap();
+        assert_eq!(migrate(&mut c).unwrap_err().code, ErrorCode::SchemaMismatch);
+    }
+}
