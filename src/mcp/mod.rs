@@ -1,3 +1,67 @@
-//! MCP server.
+//! The MCP server (`relay serve`): tools over the store, spoken on stdio.
+
+pub mod args;
+pub mod server;
+pub mod stdio;
+
 use std::sync::Arc;
-pub async fn serve_stdio(_s: Arc<crate::store::Store>, _a: Option<String>, _c: crate::config::Settings) -> anyhow::Result<()> { Ok(()) }
+use std::time::Duration;
+
+use rmcp::ServiceExt;
+use rmcp::service::ServerInitializeError;
+
+pub use server::RelayServer;
+
+use crate::config::Settings;
+use crate::store::Store;
+
+/// How often an idle session refreshes its agent's `last_seen`, in seconds.
+pub const PRESENCE_TICK_SECONDS: u64 = 60;
+/// How often retention runs in each serve process, in seconds.
+pub const RETENTION_TICK_SECONDS: u64 = 3600;
+
+/// Serves one MCP session on stdin/stdout until the client closes stdin.
+///
+/// `agent` is the name bound by `--agent` (already registered). Errors
+/// only for failures of the session itself; a client that disconnects
+/// before `initialize` is a clean exit.
+pub async fn serve_stdio(store: Arc<Store>, agent: Option<String>, settings: Settings) -> anyhow::Result<()> {
+    let (transport, pipes) = stdio::start(settings.max_line_bytes);
+    let server = RelayServer::new(store.clone(), agent, "stdio");
+    let ticker = tokio::spawn(background(store, server.clone(), settings));
+    let outcome = match server.serve(transport).await {
+        Ok(running) => running.waiting().await.map(|_| ()).map_err(anyhow::Error::from),
+        Err(ServerInitializeError::ConnectionClosed(_)) => Ok(()),
+        Err(e) => Err(anyhow::Error::from(e).context("MCP initialization failed")),
+    };
+    ticker.abort();
+    // Flush what is queued for stdout; the writer ends once all senders are gone.
+    let _ = tokio::time::timeout(Duration::from_secs(2), tokio::task::spawn_blocking(move || pipes.writer.join())).await;
+    outcome
+}
+
+/// Keeps the bound agent's presence fresh and runs retention.
+async fn background(store: Arc<Store>, server: RelayServer, settings: Settings) {
+    let mut presence = tokio::time::interval(Duration::from_secs(PRESENCE_TICK_SECONDS));
+    let mut retention = tokio::time::interval(Duration::from_secs(RETENTION_TICK_SECONDS));
+    presence.tick().await;
+    loop {
+        tokio::select! {
+            _ = presence.tick() => {
+                if let Some(name) = server.bound_agent() {
+                    let store = store.clone();
+                    let _ = tokio::task::spawn_blocking(move || store.touch_agent(&name)).await;
+                }
+            }
+            _ = retention.tick() => {
+                let store = store.clone();
+                let policy = settings.retention;
+                match tokio::task::spawn_blocking(move || store.purge(policy)).await {
+                    Ok(Err(e)) => tracing::warn!("retention failed: {e}"),
+                    Ok(Ok(purged)) => tracing::debug!(?purged, "retention ran"),
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+}

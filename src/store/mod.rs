@@ -31,7 +31,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::clock::{Clock, Millis};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 
 pub use agents::{Agent, Presence, Registered, Registration};
 pub use channels::{Channel, ChannelMessage};

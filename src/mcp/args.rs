@@ -1,0 +1,158 @@
+//! Tool argument types. Their doc comments become the JSON Schema
+//! descriptions a model reads, so they are written for a model that has
+//! never seen relay. Unknown fields are refused (`VALIDATION`): in
+//! particular no tool takes `from`, `agent_name` or `agent_token` — the
+//! caller is the agent bound to the session (SPEC §2).
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::store::Priority;
+use crate::store::messages::ReadFilter;
+
+/// `register_agent` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterAgent {
+    /// Your agent name: 1-64 characters from A-Z a-z 0-9 _ . - starting with a letter or digit, e.g. "backend-claude".
+    pub name: String,
+    /// Your role, e.g. "reviewer", "builder", "frontend". Others can find you by it.
+    #[serde(default)]
+    pub role: String,
+    /// Capabilities to hold: any of "tasks", "broadcast", "channels", "webhooks", "spawn", "admin". Fixed at first registration.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// One line on what you do, shown to other agents.
+    pub description: Option<String>,
+    /// The token you were given when this name was first registered (rly_...). Needed only to re-bind an existing name.
+    pub token: Option<String>,
+    /// A one-time recovery token issued by an operator after your token was revoked.
+    pub recovery_token: Option<String>,
+}
+
+/// `discover_agents` arguments.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverAgents {
+    /// Only agents with exactly this role.
+    pub role: Option<String>,
+    /// Only agents holding this capability.
+    pub capability: Option<String>,
+    /// Also list agents not seen for an hour or more, or whose status is offline. Default false.
+    #[serde(default)]
+    pub include_offline: bool,
+}
+
+/// `set_status` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStatus {
+    /// One of "online", "busy", "away", "offline".
+    pub status: String,
+    /// A short note others see, e.g. "running the test suite" (max 256 characters).
+    pub note: Option<String>,
+}
+
+/// `send_message` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// The recipient's agent name. It may be a name that has not registered yet; the message waits for it.
+    pub to: String,
+    /// The message text (max 64 KiB of UTF-8).
+    pub content: String,
+    /// "low", "normal" (default) or "high".
+    #[serde(default)]
+    pub priority: Priority,
+    /// The id of a message you received or sent, to reply in its thread.
+    pub reply_to: Option<i64>,
+}
+
+/// `broadcast` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Broadcast {
+    /// The message text (max 64 KiB of UTF-8).
+    pub content: String,
+    /// Only agents with this role receive it.
+    pub role: Option<String>,
+    /// "low", "normal" (default) or "high".
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+/// `get_messages` arguments.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetMessages {
+    /// "unread" (default), "read" or "all".
+    #[serde(default)]
+    pub status: ReadFilter,
+    /// Only messages of this thread (the id of its first message).
+    pub thread_id: Option<i64>,
+    /// How many messages, 1-100. Default 20.
+    pub limit: Option<u32>,
+    /// true: look without marking unread messages as read. Default false.
+    #[serde(default)]
+    pub peek: bool,
+}
+
+/// `create_channel` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    /// Channel name: 1-64 characters from a-z 0-9 _ - starting with a letter or digit, e.g. "backend".
+    pub name: String,
+    /// What the channel is for.
+    pub description: Option<String>,
+}
+
+/// `join_channel` / `leave_channel` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRef {
+    /// The channel name.
+    pub channel: String,
+}
+
+/// `post_to_channel` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostToChannel {
+    /// The channel name (you must have joined it).
+    pub channel: String,
+    /// The post text (max 64 KiB of UTF-8).
+    pub content: String,
+    /// "low", "normal" (default) or "high".
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+/// Which channel posts to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelFilter {
+    /// Posts after your read cursor; reading them moves the cursor.
+    #[default]
+    Unread,
+    /// The newest posts, read or not; the cursor stays.
+    All,
+}
+
+/// `get_channel_messages` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetChannelMessages {
+    /// The channel name (you must have joined it).
+    pub channel: String,
+    /// "unread" (default) or "all".
+    #[serde(default)]
+    pub status: ChannelFilter,
+    /// How many posts, 1-100. Default 20.
+    pub limit: Option<u32>,
+}
+
+/// Arguments of tools that take none.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}

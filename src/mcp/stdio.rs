@@ -1,0 +1,261 @@
+//! The stdio transport for `relay serve`: newline-delimited JSON-RPC
+//! (MCP "stdio" transport, spec 2025-06-18 §Transports).
+//!
+//! Two OS threads own the pipes. The reader bounds every line (4 MiB by
+//! default, SPEC §8), answers what cannot be a request with a JSON-RPC
+//! error of its own (`-32700` for bad JSON, `-32600` for a well-formed but
+//! invalid message or an oversized line) and hands good messages to the
+//! rmcp service. The writer is the only code that touches stdout, so
+//! nothing but JSON-RPC ever reaches it; it writes whatever has queued up
+//! in one `write` call.
+
+use std::io::{BufRead, Read, Write};
+use std::thread::JoinHandle;
+
+use rmcp::RoleServer;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::transport::Transport;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// JSON-RPC 2.0 "Parse error".
+pub const PARSE_ERROR: i32 = -32700;
+/// JSON-RPC 2.0 "Invalid Request".
+pub const INVALID_REQUEST: i32 = -32600;
+
+/// An rmcp [`Transport`] fed by the reader thread and draining into the
+/// writer thread.
+#[derive(Debug)]
+pub struct StdioTransport {
+    inbound: mpsc::Receiver<ClientJsonRpcMessage>,
+    outbound: mpsc::UnboundedSender<String>,
+}
+
+/// The running pipe threads; join the writer to flush before exiting.
+#[derive(Debug)]
+pub struct Pipes {
+    /// Ends once every sender of outgoing lines is gone.
+    pub writer: JoinHandle<()>,
+}
+
+/// Starts the reader and writer threads on this process's stdin/stdout.
+pub fn start(max_line_bytes: usize) -> (StdioTransport, Pipes) {
+    start_with(std::io::stdin(), std::io::stdout(), max_line_bytes)
+}
+
+/// Starts the pipe threads on arbitrary streams (tests use in-memory pipes).
+pub fn start_with<R, W>(input: R, output: W, max_line_bytes: usize) -> (StdioTransport, Pipes)
+where
+    R: Read + Send + 'static,
+    W: Write + Send + 'static,
+{
+    let (in_tx, in_rx) = mpsc::channel(256);
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let errors = out_tx.clone();
+    std::thread::Builder::new()
+        .name("relay-stdin".into())
+        .spawn(move || read_loop(std::io::BufReader::with_capacity(64 * 1024, input), in_tx, errors, max_line_bytes))
+        .expect("spawn stdin thread");
+    let writer = std::thread::Builder::new()
+        .name("relay-stdout".into())
+        .spawn(move || write_loop(output, out_rx))
+        .expect("spawn stdout thread");
+    (StdioTransport { inbound: in_rx, outbound: out_tx }, Pipes { writer })
+}
+
+impl Transport<RoleServer> for StdioTransport {
+    type Error = std::io::Error;
+
+    fn send(&mut self, item: ServerJsonRpcMessage) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        // Serialise here, on the caller's task; compact JSON has no newline.
+        let sent = serde_json::to_string(&item)
+            .map_err(std::io::Error::other)
+            .and_then(|line| {
+                self.outbound
+                    .send(line)
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed"))
+            });
+        std::future::ready(sent)
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
+        self.inbound.recv()
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.inbound.close();
+        Ok(())
+    }
+}
+
+fn write_loop<W: Write>(mut out: W, mut lines: mpsc::UnboundedReceiver<String>) {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    while let Some(line) = lines.blocking_recv() {
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        while let Ok(more) = lines.try_recv() {
+            buf.extend_from_slice(more.as_bytes());
+            buf.push(b'\n');
+        }
+        if out.write_all(&buf).and_then(|()| out.flush()).is_err() {
+            tracing::debug!("stdout closed; dropping further output");
+            return;
+        }
+        buf.clear();
+    }
+}
+
+fn read_loop<R: BufRead>(
+    mut input: R,
+    messages: mpsc::Sender<ClientJsonRpcMessage>,
+    errors: mpsc::UnboundedSender<String>,
+    max_line_bytes: usize,
+) {
+    let mut line = Vec::with_capacity(64 * 1024);
+    let mut saw_initialize = false;
+    loop {
+        line.clear();
+        let n = match (&mut input).take(max_line_bytes as u64 + 1).read_until(b'\n', &mut line) {
+            Ok(0) => return, // EOF: dropping `messages` ends the session
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!("stdin read failed: {e}");
+                return;
+            }
+        };
+        if line.last() != Some(&b'\n') && n > max_line_bytes {
+            let id = sniff_id(&line);
+            if skip_line(&mut input).is_err() {
+                return;
+            }
+            tracing::warn!(limit = max_line_bytes, "refused a JSON-RPC line over the size limit");
+            let _ = errors.send(error_line(
+                id,
+                INVALID_REQUEST,
+                &format!("Invalid Request: the line exceeds {max_line_bytes} bytes"),
+                Some(serde_json::json!({"error_code": "PAYLOAD_TOO_LARGE", "limit_bytes": max_line_bytes})),
+            ));
+            continue;
+        }
+        let text = trim(&line);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse(text) {
+            Parsed::Message(msg) => {
+                // rmcp ends the session if anything but a request arrives
+                // before `initialize`; such stray messages are dropped instead.
+                let is_request = matches!(&msg, JsonRpcMessage::Request(_));
+                if !saw_initialize {
+                    if !is_request {
+                        tracing::debug!("dropped a non-request message received before initialize");
+                        continue;
+                    }
+                    saw_initialize = matches!(&msg, JsonRpcMessage::Request(r) if matches!(r.request, ClientRequest::InitializeRequest(_)));
+                }
+                if messages.blocking_send(msg).is_err() {
+                    return; // the service has ended
+                }
+            }
+            Parsed::Reply(line) => {
+                let _ = errors.send(line);
+            }
+            Parsed::Ignore => {}
+        }
+    }
+}
+
+enum Parsed {
+    Message(ClientJsonRpcMessage),
+    Reply(String),
+    Ignore,
+}
+
+fn parse(text: &[u8]) -> Parsed {
+    let err = match serde_json::from_slice::<ClientJsonRpcMessage>(text) {
+        Ok(msg) => return Parsed::Message(msg),
+        Err(e) => e,
+    };
+    let value = match serde_json::from_slice::<Value>(text) {
+        Ok(v) => v,
+        Err(_) => {
+            tracing::debug!("refused a line that is not JSON: {err}");
+            return Parsed::Reply(error_line(None, PARSE_ERROR, &format!("Parse error: {err}"), None));
+        }
+    };
+    let id = value.get("id").filter(|id| id.is_string() || id.is_i64() || id.is_u64()).cloned();
+    if value.get("method").is_some() && id.is_none() {
+        // A malformed notification: JSON-RPC never answers notifications.
+        return Parsed::Ignore;
+    }
+    tracing::debug!("refused an invalid JSON-RPC message: {err}");
+    Parsed::Reply(error_line(id, INVALID_REQUEST, &format!("Invalid Request: {err}"), None))
+}
+
+/// A JSON-RPC error response; `id` is `null` when it cannot be known.
+fn error_line(id: Option<Value>, code: i32, message: &str, data: Option<Value>) -> String {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    serde_json::json!({ "jsonrpc": "2.0", "id": id.unwrap_or(Value::Null), "error": error }).to_string()
+}
+
+/// Best-effort request id of an oversized line, so the client's pending
+/// call gets its error instead of a timeout: a top-level `"id"` among the
+/// first 256 bytes, before any `"params"`.
+fn sniff_id(prefix: &[u8]) -> Option<Value> {
+    let head = &prefix[..prefix.len().min(256)];
+    let head = std::str::from_utf8(head).ok().or_else(|| std::str::from_utf8(&head[..head.len().saturating_sub(3)]).ok())?;
+    let head = head.split("\"params\"").next()?;
+    let rest = head.split("\"id\"").nth(1)?.trim_start().strip_prefix(':')?.trim_start();
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    serde_json::from_str::<Value>(rest[..end].trim())
+        .ok()
+        .filter(|v| v.is_string() || v.is_i64() || v.is_u64())
+}
+
+fn skip_line<R: BufRead>(input: &mut R) -> std::io::Result<()> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            input.consume(pos + 1);
+            return Ok(());
+        }
+        let len = buf.len();
+        input.consume(len);
+    }
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let end = line.iter().rposition(|b| !matches!(b, b'\n' | b'\r')).map_or(0, |i| i + 1);
+    &line[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_line_id_is_sniffed_from_its_head() {
+        assert_eq!(sniff_id(br#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"#), Some(42.into()));
+        assert_eq!(sniff_id(br#"{"id":"a-1","method":"x"#), Some("a-1".into()));
+        assert_eq!(sniff_id(br#"{"method":"x","params":{"id":3"#), None);
+    }
+
+    #[test]
+    fn garbage_gets_parse_error_and_bad_shape_gets_invalid_request_with_id() {
+        let Parsed::Reply(r) = parse(b"{not json") else { panic!() };
+        let v: Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(v["error"]["code"], PARSE_ERROR);
+        assert_eq!(v["id"], Value::Null);
+        let Parsed::Reply(r) = parse(br#"{"jsonrpc":"1.0","id":9,"method":"ping"}"#) else { panic!() };
+        let v: Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(v["error"]["code"], INVALID_REQUEST);
+        assert_eq!(v["id"], 9);
+    }
+}
