@@ -121,17 +121,27 @@ pub const CURRENT_VERSION: i64 = 1;
 /// Errors: [`ErrorCode::SchemaMismatch`] when the file is newer than this
 /// binary; [`ErrorCode::CorruptStore`] when it is not a SQLite database.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version = version_of(conn)?;
     if version == CURRENT_VERSION {
         return Ok(());
     }
     if version > CURRENT_VERSION {
         return Err(newer(version));
     }
-    migrations().to_latest(conn).map_err(|e| match e {
-        rusqlite_migration::Error::RusqliteError { err, .. } => Error::from(err),
-        other => Error::new(ErrorCode::SchemaMismatch, format!("cannot migrate the store: {other}")),
-    })
+    match migrations().to_latest(conn) {
+        Ok(()) => Ok(()),
+        // rusqlite_migration reads the version before its transaction takes
+        // the write lock, so two processes opening a fresh store both try
+        // to migrate. The loser waited (busy handler) until the winner
+        // committed; if the store is now current, there is nothing to do.
+        Err(_) if version_of(conn)? == CURRENT_VERSION => Ok(()),
+        Err(rusqlite_migration::Error::RusqliteError { err, .. }) => Err(Error::from(err)),
+        Err(other) => Err(Error::new(ErrorCode::SchemaMismatch, format!("cannot migrate the store: {other}"))),
+    }
+}
+
+fn version_of(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
 fn newer(version: i64) -> Error {

@@ -6,6 +6,7 @@ use super::agents::Credential;
 use super::messages::ReadFilter;
 use super::retention::Retention;
 use super::*;
+use crate::ErrorCode;
 use crate::clock::ManualClock;
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
@@ -129,4 +130,19 @@ fn channel_cursor_advances_only_over_what_was_returned() {
     assert_eq!(page.messages.len(), 1);
     assert_eq!(page.unread_remaining, 0);
     assert_eq!(s.get_channel_messages(caller("b"), "dev", false, 10).unwrap().messages.len(), 4);
+}
+
+#[test]
+fn processes_opening_a_fresh_store_at_once_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || Store::open(&path, ManualClock::new(0), Limits::default()).map(|_| ()))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().unwrap();
+    }
 }

@@ -1,0 +1,12 @@
+//! Integration tests: the real `relay` binary driven through real MCP
+//! clients (rmcp's, raw JSON-RPC lines, and the Python SDK).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod channels;
+mod durability;
+mod identity;
+mod interop;
+mod messages;
+mod protocol;

@@ -1,0 +1,91 @@
+//! JSON-RPC robustness on stdio (SPEC §8): malformed input gets a JSON-RPC
+//! error, the session keeps serving, and stdout carries only JSON-RPC.
+
+use serde_json::{Value, json};
+
+use crate::support::Relay;
+
+fn assert_jsonrpc(v: &Value) {
+    assert_eq!(v["jsonrpc"], "2.0", "not a JSON-RPC 2.0 message: {v}");
+}
+
+#[test]
+fn malformed_json_rpc_gets_errors_and_the_session_keeps_serving() {
+    let relay = Relay::new();
+    // -vvv: logs must still go to stderr only.
+    let mut s = relay.raw(&["--agent", "alice", "-vvv"]);
+    // A notification before initialize is dropped, not fatal.
+    s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let init = s.initialize();
+    assert_jsonrpc(&init);
+    assert_eq!(init["result"]["serverInfo"]["name"], "relay");
+
+    s.send_line(b"{this is not json");
+    let r = s.recv();
+    assert_jsonrpc(&r);
+    assert_eq!(r["error"]["code"], -32700);
+    assert!(r["id"].is_null());
+
+    s.send_line(br#"{"jsonrpc":"1.0","id":7,"method":"ping"}"#);
+    let r = s.recv();
+    assert_eq!(r["error"]["code"], -32600);
+    assert_eq!(r["id"], 7);
+
+    s.send_line(br#"[{"jsonrpc":"2.0","id":8,"method":"ping"}]"#);
+    assert_eq!(s.recv()["error"]["code"], -32600);
+
+    s.send_line(&[0xff, 0xfe, b'{', b'}']);
+    assert_eq!(s.recv()["error"]["code"], -32700);
+
+    // A known method with missing params is a JSON-RPC error too.
+    s.send(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call"}));
+    let r = s.recv();
+    assert_eq!(r["id"], 9);
+    assert!(r["error"]["code"].as_i64().unwrap() < 0);
+
+    s.send(&json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "no_such_tool"}}));
+    let r = s.recv();
+    assert_eq!(r["id"], 10);
+    assert_eq!(r["error"]["code"], -32602);
+
+    // Blank lines are ignored; the session still works.
+    s.send_line(b"");
+    s.send_line(b"   ");
+    let r = s.call(11, "health_check", json!({}));
+    assert_jsonrpc(&r);
+    assert_eq!(r["id"], 11);
+    assert_eq!(r["result"]["structuredContent"]["agent"]["name"], "alice");
+    assert_eq!(s.finish().code(), Some(0));
+}
+
+#[test]
+fn a_line_over_four_mebibytes_is_refused_and_stores_nothing() {
+    let relay = Relay::new();
+    let mut s = relay.raw(&["--agent", "alice"]);
+    s.initialize();
+    let huge = "x".repeat(4 * 1024 * 1024 + 10);
+    let line = json!({
+        "jsonrpc": "2.0", "id": 41, "method": "tools/call",
+        "params": {"name": "send_message", "arguments": {"to": "bob", "content": huge}}
+    });
+    s.send(&line);
+    let r = s.recv();
+    assert_jsonrpc(&r);
+    assert_eq!(r["id"], 41);
+    assert_eq!(r["error"]["code"], -32600);
+    assert_eq!(r["error"]["data"]["error_code"], "PAYLOAD_TOO_LARGE");
+
+    // The same session goes on; the oversized message was never stored.
+    let r = s.call(42, "send_message", json!({"to": "bob", "content": "small"}));
+    assert_eq!(r["result"]["isError"], false);
+    drop(s);
+    let bob_mail = relay.store().unread_count("bob").unwrap();
+    assert_eq!(bob_mail, 1);
+}
+
+#[test]
+fn eof_before_initialize_is_a_clean_exit() {
+    let relay = Relay::new();
+    let s = relay.raw(&["--agent", "alice"]);
+    assert_eq!(s.finish().code(), Some(0));
+}

@@ -1,0 +1,204 @@
+//! Test harness: a temporary store, `relay serve` child processes, and
+//! clients that talk to them — rmcp's MCP client, or raw JSON-RPC lines for
+//! protocol-level cases.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+
+/// The `relay` binary under test.
+pub fn relay_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_relay")
+}
+
+/// A throwaway relay installation: a temp dir holding the store.
+pub struct Relay {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+}
+
+impl Relay {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("relay.db");
+        Self { dir, db }
+    }
+
+    /// `relay serve --agent NAME [--capabilities ...]` with an MCP client attached.
+    pub async fn agent(&self, name: &str, caps: &[&str]) -> Client {
+        let mut args = vec!["--agent".to_string(), name.to_string()];
+        if !caps.is_empty() {
+            args.push("--capabilities".into());
+            args.push(caps.join(","));
+        }
+        self.serve(&args).await
+    }
+
+    /// `relay serve ARGS...` with an MCP client attached.
+    pub async fn serve<S: AsRef<str>>(&self, args: &[S]) -> Client {
+        let db = self.db.clone();
+        let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+        let cmd = tokio::process::Command::new(relay_bin()).configure(|c| {
+            c.arg("--db").arg(&db).arg("serve").args(&args).env_remove("RELAY_AGENT");
+        });
+        let (transport, _stderr) = TokioChildProcess::builder(cmd)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn relay serve");
+        let service = ().serve(transport).await.expect("MCP initialize");
+        Client { service }
+    }
+
+    /// A `relay serve` child driven by raw JSON-RPC lines.
+    pub fn raw(&self, args: &[&str]) -> RawSession {
+        RawSession::spawn(&self.db, args)
+    }
+
+    /// Opens the store directly, for assertions on what was stored.
+    pub fn store(&self) -> relay::store::Store {
+        relay::store::Store::open(
+            &self.db,
+            std::sync::Arc::new(relay::clock::SystemClock),
+            relay::store::Limits::default(),
+        )
+        .expect("open store")
+    }
+}
+
+/// An MCP client connected to one `relay serve` process.
+pub struct Client {
+    pub service: RunningService<RoleClient, ()>,
+}
+
+impl Client {
+    /// Calls `tool` and returns the raw result.
+    pub async fn call_raw(&self, tool: &str, args: Value) -> CallToolResult {
+        let args = args.as_object().cloned().unwrap_or_default();
+        let name: String = tool.to_owned();
+        self.service
+            .call_tool(CallToolRequestParams::new(name).with_arguments(args))
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: transport error {e}"))
+    }
+
+    /// Calls `tool`, asserts success, returns `structuredContent`.
+    pub async fn call(&self, tool: &str, args: Value) -> Value {
+        let r = self.call_raw(tool, args).await;
+        assert_eq!(r.is_error, Some(false), "{tool} failed: {:?}", r.structured_content);
+        let structured = r.structured_content.clone().expect("structuredContent");
+        // The same JSON is also the text block, for text-only clients.
+        let text = r.content[0].as_text().expect("text block").text.clone();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), structured);
+        structured
+    }
+
+    /// Calls `tool`, asserts it failed, returns `(error_code, body)`.
+    pub async fn call_err(&self, tool: &str, args: Value) -> (String, Value) {
+        let r = self.call_raw(tool, args).await;
+        assert_eq!(r.is_error, Some(true), "{tool} unexpectedly succeeded: {:?}", r.structured_content);
+        let body = r.structured_content.expect("structuredContent on error");
+        let code = body["error_code"].as_str().expect("error_code").to_owned();
+        assert!(body["error"].as_str().is_some_and(|m| !m.is_empty()), "error text");
+        (code, body)
+    }
+
+    /// Closes the session (the child exits on EOF).
+    pub async fn close(self) {
+        let _ = self.service.cancel().await;
+    }
+}
+
+/// A `relay serve` child spoken to line by line.
+pub struct RawSession {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl RawSession {
+    pub fn spawn(db: &Path, args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(relay_bin())
+            .arg("--db")
+            .arg(db)
+            .arg("serve")
+            .args(args)
+            .env_remove("RELAY_AGENT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn relay serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self { child, stdin, lines: rx }
+    }
+
+    /// Writes raw bytes followed by a newline.
+    pub fn send_line(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn send(&mut self, v: &Value) {
+        self.send_line(v.to_string().as_bytes());
+    }
+
+    /// The next stdout line, parsed; panics if it is not JSON or none comes in 10 s.
+    pub fn recv(&self) -> Value {
+        let line = self.lines.recv_timeout(Duration::from_secs(10)).expect("a line on stdout");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
+    }
+
+    /// Sends `initialize` + `notifications/initialized` and returns the result.
+    pub fn initialize(&mut self) -> Value {
+        self.send(&serde_json::json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+        }));
+        let r = self.recv();
+        self.send(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        r
+    }
+
+    /// `tools/call` with id `id`; returns the response.
+    pub fn call(&mut self, id: i64, tool: &str, args: Value) -> Value {
+        self.send(&serde_json::json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}
+        }));
+        self.recv()
+    }
+
+    /// Closes stdin and waits for the process to exit; returns its status.
+    pub fn finish(mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for RawSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
