@@ -115,7 +115,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// The library's error: a stable code plus a message written for the
 /// person (or model) who must act on it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Error {
     /// The stable code.

@@ -38,7 +38,11 @@ mod tests {
         let t = generate();
         assert!(t.starts_with(PREFIX));
         assert_eq!(t.len(), 4 + 43);
-        assert!(t[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            t[4..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_ne!(t, generate());
     }
 

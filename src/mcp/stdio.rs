@@ -54,26 +54,42 @@ where
     let errors = out_tx.clone();
     std::thread::Builder::new()
         .name("relay-stdin".into())
-        .spawn(move || read_loop(std::io::BufReader::with_capacity(64 * 1024, input), in_tx, errors, max_line_bytes))
+        .spawn(move || {
+            read_loop(
+                std::io::BufReader::with_capacity(64 * 1024, input),
+                in_tx,
+                errors,
+                max_line_bytes,
+            )
+        })
         .expect("spawn stdin thread");
     let writer = std::thread::Builder::new()
         .name("relay-stdout".into())
         .spawn(move || write_loop(output, out_rx))
         .expect("spawn stdout thread");
-    (StdioTransport { inbound: in_rx, outbound: out_tx }, Pipes { writer })
+    (
+        StdioTransport {
+            inbound: in_rx,
+            outbound: out_tx,
+        },
+        Pipes { writer },
+    )
 }
 
 impl Transport<RoleServer> for StdioTransport {
     type Error = std::io::Error;
 
-    fn send(&mut self, item: ServerJsonRpcMessage) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         // Serialise here, on the caller's task; compact JSON has no newline.
         let sent = serde_json::to_string(&item)
             .map_err(std::io::Error::other)
             .and_then(|line| {
-                self.outbound
-                    .send(line)
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed"))
+                self.outbound.send(line).map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed")
+                })
             });
         std::future::ready(sent)
     }
@@ -115,7 +131,10 @@ fn read_loop<R: BufRead>(
     let mut saw_initialize = false;
     loop {
         line.clear();
-        let n = match (&mut input).take(max_line_bytes as u64 + 1).read_until(b'\n', &mut line) {
+        let n = match (&mut input)
+            .take(max_line_bytes as u64 + 1)
+            .read_until(b'\n', &mut line)
+        {
             Ok(0) => return, // EOF: dropping `messages` ends the session
             Ok(n) => n,
             Err(e) => {
@@ -128,7 +147,10 @@ fn read_loop<R: BufRead>(
             if skip_line(&mut input).is_err() {
                 return;
             }
-            tracing::warn!(limit = max_line_bytes, "refused a JSON-RPC line over the size limit");
+            tracing::warn!(
+                limit = max_line_bytes,
+                "refused a JSON-RPC line over the size limit"
+            );
             let _ = errors.send(error_line(
                 id,
                 INVALID_REQUEST,
@@ -143,6 +165,7 @@ fn read_loop<R: BufRead>(
         }
         match parse(text) {
             Parsed::Message(msg) => {
+                let msg = *msg;
                 // rmcp ends the session if anything but a request arrives
                 // before `initialize`; such stray messages are dropped instead.
                 let is_request = matches!(&msg, JsonRpcMessage::Request(_));
@@ -166,30 +189,43 @@ fn read_loop<R: BufRead>(
 }
 
 enum Parsed {
-    Message(ClientJsonRpcMessage),
+    Message(Box<ClientJsonRpcMessage>),
     Reply(String),
     Ignore,
 }
 
 fn parse(text: &[u8]) -> Parsed {
     let err = match serde_json::from_slice::<ClientJsonRpcMessage>(text) {
-        Ok(msg) => return Parsed::Message(msg),
+        Ok(msg) => return Parsed::Message(Box::new(msg)),
         Err(e) => e,
     };
     let value = match serde_json::from_slice::<Value>(text) {
         Ok(v) => v,
         Err(_) => {
             tracing::debug!("refused a line that is not JSON: {err}");
-            return Parsed::Reply(error_line(None, PARSE_ERROR, &format!("Parse error: {err}"), None));
+            return Parsed::Reply(error_line(
+                None,
+                PARSE_ERROR,
+                &format!("Parse error: {err}"),
+                None,
+            ));
         }
     };
-    let id = value.get("id").filter(|id| id.is_string() || id.is_i64() || id.is_u64()).cloned();
+    let id = value
+        .get("id")
+        .filter(|id| id.is_string() || id.is_i64() || id.is_u64())
+        .cloned();
     if value.get("method").is_some() && id.is_none() {
         // A malformed notification: JSON-RPC never answers notifications.
         return Parsed::Ignore;
     }
     tracing::debug!("refused an invalid JSON-RPC message: {err}");
-    Parsed::Reply(error_line(id, INVALID_REQUEST, &format!("Invalid Request: {err}"), None))
+    Parsed::Reply(error_line(
+        id,
+        INVALID_REQUEST,
+        &format!("Invalid Request: {err}"),
+        None,
+    ))
 }
 
 /// A JSON-RPC error response; `id` is `null` when it cannot be known.
@@ -198,7 +234,8 @@ fn error_line(id: Option<Value>, code: i32, message: &str, data: Option<Value>) 
     if let Some(data) = data {
         error["data"] = data;
     }
-    serde_json::json!({ "jsonrpc": "2.0", "id": id.unwrap_or(Value::Null), "error": error }).to_string()
+    serde_json::json!({ "jsonrpc": "2.0", "id": id.unwrap_or(Value::Null), "error": error })
+        .to_string()
 }
 
 /// Best-effort request id of an oversized line, so the client's pending
@@ -206,9 +243,16 @@ fn error_line(id: Option<Value>, code: i32, message: &str, data: Option<Value>) 
 /// first 256 bytes, before any `"params"`.
 fn sniff_id(prefix: &[u8]) -> Option<Value> {
     let head = &prefix[..prefix.len().min(256)];
-    let head = std::str::from_utf8(head).ok().or_else(|| std::str::from_utf8(&head[..head.len().saturating_sub(3)]).ok())?;
+    let head = std::str::from_utf8(head)
+        .ok()
+        .or_else(|| std::str::from_utf8(&head[..head.len().saturating_sub(3)]).ok())?;
     let head = head.split("\"params\"").next()?;
-    let rest = head.split("\"id\"").nth(1)?.trim_start().strip_prefix(':')?.trim_start();
+    let rest = head
+        .split("\"id\"")
+        .nth(1)?
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start();
     let end = rest.find([',', '}']).unwrap_or(rest.len());
     serde_json::from_str::<Value>(rest[..end].trim())
         .ok()
@@ -232,7 +276,10 @@ fn skip_line<R: BufRead>(input: &mut R) -> std::io::Result<()> {
 
 fn trim(line: &[u8]) -> &[u8] {
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    let end = line.iter().rposition(|b| !matches!(b, b'\n' | b'\r')).map_or(0, |i| i + 1);
+    let end = line
+        .iter()
+        .rposition(|b| !matches!(b, b'\n' | b'\r'))
+        .map_or(0, |i| i + 1);
     &line[..end]
 }
 
@@ -242,18 +289,25 @@ mod tests {
 
     #[test]
     fn oversized_line_id_is_sniffed_from_its_head() {
-        assert_eq!(sniff_id(br#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"#), Some(42.into()));
+        assert_eq!(
+            sniff_id(br#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"#),
+            Some(42.into())
+        );
         assert_eq!(sniff_id(br#"{"id":"a-1","method":"x"#), Some("a-1".into()));
         assert_eq!(sniff_id(br#"{"method":"x","params":{"id":3"#), None);
     }
 
     #[test]
     fn garbage_gets_parse_error_and_bad_shape_gets_invalid_request_with_id() {
-        let Parsed::Reply(r) = parse(b"{not json") else { panic!() };
+        let Parsed::Reply(r) = parse(b"{not json") else {
+            panic!()
+        };
         let v: Value = serde_json::from_str(&r).unwrap();
         assert_eq!(v["error"]["code"], PARSE_ERROR);
         assert_eq!(v["id"], Value::Null);
-        let Parsed::Reply(r) = parse(br#"{"jsonrpc":"1.0","id":9,"method":"ping"}"#) else { panic!() };
+        let Parsed::Reply(r) = parse(br#"{"jsonrpc":"1.0","id":9,"method":"ping"}"#) else {
+            panic!()
+        };
         let v: Value = serde_json::from_str(&r).unwrap();
         assert_eq!(v["error"]["code"], INVALID_REQUEST);
         assert_eq!(v["id"], 9);

@@ -1,6 +1,6 @@
 //! Agents: registration, session binding, presence and status (SPEC §2).
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::{Caller, Store, audit, events, validate};
@@ -12,6 +12,11 @@ use crate::token;
 pub const ONLINE_WITHIN_MS: Millis = 10 * 60 * 1000;
 /// An agent is `stale` when seen in the last 60 minutes (and not online).
 pub const STALE_WITHIN_MS: Millis = 60 * 60 * 1000;
+
+/// `last_seen` is written at most this often per agent, in milliseconds:
+/// presence has minute resolution, and skipping the write keeps a page out
+/// of most commits.
+pub const LAST_SEEN_RESOLUTION_MS: Millis = 5_000;
 
 /// Declared statuses an agent may set.
 pub const STATUSES: [&str; 4] = ["online", "busy", "away", "offline"];
@@ -126,32 +131,39 @@ fn agent_from_row(row: &rusqlite::Row<'_>, now: Millis) -> rusqlite::Result<Agen
 
 fn load(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<Option<Agent>> {
     Ok(tx
-        .prepare_cached(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE name = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE name = ?1"
+        ))?
         .query_row([name], |r| agent_from_row(r, now))
         .optional()?)
 }
 
 /// Checks that `caller` is a registered, non-revoked agent holding `cap`
-/// (if any), and records that it was seen now. Returns its capabilities.
+/// (if any), and records that it was seen now (to
+/// [`LAST_SEEN_RESOLUTION_MS`]).
 ///
 /// Errors: [`ErrorCode::AuthFailed`], [`ErrorCode::CapDenied`].
-pub(crate) fn authorize(tx: &Transaction<'_>, caller: &str, now: Millis, cap: Option<&str>) -> Result<()> {
-    let row: Option<(String, String)> = tx
-        .prepare_cached(
-            "UPDATE agents SET last_seen = ?1 WHERE name = ?2 RETURNING capabilities, auth_state",
-        )?
-        .query_row(params![now, caller], |r| Ok((r.get(0)?, r.get(1)?)))
+pub(crate) fn authorize(tx: &rusqlite::Connection, caller: &str, now: Millis, cap: Option<&str>) -> Result<()> {
+    let row: Option<(String, String, Millis)> = tx
+        .prepare_cached("SELECT capabilities, auth_state, last_seen FROM agents WHERE name = ?1")?
+        .query_row([caller], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((caps, auth_state)) = row else {
+    let Some((caps, auth_state, last_seen)) = row else {
         return Err(Error::new(
             ErrorCode::AuthFailed,
             format!("agent {caller:?} is not registered; call register_agent first"),
         ));
     };
+    if now - last_seen >= LAST_SEEN_RESOLUTION_MS {
+        tx.prepare_cached("UPDATE agents SET last_seen = ?1 WHERE name = ?2")?
+            .execute(params![now, caller])?;
+    }
     if matches!(auth_state.as_str(), "revoked" | "recovery_pending") {
         return Err(Error::new(
             ErrorCode::AuthFailed,
-            format!("agent {caller:?} has its token revoked ({auth_state}); ask the operator to run `relay recover {caller}`"),
+            format!(
+                "agent {caller:?} has its token revoked ({auth_state}); ask the operator to run `relay recover {caller}`"
+            ),
         ));
     }
     if let Some(cap) = cap {
@@ -168,6 +180,9 @@ pub(crate) fn authorize(tx: &Transaction<'_>, caller: &str, now: Millis, cap: Op
     }
     Ok(())
 }
+
+/// `(token_hash, recovery_token_hash, auth_state)` of a stored agent.
+type Credentials = (Option<Vec<u8>>, Option<Vec<u8>>, String);
 
 fn validate_registration(reg: &Registration) -> Result<()> {
     validate::agent_name(&reg.name)?;
@@ -192,10 +207,15 @@ impl Store {
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
     /// [`ErrorCode::NameTaken`] (no credential), [`ErrorCode::AuthFailed`]
     /// (wrong token, or revoked).
-    pub fn register_agent(&self, reg: &Registration, credential: Credential<'_>, transport: &str) -> Result<Registered> {
+    pub fn register_agent(
+        &self,
+        reg: &Registration,
+        credential: Credential<'_>,
+        transport: &str,
+    ) -> Result<Registered> {
         validate_registration(reg)?;
         self.write(|tx, now| {
-            let existing: Option<(Option<Vec<u8>>, Option<Vec<u8>>, String)> = tx
+            let existing: Option<Credentials> = tx
                 .prepare_cached("SELECT token_hash, recovery_token_hash, auth_state FROM agents WHERE name = ?1")?
                 .query_row([&reg.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
@@ -258,7 +278,13 @@ impl Store {
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`] for a
     /// revoked agent.
-    pub fn bind_agent(&self, name: &str, role: Option<&str>, capabilities: Option<&[String]>, transport: &str) -> Result<Agent> {
+    pub fn bind_agent(
+        &self,
+        name: &str,
+        role: Option<&str>,
+        capabilities: Option<&[String]>,
+        transport: &str,
+    ) -> Result<Agent> {
         let reg = Registration {
             name: name.to_owned(),
             role: role.unwrap_or_default().to_owned(),
@@ -267,7 +293,10 @@ impl Store {
         };
         validate_registration(&reg)?;
         self.write(|tx, now| {
-            let caller = Caller { agent: name, transport };
+            let caller = Caller {
+                agent: name,
+                transport,
+            };
             let state: Option<String> = tx
                 .prepare_cached("SELECT auth_state FROM agents WHERE name = ?1")?
                 .query_row([name], |r| r.get(0))
@@ -275,8 +304,23 @@ impl Store {
             match state.as_deref() {
                 None => {
                     insert(tx, &reg, &token::generate(), now)?;
-                    events::append(tx, events::Kind::AgentRegistered, None, Some(name), None, None, now)?;
-                    audit::record(tx, caller, "serve_bind", None, &serde_json::json!({"created": true}), now)?;
+                    events::append(
+                        tx,
+                        events::Kind::AgentRegistered,
+                        None,
+                        Some(name),
+                        None,
+                        None,
+                        now,
+                    )?;
+                    audit::record(
+                        tx,
+                        caller,
+                        "serve_bind",
+                        None,
+                        &serde_json::json!({"created": true}),
+                        now,
+                    )?;
                 }
                 Some("revoked") => {
                     return Err(Error::new(
@@ -310,10 +354,27 @@ impl Store {
     pub fn unregister_agent(&self, caller: Caller<'_>) -> Result<()> {
         self.write(|tx, now| {
             authorize(tx, caller.agent, now, None)?;
-            tx.prepare_cached("DELETE FROM channel_members WHERE agent = ?1")?.execute([caller.agent])?;
-            tx.prepare_cached("DELETE FROM agents WHERE name = ?1")?.execute([caller.agent])?;
-            events::append(tx, events::Kind::AgentUnregistered, None, Some(caller.agent), None, None, now)?;
-            audit::record(tx, caller, "unregister_agent", None, &serde_json::json!({}), now)?;
+            tx.prepare_cached("DELETE FROM channel_members WHERE agent = ?1")?
+                .execute([caller.agent])?;
+            tx.prepare_cached("DELETE FROM agents WHERE name = ?1")?
+                .execute([caller.agent])?;
+            events::append(
+                tx,
+                events::Kind::AgentUnregistered,
+                None,
+                Some(caller.agent),
+                None,
+                None,
+                now,
+            )?;
+            audit::record(
+                tx,
+                caller,
+                "unregister_agent",
+                None,
+                &serde_json::json!({}),
+                now,
+            )?;
             Ok(())
         })
     }
@@ -321,7 +382,12 @@ impl Store {
     /// Lists agents, optionally filtered by exact `role` and by holding
     /// `capability`. Agents whose presence or declared status is offline
     /// are left out unless `include_offline`. Ordered by name.
-    pub fn discover_agents(&self, role: Option<&str>, capability: Option<&str>, include_offline: bool) -> Result<Vec<Agent>> {
+    pub fn discover_agents(
+        &self,
+        role: Option<&str>,
+        capability: Option<&str>,
+        include_offline: bool,
+    ) -> Result<Vec<Agent>> {
         self.read(|c, now| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {AGENT_COLUMNS} FROM agents WHERE (?1 IS NULL OR role = ?1) ORDER BY name"
@@ -332,7 +398,9 @@ impl Store {
             Ok(agents
                 .into_iter()
                 .filter(|a| capability.is_none_or(|cap| a.capabilities.iter().any(|c| c == cap)))
-                .filter(|a| include_offline || (a.presence != Presence::Offline && a.status != "offline"))
+                .filter(|a| {
+                    include_offline || (a.presence != Presence::Offline && a.status != "offline")
+                })
                 .collect())
         })
     }
@@ -346,7 +414,12 @@ impl Store {
     /// `offline`) and note (at most 256 characters; `None` clears it).
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`].
-    pub fn set_status(&self, caller: Caller<'_>, status: &str, note: Option<&str>) -> Result<Agent> {
+    pub fn set_status(
+        &self,
+        caller: Caller<'_>,
+        status: &str,
+        note: Option<&str>,
+    ) -> Result<Agent> {
         if !STATUSES.contains(&status) {
             return Err(Error::validation(format!(
                 "invalid status {status:?}: use one of online, busy, away, offline"
@@ -359,8 +432,23 @@ impl Store {
             authorize(tx, caller.agent, now, None)?;
             tx.prepare_cached("UPDATE agents SET status = ?2, status_note = ?3 WHERE name = ?1")?
                 .execute(params![caller.agent, status, note])?;
-            events::append(tx, events::Kind::StatusChanged, None, Some(caller.agent), None, None, now)?;
-            audit::record(tx, caller, "set_status", None, &serde_json::json!({"status": status}), now)?;
+            events::append(
+                tx,
+                events::Kind::StatusChanged,
+                None,
+                Some(caller.agent),
+                None,
+                None,
+                now,
+            )?;
+            audit::record(
+                tx,
+                caller,
+                "set_status",
+                None,
+                &serde_json::json!({"status": status}),
+                now,
+            )?;
             load(tx, caller.agent, now)?.ok_or_else(|| Error::internal("agent vanished"))
         })
     }
@@ -376,7 +464,7 @@ impl Store {
     }
 }
 
-fn insert(tx: &Transaction<'_>, reg: &Registration, token: &str, now: Millis) -> Result<()> {
+fn insert(tx: &rusqlite::Connection, reg: &Registration, token: &str, now: Millis) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO agents (name, role, capabilities, description, token_hash, created_at, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",

@@ -2,7 +2,7 @@
 //! tool, the outcome (`ok` or an `error_code`), the transport and the time.
 //! Parameters are a small JSON summary (ids, sizes), never message content.
 
-use rusqlite::{Transaction, params};
+use rusqlite::params;
 use serde::Serialize;
 
 use super::{Caller, Store};
@@ -12,7 +12,7 @@ use crate::error::{ErrorCode, Result};
 /// Appends an audit row inside the caller's transaction. `outcome` is
 /// `None` for success.
 pub(crate) fn record(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     caller: Caller<'_>,
     tool: &str,
     outcome: Option<ErrorCode>,

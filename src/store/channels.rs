@@ -1,7 +1,7 @@
 //! Channels: named rooms with members; each member has a read cursor (the
 //! id of the last post it read).
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::agents::authorize;
@@ -61,29 +61,35 @@ fn channel_id(tx: &rusqlite::Connection, name: &str) -> Result<i64> {
     tx.prepare_cached("SELECT id FROM channels WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| Error::not_found(format!("no channel named {name:?}; list_channels shows the ones that exist")))
-}
-
-/// The member's read cursor, or [`ErrorCode::NotMember`].
-fn cursor(tx: &Transaction<'_>, channel_id: i64, channel: &str, agent: &str) -> Result<i64> {
-    tx.prepare_cached("SELECT read_cursor FROM channel_members WHERE channel_id = ?1 AND agent = ?2")?
-        .query_row(params![channel_id, agent], |r| r.get(0))
-        .optional()?
         .ok_or_else(|| {
-            Error::new(
-                ErrorCode::NotMember,
-                format!("you are not a member of channel {channel:?}; call join_channel first"),
-            )
+            Error::not_found(format!(
+                "no channel named {name:?}; list_channels shows the ones that exist"
+            ))
         })
 }
 
-fn latest_post(tx: &Transaction<'_>, channel_id: i64) -> Result<i64> {
+/// The member's read cursor, or [`ErrorCode::NotMember`].
+fn cursor(tx: &rusqlite::Connection, channel_id: i64, channel: &str, agent: &str) -> Result<i64> {
+    tx.prepare_cached(
+        "SELECT read_cursor FROM channel_members WHERE channel_id = ?1 AND agent = ?2",
+    )?
+    .query_row(params![channel_id, agent], |r| r.get(0))
+    .optional()?
+    .ok_or_else(|| {
+        Error::new(
+            ErrorCode::NotMember,
+            format!("you are not a member of channel {channel:?}; call join_channel first"),
+        )
+    })
+}
+
+fn latest_post(tx: &rusqlite::Connection, channel_id: i64) -> Result<i64> {
     Ok(tx
         .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM channel_messages WHERE channel_id = ?1")?
         .query_row([channel_id], |r| r.get(0))?)
 }
 
-fn join(tx: &Transaction<'_>, channel_id: i64, agent: &str, now: Millis) -> Result<bool> {
+fn join(tx: &rusqlite::Connection, channel_id: i64, agent: &str, now: Millis) -> Result<bool> {
     let read_cursor = latest_post(tx, channel_id)?;
     let n = tx
         .prepare_cached(
@@ -100,7 +106,12 @@ impl Store {
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AlreadyExists`],
     /// [`ErrorCode::CapDenied`], [`ErrorCode::AuthFailed`].
-    pub fn create_channel(&self, caller: Caller<'_>, name: &str, description: Option<&str>) -> Result<Channel> {
+    pub fn create_channel(
+        &self,
+        caller: Caller<'_>,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Channel> {
         validate::channel_name(name)?;
         if let Some(d) = description {
             validate::text("description", d, validate::MAX_DESCRIPTION_CHARS)?;
@@ -146,7 +157,14 @@ impl Store {
             authorize(tx, caller.agent, now, None)?;
             let id = channel_id(tx, channel)?;
             let joined = join(tx, id, caller.agent, now)?;
-            audit::record(tx, caller, "join_channel", None, &serde_json::json!({"channel": channel}), now)?;
+            audit::record(
+                tx,
+                caller,
+                "join_channel",
+                None,
+                &serde_json::json!({"channel": channel}),
+                now,
+            )?;
             Ok(joined)
         })
     }
@@ -163,7 +181,14 @@ impl Store {
             cursor(tx, id, channel, caller.agent)?;
             tx.prepare_cached("DELETE FROM channel_members WHERE channel_id = ?1 AND agent = ?2")?
                 .execute(params![id, caller.agent])?;
-            audit::record(tx, caller, "leave_channel", None, &serde_json::json!({"channel": channel}), now)?;
+            audit::record(
+                tx,
+                caller,
+                "leave_channel",
+                None,
+                &serde_json::json!({"channel": channel}),
+                now,
+            )?;
             Ok(())
         })
     }
@@ -174,7 +199,13 @@ impl Store {
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
     /// [`ErrorCode::NotFound`], [`ErrorCode::NotMember`],
     /// [`ErrorCode::CapDenied`], [`ErrorCode::AuthFailed`].
-    pub fn post_to_channel(&self, caller: Caller<'_>, channel: &str, content: &str, priority: Priority) -> Result<ChannelMessage> {
+    pub fn post_to_channel(
+        &self,
+        caller: Caller<'_>,
+        channel: &str,
+        content: &str,
+        priority: Priority,
+    ) -> Result<ChannelMessage> {
         validate::channel_name(channel)?;
         validate::content(content, self.limits().max_content_bytes)?;
         self.write(|tx, now| {
@@ -216,7 +247,13 @@ impl Store {
     ///
     /// Errors: [`ErrorCode::NotFound`], [`ErrorCode::NotMember`],
     /// [`ErrorCode::AuthFailed`].
-    pub fn get_channel_messages(&self, caller: Caller<'_>, channel: &str, unread_only: bool, limit: u32) -> Result<ChannelPage> {
+    pub fn get_channel_messages(
+        &self,
+        caller: Caller<'_>,
+        channel: &str,
+        unread_only: bool,
+        limit: u32,
+    ) -> Result<ChannelPage> {
         validate::channel_name(channel)?;
         self.write(|tx, now| {
             authorize(tx, caller.agent, now, None)?;

@@ -3,7 +3,7 @@
 //! Rows carry ids only, never payloads, so a consumer that forwards them
 //! (a notification, a hook) cannot leak or inject content.
 
-use rusqlite::{Transaction, params};
+use rusqlite::params;
 use serde::Serialize;
 
 use super::Store;
@@ -65,7 +65,7 @@ pub struct Event {
 
 /// Appends one event inside the caller's transaction.
 pub(crate) fn append(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     kind: Kind,
     target: Option<&str>,
     actor: Option<&str>,
@@ -77,7 +77,14 @@ pub(crate) fn append(
         "INSERT INTO events (kind, target, actor, subject_id, channel, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![kind.as_str(), target, actor, subject_id, channel, now])?;
+    .execute(params![
+        kind.as_str(),
+        target,
+        actor,
+        subject_id,
+        channel,
+        now
+    ])?;
     Ok(())
 }
 

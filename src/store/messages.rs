@@ -10,7 +10,9 @@ use crate::clock::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Message priority.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Can wait.
@@ -34,7 +36,9 @@ impl Priority {
 }
 
 /// Which messages `get_messages` returns.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadFilter {
     /// Not yet read (the default).
@@ -111,7 +115,9 @@ pub fn page_limit(limit: Option<u32>, default: u32) -> Result<u32> {
     if (1..=MAX_PAGE).contains(&l) {
         Ok(l)
     } else {
-        Err(Error::validation(format!("limit must be 1-{MAX_PAGE}, got {l}")))
+        Err(Error::validation(format!(
+            "limit must be 1-{MAX_PAGE}, got {l}"
+        )))
     }
 }
 
@@ -124,7 +130,14 @@ impl Store {
     /// default), [`ErrorCode::NotFound`] (unknown `reply_to`),
     /// [`ErrorCode::NotParty`] (replying to a message the caller neither
     /// sent nor received), [`ErrorCode::AuthFailed`].
-    pub fn send_message(&self, caller: Caller<'_>, to: &str, content: &str, priority: Priority, reply_to: Option<i64>) -> Result<Sent> {
+    pub fn send_message(
+        &self,
+        caller: Caller<'_>,
+        to: &str,
+        content: &str,
+        priority: Priority,
+        reply_to: Option<i64>,
+    ) -> Result<Sent> {
         validate::agent_name(to)?;
         validate::content(content, self.limits().max_content_bytes)?;
         self.write(|tx, now| {
@@ -133,9 +146,26 @@ impl Store {
                 None => None,
                 Some(parent) => Some(thread_of(tx, caller.agent, parent)?),
             };
-            let id = insert_message(tx, caller.agent, "direct", content, priority, reply_to, thread, now)?;
+            let id = insert_message(
+                tx,
+                caller.agent,
+                "direct",
+                content,
+                priority,
+                reply_to,
+                thread,
+                now,
+            )?;
             add_recipient(tx, to, id)?;
-            events::append(tx, events::Kind::Message, Some(to), Some(caller.agent), Some(id), None, now)?;
+            events::append(
+                tx,
+                events::Kind::Message,
+                Some(to),
+                Some(caller.agent),
+                Some(id),
+                None,
+                now,
+            )?;
             audit::record(
                 tx,
                 caller,
@@ -161,7 +191,13 @@ impl Store {
     /// only to those with role `role`. Needs the `broadcast` capability.
     ///
     /// Errors: as [`Store::send_message`], plus [`ErrorCode::CapDenied`].
-    pub fn broadcast(&self, caller: Caller<'_>, content: &str, role: Option<&str>, priority: Priority) -> Result<Broadcast> {
+    pub fn broadcast(
+        &self,
+        caller: Caller<'_>,
+        content: &str,
+        role: Option<&str>,
+        priority: Priority,
+    ) -> Result<Broadcast> {
         validate::content(content, self.limits().max_content_bytes)?;
         self.write(|tx, now| {
             authorize(tx, caller.agent, now, Some("broadcast"))?;
@@ -195,16 +231,23 @@ impl Store {
     /// same transaction.
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`].
-    pub fn get_messages(&self, caller: Caller<'_>, filter: ReadFilter, thread_id: Option<i64>, limit: u32, peek: bool) -> Result<Inbox> {
+    pub fn get_messages(
+        &self,
+        caller: Caller<'_>,
+        filter: ReadFilter,
+        thread_id: Option<i64>,
+        limit: u32,
+        peek: bool,
+    ) -> Result<Inbox> {
         self.write(|tx, now| {
             authorize(tx, caller.agent, now, None)?;
             let mut stmt = tx.prepare_cached(
-                "SELECT m.id, m.sender, m.kind, m.content, m.priority, m.reply_to, m.thread_id,
+                "SELECT m.id, m.sender, m.kind, m.content, m.priority, m.reply_to, COALESCE(m.thread_id, m.id),
                         m.created_at, r.read_at IS NOT NULL
                  FROM message_recipients r JOIN messages m ON m.id = r.message_id
                  WHERE r.recipient = ?1
                    AND (?2 = 'all' OR (?2 = 'unread') = (r.read_at IS NULL))
-                   AND (?3 IS NULL OR m.thread_id = ?3)
+                   AND (?3 IS NULL OR COALESCE(m.thread_id, m.id) = ?3)
                  ORDER BY r.message_id LIMIT ?4",
             )?;
             let messages = stmt
@@ -241,8 +284,10 @@ impl Store {
     /// How many unread messages wait for `agent`.
     pub fn unread_count(&self, agent: &str) -> Result<i64> {
         self.read(|c, _| {
-            Ok(c.prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
-                .query_row([agent], |r| r.get(0))?)
+            Ok(c.prepare_cached(
+                "SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL",
+            )?
+            .query_row([agent], |r| r.get(0))?)
         })
     }
 }
@@ -256,10 +301,10 @@ fn filter_str(f: ReadFilter) -> &'static str {
 }
 
 /// The thread of message `parent`, which `agent` must have sent or received.
-fn thread_of(tx: &rusqlite::Transaction<'_>, agent: &str, parent: i64) -> Result<i64> {
+fn thread_of(tx: &rusqlite::Connection, agent: &str, parent: i64) -> Result<i64> {
     let row: Option<(i64, bool)> = tx
         .prepare_cached(
-            "SELECT m.thread_id,
+            "SELECT COALESCE(m.thread_id, m.id),
                     m.sender = ?2 OR EXISTS (SELECT 1 FROM message_recipients
                                              WHERE message_id = m.id AND recipient = ?2)
              FROM messages m WHERE m.id = ?1",
@@ -267,7 +312,9 @@ fn thread_of(tx: &rusqlite::Transaction<'_>, agent: &str, parent: i64) -> Result
         .query_row(params![parent, agent], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match row {
-        None => Err(Error::not_found(format!("reply_to: no message with id {parent}"))),
+        None => Err(Error::not_found(format!(
+            "reply_to: no message with id {parent}"
+        ))),
         Some((_, false)) => Err(Error::new(
             ErrorCode::NotParty,
             format!("reply_to: message {parent} was neither sent to nor by you"),
@@ -278,7 +325,7 @@ fn thread_of(tx: &rusqlite::Transaction<'_>, agent: &str, parent: i64) -> Result
 
 #[allow(clippy::too_many_arguments)]
 fn insert_message(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     sender: &str,
     kind: &str,
     content: &str,
@@ -287,21 +334,17 @@ fn insert_message(
     thread: Option<i64>,
     now: Millis,
 ) -> Result<i64> {
-    // A new thread's id is the message's own id, known only after insert:
-    // insert with thread_id 0, then point it at itself.
+    // A thread's first message stores NULL: its thread id is its own id.
     let id: i64 = tx
         .prepare_cached(
             "INSERT INTO messages (sender, kind, content, priority, reply_to, thread_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, COALESCE(?6, 0), ?7) RETURNING id",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
         )?
         .query_row(params![sender, kind, content, priority.as_str(), reply_to, thread, now], |r| r.get(0))?;
-    if thread.is_none() {
-        tx.prepare_cached("UPDATE messages SET thread_id = id WHERE id = ?1")?.execute([id])?;
-    }
     Ok(id)
 }
 
-fn add_recipient(tx: &rusqlite::Transaction<'_>, recipient: &str, id: i64) -> Result<()> {
+fn add_recipient(tx: &rusqlite::Connection, recipient: &str, id: i64) -> Result<()> {
     tx.prepare_cached("INSERT INTO message_recipients (recipient, message_id) VALUES (?1, ?2)")?
         .execute(params![recipient, id])?;
     Ok(())

@@ -17,6 +17,7 @@ pub mod agents;
 pub mod audit;
 pub mod channels;
 pub mod events;
+pub mod executor;
 pub mod messages;
 pub mod retention;
 pub mod schema;
@@ -25,15 +26,18 @@ pub mod validate;
 use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use parking_lot::ReentrantMutex;
+use rusqlite::{Connection, OpenFlags};
 
 use crate::clock::{Clock, Millis};
 use crate::error::{Error, Result};
 
 pub use agents::{Agent, Presence, Registered, Registration};
+pub use executor::Executor;
 pub use channels::{Channel, ChannelMessage};
 pub use messages::{Message, Priority};
 
@@ -66,13 +70,26 @@ pub struct Caller<'a> {
 }
 
 /// A handle on the SQLite store. Cheap to share behind an [`Arc`]; calls
-/// are serialised on one connection per process.
-#[derive(Debug)]
+/// are serialised on one connection per process. [`Executor`] adds group
+/// commit on top.
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: ReentrantMutex<RefCell<Conn>>,
     clock: Arc<dyn Clock>,
     limits: Limits,
     path: PathBuf,
+}
+
+struct Conn {
+    conn: Connection,
+    /// Inside [`Store::batch`]: each write is a SAVEPOINT of the batch's
+    /// transaction instead of a transaction of its own.
+    in_batch: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).field("limits", &self.limits).finish()
+    }
 }
 
 /// How long a writer waits for another process's transaction before giving
@@ -104,7 +121,7 @@ impl Store {
         )?;
         schema::migrate(&mut conn)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn: ReentrantMutex::new(RefCell::new(Conn { conn, in_batch: false })),
             clock,
             limits,
             path: path.to_owned(),
@@ -131,40 +148,85 @@ impl Store {
         self.read(|c, _| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection usable
-        // (SQLite rolls back an unfinished transaction when it is dropped).
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` as one atomic write: its own `BEGIN IMMEDIATE` transaction,
+    /// or a SAVEPOINT when inside [`Store::batch`]. Commits (or releases)
+    /// on `Ok`, rolls back on `Err`, so a failed call stores nothing.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection, Millis) -> Result<T>) -> Result<T> {
+        let guard = self.conn.lock();
+        let c = guard.borrow();
+        let now = self.clock.now();
+        let conn = &c.conn;
+        if c.in_batch {
+            conn.prepare_cached("SAVEPOINT call")?.execute([])?;
+            let out = f(conn, now);
+            if out.is_err() {
+                conn.prepare_cached("ROLLBACK TO call")?.execute([])?;
+            }
+            conn.prepare_cached("RELEASE call")?.execute([])?;
+            return out;
+        }
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let out = f(conn, now).and_then(|v| {
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(v)
+        });
+        if out.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        out
     }
 
-    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction; commits on `Ok`,
-    /// rolls back on `Err`.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>, Millis) -> Result<T>) -> Result<T> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx, self.clock.now())?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Runs `f` on the connection without a write transaction.
+    /// Runs `f` on the connection without starting a transaction (inside a
+    /// batch it reads the batch's own uncommitted writes).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection, Millis) -> Result<T>) -> Result<T> {
-        let conn = self.lock();
-        f(&conn, self.clock.now())
+        let guard = self.conn.lock();
+        let c = guard.borrow();
+        f(&c.conn, self.clock.now())
+    }
+
+    /// Group commit: runs `f` (which makes store calls on this thread)
+    /// inside one `BEGIN IMMEDIATE` transaction, so all its writes share
+    /// one fsync. Each write is a SAVEPOINT: one failing call rolls back
+    /// alone. `f` returns its output and whether to commit; the second
+    /// value is the commit outcome, which callers must check before
+    /// reporting any write as done. Other threads wait for the batch.
+    pub fn batch<T>(&self, f: impl FnOnce() -> (T, bool)) -> (T, Result<()>) {
+        let guard = self.conn.lock();
+        let began = {
+            let mut c = guard.borrow_mut();
+            let began = c.conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
+            c.in_batch = began.is_ok();
+            began
+        };
+        // If the batch could not begin, each call runs (and fails or
+        // succeeds) in a transaction of its own.
+        let (out, commit) = f();
+        let mut c = guard.borrow_mut();
+        c.in_batch = false;
+        let outcome = match began {
+            Err(_) => Ok(()),
+            Ok(()) if commit => c.conn.execute_batch("COMMIT").map_err(Error::from),
+            Ok(()) => Err(Error::internal("a call panicked; its batch was rolled back")),
+        };
+        if !c.conn.is_autocommit() {
+            let _ = c.conn.execute_batch("ROLLBACK");
+        }
+        (out, outcome)
     }
 }
 
 /// Creates the parent directory (0700) and the file (0600) before SQLite
 /// opens it, so the file is never world-readable, not even for an instant.
 fn prepare_file(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| io_error("create the store directory", dir, e))?;
-        }
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io_error("create the store directory", dir, e))?;
     }
     if !path.exists() {
         OpenOptions::new()
@@ -174,10 +236,8 @@ fn prepare_file(path: &Path) -> Result<()> {
             .mode(0o600)
             .open(path)
             .map_err(|e| io_error("create the store file", path, e))?;
-    } else if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "store file is readable by other users; run `chmod 600` on it");
-        }
+    } else if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+        tracing::warn!(path = %path.display(), "store file is readable by other users; run `chmod 600` on it");
     }
     Ok(())
 }

@@ -46,6 +46,8 @@ pub struct Purged {
 
 impl Store {
     /// Deletes rows older than `retention` allows, in one transaction.
+    /// Runs hourly, so it scans rather than keeping `created_at` indexes
+    /// that every hot-path commit would have to write.
     /// A message with any unread recipient is kept whatever its age; a
     /// channel post is kept until every member's cursor has passed it.
     pub fn purge(&self, retention: Retention) -> Result<Purged> {

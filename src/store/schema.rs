@@ -2,7 +2,10 @@
 //! in `PRAGMA user_version`). Migrations are append-only: never edit one
 //! that has shipped.
 //!
-//! Times are INTEGER milliseconds since the Unix epoch. Agent names are
+//! Times are INTEGER milliseconds since the Unix epoch. Every index costs
+//! a page write on the hot path (`send_message` commits with an fsync), so
+//! only indexes that serve a frequent read exist; retention, which runs
+//! hourly, scans instead. Agent names are
 //! stored as text, not foreign keys: mail and tasks may be addressed to a
 //! name that registers later (SPEC §2).
 
@@ -37,11 +40,9 @@ CREATE TABLE messages (
     content    TEXT    NOT NULL,
     priority   TEXT    NOT NULL CHECK (priority IN ('low', 'normal', 'high')),
     reply_to   INTEGER REFERENCES messages (id) ON DELETE SET NULL,
-    thread_id  INTEGER NOT NULL,                  -- id of the thread's first message
+    thread_id  INTEGER,                           -- first message of the thread; NULL: this one
     created_at INTEGER NOT NULL
 );
-CREATE INDEX messages_thread ON messages (thread_id, id);
-CREATE INDEX messages_created ON messages (created_at);
 
 -- One row per (message, recipient): per-recipient read state.
 CREATE TABLE message_recipients (
@@ -50,7 +51,7 @@ CREATE TABLE message_recipients (
     read_at    INTEGER,
     PRIMARY KEY (recipient, message_id)
 ) WITHOUT ROWID;
-CREATE INDEX message_recipients_unread ON message_recipients (recipient, read_at, message_id);
+CREATE INDEX message_recipients_unread ON message_recipients (recipient, message_id) WHERE read_at IS NULL;
 CREATE INDEX message_recipients_message ON message_recipients (message_id);
 
 CREATE TABLE channels (
@@ -94,7 +95,6 @@ CREATE TABLE events (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX events_target ON events (target, id);
-CREATE INDEX events_created ON events (created_at);
 
 -- One row per mutating call; `outcome` is 'ok' or an error_code.
 CREATE TABLE audit (
@@ -106,7 +106,6 @@ CREATE TABLE audit (
     params     TEXT,
     created_at INTEGER NOT NULL
 );
-CREATE INDEX audit_created ON audit (created_at);
 "#;
 
 fn migrations() -> Migrations<'static> {
@@ -136,7 +135,10 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         // committed; if the store is now current, there is nothing to do.
         Err(_) if version_of(conn)? == CURRENT_VERSION => Ok(()),
         Err(rusqlite_migration::Error::RusqliteError { err, .. }) => Err(Error::from(err)),
-        Err(other) => Err(Error::new(ErrorCode::SchemaMismatch, format!("cannot migrate the store: {other}"))),
+        Err(other) => Err(Error::new(
+            ErrorCode::SchemaMismatch,
+            format!("cannot migrate the store: {other}"),
+        )),
     }
 }
 
@@ -167,7 +169,8 @@ mod tests {
     fn migrations_len() -> i64 {
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
-        c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
     }
 
     #[test]

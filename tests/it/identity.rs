@@ -8,12 +8,24 @@ use crate::support::Relay;
 #[tokio::test]
 async fn serve_agent_binds_the_session_and_health_check_says_who() {
     let relay = Relay::new();
-    let alice = relay.serve(&["--agent", "alice", "--role", "reviewer", "--capabilities", "tasks,channels"]).await;
+    let alice = relay
+        .serve(&[
+            "--agent",
+            "alice",
+            "--role",
+            "reviewer",
+            "--capabilities",
+            "tasks,channels",
+        ])
+        .await;
     let health = alice.call("health_check", json!({})).await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["agent"]["name"], "alice");
     assert_eq!(health["agent"]["role"], "reviewer");
-    assert_eq!(health["agent"]["capabilities"], json!(["tasks", "channels"]));
+    assert_eq!(
+        health["agent"]["capabilities"],
+        json!(["tasks", "channels"])
+    );
     assert_eq!(health["unread_messages"], 0);
     let info = alice.service.peer_info().unwrap();
     assert_eq!(info.server_info.as_ref().unwrap().name, "relay");
@@ -26,18 +38,24 @@ async fn unbound_session_must_register_before_acting() {
     let anon = relay.serve::<&str>(&[]).await;
     let health = anon.call("health_check", json!({})).await;
     assert!(health["agent"].is_null());
-    let (code, _) = anon.call_err("send_message", json!({"to": "bob", "content": "hi"})).await;
+    let (code, _) = anon
+        .call_err("send_message", json!({"to": "bob", "content": "hi"}))
+        .await;
     assert_eq!(code, "AUTH_FAILED");
 
     let reg = anon
-        .call("register_agent", json!({"name": "carol", "role": "builder", "capabilities": ["broadcast"]}))
+        .call(
+            "register_agent",
+            json!({"name": "carol", "role": "builder", "capabilities": ["broadcast"]}),
+        )
         .await;
     let token = reg["token"].as_str().unwrap();
     assert!(token.starts_with("rly_") && token.len() == 47, "{token}");
     assert_eq!(reg["created"], true);
     let health = anon.call("health_check", json!({})).await;
     assert_eq!(health["agent"]["name"], "carol");
-    anon.call("send_message", json!({"to": "bob", "content": "now I can"})).await;
+    anon.call("send_message", json!({"to": "bob", "content": "now I can"}))
+        .await;
 
     // The token is stored only as a SHA-256 digest.
     let raw = std::fs::read(&relay.db).unwrap();
@@ -54,23 +72,37 @@ async fn a_model_cannot_take_another_agents_name_without_its_token() {
         .unwrap()
         .to_owned();
     let second = relay.agent("mallory", &[]).await;
-    let (code, _) = second.call_err("register_agent", json!({"name": "dave"})).await;
+    let (code, _) = second
+        .call_err("register_agent", json!({"name": "dave"}))
+        .await;
     assert_eq!(code, "NAME_TAKEN");
     let (code, _) = second
-        .call_err("register_agent", json!({"name": "dave", "token": "rly_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}))
+        .call_err(
+            "register_agent",
+            json!({"name": "dave", "token": "rly_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+        )
         .await;
     assert_eq!(code, "AUTH_FAILED");
     // Still mallory after the failed attempts.
-    assert_eq!(second.call("health_check", json!({})).await["agent"]["name"], "mallory");
+    assert_eq!(
+        second.call("health_check", json!({})).await["agent"]["name"],
+        "mallory"
+    );
 
     // With the token, the session re-binds; no new token is issued and
     // capabilities stay as first registered.
     let rebound = second
-        .call("register_agent", json!({"name": "dave", "token": token, "capabilities": ["admin"]}))
+        .call(
+            "register_agent",
+            json!({"name": "dave", "token": token, "capabilities": ["admin"]}),
+        )
         .await;
     assert!(rebound["token"].is_null());
     assert_eq!(rebound["agent"]["capabilities"], json!([]));
-    assert_eq!(second.call("health_check", json!({})).await["agent"]["name"], "dave");
+    assert_eq!(
+        second.call("health_check", json!({})).await["agent"]["name"],
+        "dave"
+    );
     first.close().await;
     second.close().await;
 }
@@ -100,14 +132,28 @@ async fn tools_take_no_sender_identity_arguments() {
         assert!(names.contains(&expected), "missing tool {expected}");
     }
     for tool in &tools {
-        let props = tool.input_schema.get("properties").and_then(|p| p.as_object());
+        let props = tool
+            .input_schema
+            .get("properties")
+            .and_then(|p| p.as_object());
         for banned in ["from", "agent_name", "agent_token"] {
-            assert!(props.is_none_or(|p| !p.contains_key(banned)), "{} takes {banned}", tool.name);
+            assert!(
+                props.is_none_or(|p| !p.contains_key(banned)),
+                "{} takes {banned}",
+                tool.name
+            );
         }
-        assert!(tool.description.as_ref().is_some_and(|d| d.len() > 40), "{} lacks a description", tool.name);
+        assert!(
+            tool.description.as_ref().is_some_and(|d| d.len() > 40),
+            "{} lacks a description",
+            tool.name
+        );
     }
     let (code, body) = a
-        .call_err("send_message", json!({"to": "bob", "content": "x", "from": "bob"}))
+        .call_err(
+            "send_message",
+            json!({"to": "bob", "content": "x", "from": "bob"}),
+        )
         .await;
     assert_eq!(code, "VALIDATION");
     assert!(body["error"].as_str().unwrap().contains("from"));
@@ -117,28 +163,47 @@ async fn tools_take_no_sender_identity_arguments() {
 #[tokio::test]
 async fn discover_filters_by_role_and_capability_and_set_status_shows() {
     let relay = Relay::new();
-    let a = relay.serve(&["--agent", "alice", "--role", "reviewer", "--capabilities", "tasks"]).await;
+    let a = relay
+        .serve(&[
+            "--agent",
+            "alice",
+            "--role",
+            "reviewer",
+            "--capabilities",
+            "tasks",
+        ])
+        .await;
     let b = relay.serve(&["--agent", "bob", "--role", "builder"]).await;
     let all = a.call("discover_agents", json!({})).await;
     assert_eq!(all["count"], 2);
     let reviewers = a.call("discover_agents", json!({"role": "reviewer"})).await;
     assert_eq!(reviewers["agents"][0]["name"], "alice");
     assert_eq!(reviewers["count"], 1);
-    let taskers = b.call("discover_agents", json!({"capability": "tasks"})).await;
+    let taskers = b
+        .call("discover_agents", json!({"capability": "tasks"}))
+        .await;
     assert_eq!(taskers["count"], 1);
 
-    let set = b.call("set_status", json!({"status": "busy", "note": "compiling"})).await;
+    let set = b
+        .call("set_status", json!({"status": "busy", "note": "compiling"}))
+        .await;
     assert_eq!(set["agent"]["status"], "busy");
     let seen = a.call("discover_agents", json!({"role": "builder"})).await;
     assert_eq!(seen["agents"][0]["status"], "busy");
     assert_eq!(seen["agents"][0]["status_note"], "compiling");
     assert_eq!(seen["agents"][0]["presence"], "online");
-    let (code, _) = b.call_err("set_status", json!({"status": "sleeping"})).await;
+    let (code, _) = b
+        .call_err("set_status", json!({"status": "sleeping"}))
+        .await;
     assert_eq!(code, "VALIDATION");
 
     b.call("set_status", json!({"status": "offline"})).await;
     assert_eq!(a.call("discover_agents", json!({})).await["count"], 1);
-    assert_eq!(a.call("discover_agents", json!({"include_offline": true})).await["count"], 2);
+    assert_eq!(
+        a.call("discover_agents", json!({"include_offline": true}))
+            .await["count"],
+        2
+    );
     a.close().await;
     b.close().await;
 }
@@ -148,11 +213,19 @@ async fn unregister_releases_the_session_but_keeps_mail() {
     let relay = Relay::new();
     let a = relay.agent("alice", &[]).await;
     let b = relay.agent("bob", &[]).await;
-    a.call("send_message", json!({"to": "bob", "content": "kept"})).await;
-    assert_eq!(b.call("unregister_agent", json!({})).await["unregistered"], "bob");
+    a.call("send_message", json!({"to": "bob", "content": "kept"}))
+        .await;
+    assert_eq!(
+        b.call("unregister_agent", json!({})).await["unregistered"],
+        "bob"
+    );
     let (code, _) = b.call_err("get_messages", json!({})).await;
     assert_eq!(code, "AUTH_FAILED");
-    assert_eq!(a.call("discover_agents", json!({"include_offline": true})).await["count"], 1);
+    assert_eq!(
+        a.call("discover_agents", json!({"include_offline": true}))
+            .await["count"],
+        1
+    );
     // Whoever registers the name next finds the mail.
     b.call("register_agent", json!({"name": "bob"})).await;
     let inbox = b.call("get_messages", json!({})).await;
@@ -169,7 +242,12 @@ async fn bad_names_and_capabilities_are_refused() {
         let (code, _) = anon.call_err("register_agent", json!({"name": bad})).await;
         assert_eq!(code, "VALIDATION", "{bad:?}");
     }
-    let (code, _) = anon.call_err("register_agent", json!({"name": "ok", "capabilities": ["Bad Cap"]})).await;
+    let (code, _) = anon
+        .call_err(
+            "register_agent",
+            json!({"name": "ok", "capabilities": ["Bad Cap"]}),
+        )
+        .await;
     assert_eq!(code, "VALIDATION");
     assert!(anon.call("health_check", json!({})).await["agent"].is_null());
     anon.close().await;

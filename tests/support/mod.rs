@@ -49,7 +49,11 @@ impl Relay {
         let db = self.db.clone();
         let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
         let cmd = tokio::process::Command::new(relay_bin()).configure(|c| {
-            c.arg("--db").arg(&db).arg("serve").args(&args).env_remove("RELAY_AGENT");
+            c.arg("--db")
+                .arg(&db)
+                .arg("serve")
+                .args(&args)
+                .env_remove("RELAY_AGENT");
         });
         let (transport, _stderr) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::null())
@@ -94,7 +98,12 @@ impl Client {
     /// Calls `tool`, asserts success, returns `structuredContent`.
     pub async fn call(&self, tool: &str, args: Value) -> Value {
         let r = self.call_raw(tool, args).await;
-        assert_eq!(r.is_error, Some(false), "{tool} failed: {:?}", r.structured_content);
+        assert_eq!(
+            r.is_error,
+            Some(false),
+            "{tool} failed: {:?}",
+            r.structured_content
+        );
         let structured = r.structured_content.clone().expect("structuredContent");
         // The same JSON is also the text block, for text-only clients.
         let text = r.content[0].as_text().expect("text block").text.clone();
@@ -105,10 +114,18 @@ impl Client {
     /// Calls `tool`, asserts it failed, returns `(error_code, body)`.
     pub async fn call_err(&self, tool: &str, args: Value) -> (String, Value) {
         let r = self.call_raw(tool, args).await;
-        assert_eq!(r.is_error, Some(true), "{tool} unexpectedly succeeded: {:?}", r.structured_content);
+        assert_eq!(
+            r.is_error,
+            Some(true),
+            "{tool} unexpectedly succeeded: {:?}",
+            r.structured_content
+        );
         let body = r.structured_content.expect("structuredContent on error");
         let code = body["error_code"].as_str().expect("error_code").to_owned();
-        assert!(body["error"].as_str().is_some_and(|m| !m.is_empty()), "error text");
+        assert!(
+            body["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "error text"
+        );
         (code, body)
     }
 
@@ -149,7 +166,11 @@ impl RawSession {
             }
         });
         let stdin = child.stdin.take();
-        Self { child, stdin, lines: rx }
+        Self {
+            child,
+            stdin,
+            lines: rx,
+        }
     }
 
     /// Writes raw bytes followed by a newline.
@@ -166,8 +187,12 @@ impl RawSession {
 
     /// The next stdout line, parsed; panics if it is not JSON or none comes in 10 s.
     pub fn recv(&self) -> Value {
-        let line = self.lines.recv_timeout(Duration::from_secs(10)).expect("a line on stdout");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a line on stdout");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
     }
 
     /// Sends `initialize` + `notifications/initialized` and returns the result.

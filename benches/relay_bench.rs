@@ -1,0 +1,258 @@
+//! End-to-end benchmark of `relay serve` over stdio, driven with raw
+//! JSON-RPC lines so the client adds as little as possible.
+//!
+//! Run: `cargo bench --bench relay_bench` (release build, the store on
+//! the temp dir's disk, `synchronous=FULL`). Options via env:
+//! `RELAY_BENCH_CALLS` (sequential calls, default 10000),
+//! `RELAY_BENCH_PIPELINED` (default 20000), `RELAY_BENCH_STARTS` (default 30).
+//! Figures are reported in docs/PERFORMANCE.md.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const RELAY: &str = env!("CARGO_BIN_EXE_relay");
+
+struct Session {
+    child: Child,
+    stdin: Option<BufWriter<ChildStdin>>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Session {
+    fn spawn(db: &Path, agent: &str) -> Self {
+        let mut child = Command::new(RELAY)
+            .arg("--db")
+            .arg(db)
+            .args(["serve", "--agent", agent])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn relay");
+        let stdin = Some(BufWriter::new(child.stdin.take().unwrap()));
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Self { child, stdin, stdout }
+    }
+
+    fn send(&mut self, v: &Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        serde_json::to_writer(&mut *stdin, v).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn recv(&mut self) -> Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}"))
+    }
+
+    fn initialize(&mut self) {
+        self.send(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}}));
+        let r = self.recv();
+        assert!(r["result"].is_object(), "{r}");
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn finish(mut self) {
+        drop(self.stdin);
+        let _ = self.child.wait();
+    }
+}
+
+fn send_request(id: u64, to: &str, content: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": "send_message", "arguments": {"to": to, "content": content}}})
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing
+    // useful either: both run the full benchmark unless RELAY_BENCH_QUICK.
+    let quick = std::env::var_os("RELAY_BENCH_QUICK").is_some();
+    let calls = if quick { 200 } else { env_or("RELAY_BENCH_CALLS", 10_000) };
+    let pipelined = if quick { 400 } else { env_or("RELAY_BENCH_PIPELINED", 20_000) };
+    let starts = if quick { 3 } else { env_or("RELAY_BENCH_STARTS", 30) };
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("relay.db");
+    println!("relay bench: {RELAY}");
+    println!("store: {} (synchronous=FULL, WAL)", db.display());
+
+    // 0. Baselines: the disk's commit rate and the store alone.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("baseline.db")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);")
+            .unwrap();
+        let n = calls.min(5_000);
+        let start = Instant::now();
+        for _ in 0..n {
+            conn.execute("INSERT INTO t (v) VALUES ('benchmark message')", []).unwrap();
+        }
+        println!("baseline: {:.0} single-row synchronous=FULL commits/s", n as f64 / start.elapsed().as_secs_f64());
+
+        let store = relay::store::Store::open(
+            &dir.path().join("store-only.db"),
+            std::sync::Arc::new(relay::clock::SystemClock),
+            relay::store::Limits::default(),
+        )
+        .unwrap();
+        store.bind_agent("a", None, None, "bench").unwrap();
+        let caller = relay::store::Caller { agent: "a", transport: "bench" };
+        let start = Instant::now();
+        for _ in 0..n {
+            store.send_message(caller, "b", "benchmark message", relay::store::Priority::Normal, None).unwrap();
+        }
+        println!("store only: {:.0} send_message transactions/s", n as f64 / start.elapsed().as_secs_f64());
+    }
+
+    // 1. Cold start: spawn -> initialize response; RSS after initialize.
+    Session::spawn(&db, "warmup").finish(); // create the store first
+    let mut times = Vec::new();
+    let mut rss = Vec::new();
+    for i in 0..starts {
+        let t = Instant::now();
+        let mut s = Session::spawn(&db, &format!("start-{i}"));
+        s.initialize();
+        times.push(t.elapsed());
+        rss.push(s.rss_kib());
+        s.finish();
+    }
+    times.sort();
+    rss.sort();
+    println!(
+        "cold start to initialize response: median {:.1} ms, p90 {:.1} ms ({starts} runs)",
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.9))
+    );
+    println!("RSS after initialize: median {:.1} MiB", rss[rss.len() / 2] as f64 / 1024.0);
+
+    // 2. Sequential send_message over one stdio connection.
+    let mut s = Session::spawn(&db, "seq-sender");
+    s.initialize();
+    let mut lat = Vec::with_capacity(calls);
+    let start = Instant::now();
+    for i in 0..calls as u64 {
+        let t = Instant::now();
+        s.send(&send_request(i + 1, "seq-receiver", "benchmark message"));
+        let r = s.recv();
+        lat.push(t.elapsed());
+        debug_assert_eq!(r["result"]["isError"], false);
+    }
+    let wall = start.elapsed();
+    lat.sort();
+    println!(
+        "sequential send_message: {:.0} calls/s, p50 {:.3} ms, p99 {:.3} ms ({calls} calls)",
+        calls as f64 / wall.as_secs_f64(),
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+    println!("RSS after {calls} calls: {:.1} MiB", s.rss_kib() as f64 / 1024.0);
+    s.finish();
+
+    // 3. Pipelined: a writer thread streams requests while we read replies.
+    let mut s = Session::spawn(&db, "pipe-sender");
+    s.initialize();
+    let mut stdin = s.stdin.take().unwrap();
+    let start = Instant::now();
+    let writer = std::thread::spawn(move || {
+        for i in 0..pipelined as u64 {
+            serde_json::to_writer(&mut stdin, &send_request(i + 1, "pipe-receiver", "benchmark message")).unwrap();
+            stdin.write_all(b"\n").unwrap();
+        }
+        stdin.flush().unwrap();
+        stdin
+    });
+    let mut ok = 0;
+    for _ in 0..pipelined {
+        if s.recv()["result"]["isError"] == false {
+            ok += 1;
+        }
+    }
+    let wall = start.elapsed();
+    assert_eq!(ok, pipelined);
+    s.stdin = Some(writer.join().unwrap());
+    println!(
+        "pipelined send_message: {:.0} calls/s ({pipelined} calls)",
+        pipelined as f64 / wall.as_secs_f64()
+    );
+    s.finish();
+
+    // 4. 8 processes x 300 messages to one receiver, exactly once.
+    for per in [300usize, if quick { 300 } else { 2_000 }] {
+        let procs = 8;
+        let mut sessions: Vec<Session> = (0..procs).map(|i| Session::spawn(&db, &format!("multi-{per}-{i}"))).collect();
+        for s in &mut sessions {
+            s.initialize();
+        }
+        let receiver = format!("multi-receiver-{per}");
+        let start = Instant::now();
+        let handles: Vec<_> = sessions
+            .into_iter()
+            .enumerate()
+            .map(|(p, mut s)| {
+                let receiver = receiver.clone();
+                std::thread::spawn(move || {
+                    for n in 0..per {
+                        s.send(&send_request(n as u64 + 1, &receiver, &format!("{p}:{n}")));
+                        assert_eq!(s.recv()["result"]["isError"], false);
+                    }
+                    s.finish();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let wall = start.elapsed();
+        let total = procs * per;
+        let mut r = Session::spawn(&db, &receiver);
+        r.initialize();
+        let mut seen = std::collections::HashSet::new();
+        let mut id = 1;
+        loop {
+            r.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                           "params": {"name": "get_messages", "arguments": {"limit": 100}}}));
+            id += 1;
+            let page = r.recv();
+            let msgs = page["result"]["structuredContent"]["messages"].as_array().unwrap().clone();
+            if msgs.is_empty() {
+                break;
+            }
+            for m in msgs {
+                assert!(seen.insert(m["content"].as_str().unwrap().to_owned()), "duplicate");
+            }
+        }
+        r.finish();
+        assert_eq!(seen.len(), total, "lost messages");
+        println!(
+            "{procs} processes x {per} messages: {total} delivered exactly once, {:.0} msgs/s aggregate",
+            total as f64 / wall.as_secs_f64()
+        );
+    }
+}

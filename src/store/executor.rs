@@ -1,0 +1,146 @@
+//! Group commit for one process: a dedicated thread owns the store's
+//! calls, and every call that queues up while a commit is in flight joins
+//! the next transaction, so N pipelined calls cost one fsync instead of N.
+//!
+//! Durability is unchanged: a call's result is handed back only after the
+//! transaction holding its writes has committed (`synchronous=FULL`). Each
+//! call is a SAVEPOINT inside the batch, so a call that fails rolls back
+//! alone and the others commit.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
+
+use super::Store;
+use crate::error::{Error, Result};
+
+/// Most calls that share one transaction.
+pub const MAX_BATCH: usize = 256;
+
+/// Hands a committed outcome back to the waiting caller; `Some(error)`
+/// when the batch's commit failed after the call itself succeeded.
+type Deliver = Box<dyn FnOnce(Option<&Error>) + Send>;
+type Job = Box<dyn FnOnce(&Store) -> Deliver + Send>;
+
+/// A cloneable handle that runs store calls on the executor thread.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    store: Arc<Store>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Executor {
+    /// Starts the executor thread for `store`. It ends when every handle
+    /// is dropped.
+    pub fn start(store: Arc<Store>) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let owned = store.clone();
+        std::thread::Builder::new()
+            .name("relay-store".into())
+            .spawn(move || run(&owned, &queue))
+            .expect("spawn store thread");
+        Self { store, jobs }
+    }
+
+    /// The store, for callers that need no group commit.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Runs `f` on the executor thread, possibly batched with other calls,
+    /// and returns its result once its writes are durable.
+    ///
+    /// Errors: whatever `f` returns; the commit's error if the batch failed
+    /// to commit; [`crate::ErrorCode::Internal`] if `f` panicked.
+    pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |store| {
+            let out = f(store);
+            Box::new(move |commit_error: Option<&Error>| {
+                let out = match (out, commit_error) {
+                    (Ok(_), Some(e)) => Err(e.clone()),
+                    (out, _) => out,
+                };
+                let _ = tx.send(out);
+            })
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::internal("the store thread has stopped"))?;
+        rx.await
+            .map_err(|_| Error::internal("a store call panicked; see the log"))?
+    }
+}
+
+fn run(store: &Store, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if jobs.len() == 1 {
+            // Alone: the call commits its own transaction.
+            let job = jobs.pop().expect("one job");
+            if let Ok(deliver) = catch_unwind(AssertUnwindSafe(|| job(store))) {
+                deliver(None);
+            }
+            continue;
+        }
+        let (delivers, committed) = store.batch(|| {
+            let mut delivers = Vec::with_capacity(jobs.len());
+            let mut healthy = true;
+            for job in jobs {
+                match catch_unwind(AssertUnwindSafe(|| job(store))) {
+                    Ok(deliver) => delivers.push(deliver),
+                    Err(_) => healthy = false,
+                }
+            }
+            (delivers, healthy)
+        });
+        let failed = committed.err();
+        for deliver in delivers {
+            deliver(failed.as_ref());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::{Caller, Limits, Priority};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batched_calls_commit_together_and_a_failing_call_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("r.db"), ManualClock::new(0), Limits::default()).unwrap());
+        store.bind_agent("a", None, None, "test").unwrap();
+        let exec = Executor::start(store.clone());
+        let calls: Vec<_> = (0..200)
+            .map(|i| {
+                let exec = exec.clone();
+                tokio::spawn(async move {
+                    exec.call(move |s| {
+                        let content = if i % 10 == 0 { String::new() } else { format!("m{i}") };
+                        s.send_message(Caller { agent: "a", transport: "test" }, "b", &content, Priority::Normal, None)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for c in calls {
+            match c.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(e) => assert_eq!(e.code, crate::ErrorCode::Validation),
+            }
+        }
+        assert_eq!(ok, 180);
+        assert_eq!(store.unread_count("b").unwrap(), 180);
+    }
+}
