@@ -35,7 +35,11 @@ impl Session {
             .expect("spawn relay");
         let stdin = Some(BufWriter::new(child.stdin.take().unwrap()));
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        Self { child, stdin, stdout }
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
     }
 
     fn send(&mut self, v: &Value) {
@@ -60,7 +64,8 @@ impl Session {
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -88,16 +93,31 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing
     // useful either: both run the full benchmark unless RELAY_BENCH_QUICK.
     let quick = std::env::var_os("RELAY_BENCH_QUICK").is_some();
-    let calls = if quick { 200 } else { env_or("RELAY_BENCH_CALLS", 10_000) };
-    let pipelined = if quick { 400 } else { env_or("RELAY_BENCH_PIPELINED", 20_000) };
-    let starts = if quick { 3 } else { env_or("RELAY_BENCH_STARTS", 30) };
+    let calls = if quick {
+        200
+    } else {
+        env_or("RELAY_BENCH_CALLS", 10_000)
+    };
+    let pipelined = if quick {
+        400
+    } else {
+        env_or("RELAY_BENCH_PIPELINED", 20_000)
+    };
+    let starts = if quick {
+        3
+    } else {
+        env_or("RELAY_BENCH_STARTS", 30)
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
@@ -112,9 +132,13 @@ fn main() {
         let n = calls.min(5_000);
         let start = Instant::now();
         for _ in 0..n {
-            conn.execute("INSERT INTO t (v) VALUES ('benchmark message')", []).unwrap();
+            conn.execute("INSERT INTO t (v) VALUES ('benchmark message')", [])
+                .unwrap();
         }
-        println!("baseline: {:.0} single-row synchronous=FULL commits/s", n as f64 / start.elapsed().as_secs_f64());
+        println!(
+            "baseline: {:.0} single-row synchronous=FULL commits/s",
+            n as f64 / start.elapsed().as_secs_f64()
+        );
 
         let store = relay::store::Store::open(
             &dir.path().join("store-only.db"),
@@ -123,12 +147,69 @@ fn main() {
         )
         .unwrap();
         store.bind_agent("a", None, None, "bench").unwrap();
-        let caller = relay::store::Caller { agent: "a", transport: "bench" };
+        let caller = relay::store::Caller {
+            agent: "a",
+            transport: "bench",
+        };
         let start = Instant::now();
         for _ in 0..n {
-            store.send_message(caller, "b", "benchmark message", relay::store::Priority::Normal, None).unwrap();
+            store
+                .send_message(
+                    caller,
+                    "b",
+                    "benchmark message",
+                    relay::store::Priority::Normal,
+                    None,
+                )
+                .unwrap();
         }
-        println!("store only: {:.0} send_message transactions/s", n as f64 / start.elapsed().as_secs_f64());
+        println!(
+            "store only: {:.0} send_message transactions/s",
+            n as f64 / start.elapsed().as_secs_f64()
+        );
+
+        // Eight connections in eight threads: SQLite's write-lock handoff
+        // without any MCP work in between.
+        let path = dir.path().join("store-only.db");
+        let per = n / 8;
+        let start = Instant::now();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let store = relay::store::Store::open(
+                        &path,
+                        std::sync::Arc::new(relay::clock::SystemClock),
+                        relay::store::Limits::default(),
+                    )
+                    .unwrap();
+                    let name = format!("t{i}");
+                    store.bind_agent(&name, None, None, "bench").unwrap();
+                    let caller = relay::store::Caller {
+                        agent: &name,
+                        transport: "bench",
+                    };
+                    for _ in 0..per {
+                        store
+                            .send_message(
+                                caller,
+                                "b",
+                                "benchmark message",
+                                relay::store::Priority::Normal,
+                                None,
+                            )
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        println!(
+            "store only, 8 connections: {:.0} send_message transactions/s",
+            (per * 8) as f64 / start.elapsed().as_secs_f64()
+        );
     }
 
     // 1. Cold start: spawn -> initialize response; RSS after initialize.
@@ -150,7 +231,10 @@ fn main() {
         ms(percentile(&times, 0.5)),
         ms(percentile(&times, 0.9))
     );
-    println!("RSS after initialize: median {:.1} MiB", rss[rss.len() / 2] as f64 / 1024.0);
+    println!(
+        "RSS after initialize: median {:.1} MiB",
+        rss[rss.len() / 2] as f64 / 1024.0
+    );
 
     // 2. Sequential send_message over one stdio connection.
     let mut s = Session::spawn(&db, "seq-sender");
@@ -172,7 +256,10 @@ fn main() {
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.99))
     );
-    println!("RSS after {calls} calls: {:.1} MiB", s.rss_kib() as f64 / 1024.0);
+    println!(
+        "RSS after {calls} calls: {:.1} MiB",
+        s.rss_kib() as f64 / 1024.0
+    );
     s.finish();
 
     // 3. Pipelined: a writer thread streams requests while we read replies.
@@ -182,7 +269,11 @@ fn main() {
     let start = Instant::now();
     let writer = std::thread::spawn(move || {
         for i in 0..pipelined as u64 {
-            serde_json::to_writer(&mut stdin, &send_request(i + 1, "pipe-receiver", "benchmark message")).unwrap();
+            serde_json::to_writer(
+                &mut stdin,
+                &send_request(i + 1, "pipe-receiver", "benchmark message"),
+            )
+            .unwrap();
             stdin.write_all(b"\n").unwrap();
         }
         stdin.flush().unwrap();
@@ -206,7 +297,9 @@ fn main() {
     // 4. 8 processes x 300 messages to one receiver, exactly once.
     for per in [300usize, if quick { 300 } else { 2_000 }] {
         let procs = 8;
-        let mut sessions: Vec<Session> = (0..procs).map(|i| Session::spawn(&db, &format!("multi-{per}-{i}"))).collect();
+        let mut sessions: Vec<Session> = (0..procs)
+            .map(|i| Session::spawn(&db, &format!("multi-{per}-{i}")))
+            .collect();
         for s in &mut sessions {
             s.initialize();
         }
@@ -240,12 +333,18 @@ fn main() {
                            "params": {"name": "get_messages", "arguments": {"limit": 100}}}));
             id += 1;
             let page = r.recv();
-            let msgs = page["result"]["structuredContent"]["messages"].as_array().unwrap().clone();
+            let msgs = page["result"]["structuredContent"]["messages"]
+                .as_array()
+                .unwrap()
+                .clone();
             if msgs.is_empty() {
                 break;
             }
             for m in msgs {
-                assert!(seen.insert(m["content"].as_str().unwrap().to_owned()), "duplicate");
+                assert!(
+                    seen.insert(m["content"].as_str().unwrap().to_owned()),
+                    "duplicate"
+                );
             }
         }
         r.finish();

@@ -6,7 +6,6 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,

@@ -143,7 +143,12 @@ fn load(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<Option<Age
 /// [`LAST_SEEN_RESOLUTION_MS`]).
 ///
 /// Errors: [`ErrorCode::AuthFailed`], [`ErrorCode::CapDenied`].
-pub(crate) fn authorize(tx: &rusqlite::Connection, caller: &str, now: Millis, cap: Option<&str>) -> Result<()> {
+pub(crate) fn authorize(
+    tx: &rusqlite::Connection,
+    caller: &str,
+    now: Millis,
+    cap: Option<&str>,
+) -> Result<()> {
     let row: Option<(String, String, Millis)> = tx
         .prepare_cached("SELECT capabilities, auth_state, last_seen FROM agents WHERE name = ?1")?
         .query_row([caller], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))

@@ -54,7 +54,10 @@ impl Executor {
     ///
     /// Errors: whatever `f` returns; the commit's error if the batch failed
     /// to commit; [`crate::ErrorCode::Internal`] if `f` panicked.
-    pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |store| {
             let out = f(store);
@@ -118,7 +121,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batched_calls_commit_together_and_a_failing_call_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("r.db"), ManualClock::new(0), Limits::default()).unwrap());
+        let store = Arc::new(
+            Store::open(
+                &dir.path().join("r.db"),
+                ManualClock::new(0),
+                Limits::default(),
+            )
+            .unwrap(),
+        );
         store.bind_agent("a", None, None, "test").unwrap();
         let exec = Executor::start(store.clone());
         let calls: Vec<_> = (0..200)
@@ -126,8 +136,21 @@ mod tests {
                 let exec = exec.clone();
                 tokio::spawn(async move {
                     exec.call(move |s| {
-                        let content = if i % 10 == 0 { String::new() } else { format!("m{i}") };
-                        s.send_message(Caller { agent: "a", transport: "test" }, "b", &content, Priority::Normal, None)
+                        let content = if i % 10 == 0 {
+                            String::new()
+                        } else {
+                            format!("m{i}")
+                        };
+                        s.send_message(
+                            Caller {
+                                agent: "a",
+                                transport: "test",
+                            },
+                            "b",
+                            &content,
+                            Priority::Normal,
+                            None,
+                        )
                     })
                     .await
                 })
