@@ -35,11 +35,7 @@ impl Session {
             .expect("spawn relay");
         let stdin = Some(BufWriter::new(child.stdin.take().unwrap()));
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
+        Self { child, stdin, stdout }
     }
 
     fn send(&mut self, v: &Value) {
@@ -64,8 +60,7 @@ impl Session {
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -93,10 +88,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn main() {
@@ -113,11 +105,7 @@ fn main() {
     } else {
         env_or("RELAY_BENCH_PIPELINED", 20_000)
     };
-    let starts = if quick {
-        3
-    } else {
-        env_or("RELAY_BENCH_STARTS", 30)
-    };
+    let starts = if quick { 3 } else { env_or("RELAY_BENCH_STARTS", 30) };
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("relay.db");
@@ -127,8 +115,10 @@ fn main() {
     // 0. Baselines: the disk's commit rate and the store alone.
     {
         let conn = rusqlite::Connection::open(dir.path().join("baseline.db")).unwrap();
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);")
-            .unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);",
+        )
+        .unwrap();
         let n = calls.min(5_000);
         let start = Instant::now();
         for _ in 0..n {
@@ -154,13 +144,7 @@ fn main() {
         let start = Instant::now();
         for _ in 0..n {
             store
-                .send_message(
-                    caller,
-                    "b",
-                    "benchmark message",
-                    relay::store::Priority::Normal,
-                    None,
-                )
+                .send_message(caller, "b", "benchmark message", relay::store::Priority::Normal, None)
                 .unwrap();
         }
         println!(
@@ -191,13 +175,7 @@ fn main() {
                     };
                     for _ in 0..per {
                         store
-                            .send_message(
-                                caller,
-                                "b",
-                                "benchmark message",
-                                relay::store::Priority::Normal,
-                                None,
-                            )
+                            .send_message(caller, "b", "benchmark message", relay::store::Priority::Normal, None)
                             .unwrap();
                     }
                 })
@@ -256,10 +234,7 @@ fn main() {
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.99))
     );
-    println!(
-        "RSS after {calls} calls: {:.1} MiB",
-        s.rss_kib() as f64 / 1024.0
-    );
+    println!("RSS after {calls} calls: {:.1} MiB", s.rss_kib() as f64 / 1024.0);
     s.finish();
 
     // 3. Pipelined: a writer thread streams requests while we read replies.
@@ -269,11 +244,7 @@ fn main() {
     let start = Instant::now();
     let writer = std::thread::spawn(move || {
         for i in 0..pipelined as u64 {
-            serde_json::to_writer(
-                &mut stdin,
-                &send_request(i + 1, "pipe-receiver", "benchmark message"),
-            )
-            .unwrap();
+            serde_json::to_writer(&mut stdin, &send_request(i + 1, "pipe-receiver", "benchmark message")).unwrap();
             stdin.write_all(b"\n").unwrap();
         }
         stdin.flush().unwrap();
@@ -341,10 +312,7 @@ fn main() {
                 break;
             }
             for m in msgs {
-                assert!(
-                    seen.insert(m["content"].as_str().unwrap().to_owned()),
-                    "duplicate"
-                );
+                assert!(seen.insert(m["content"].as_str().unwrap().to_owned()), "duplicate");
             }
         }
         r.finish();

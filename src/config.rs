@@ -48,7 +48,5 @@ impl Settings {
 pub fn default_db_path() -> Result<PathBuf> {
     directories::ProjectDirs::from("", "", "relay")
         .map(|d| d.data_dir().join("relay.db"))
-        .ok_or_else(|| {
-            Error::internal("cannot find a home directory; pass --db PATH or set RELAY_DB")
-        })
+        .ok_or_else(|| Error::internal("cannot find a home directory; pass --db PATH or set RELAY_DB"))
 }

@@ -20,9 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     use crate::ErrorCode as C;
     match err.downcast_ref::<crate::Error>().map(|e| e.code) {
-        Some(C::CorruptStore | C::SchemaMismatch | C::Validation | C::Timeout) | None => {
-            ExitCode::from(2)
-        }
+        Some(C::CorruptStore | C::SchemaMismatch | C::Validation | C::Timeout) | None => ExitCode::from(2),
         Some(_) => ExitCode::from(1),
     }
 }

@@ -12,37 +12,35 @@ use crate::store::Store;
 
 /// Opens the store, binds `--agent` if given, and serves MCP on stdio
 /// until the client closes stdin.
+///
+/// Errors (exit 2): the store cannot be opened, or `--agent` is not a
+/// valid name or belongs to a revoked agent.
 pub fn run(args: &ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let store = Arc::new(Store::open(
-        &settings.db,
-        Arc::new(SystemClock),
-        settings.limits,
-    )?);
-    let agent = match &args.agent {
+    let store = Arc::new(Store::open(&settings.db, Arc::new(SystemClock), settings.limits)?);
+    // An empty `RELAY_AGENT=` (or role, or capability) in an MCP config
+    // means "not set".
+    let role = args.role.as_deref().filter(|r| !r.is_empty());
+    let capabilities: Option<Vec<String>> = args.capabilities.as_ref().map(|caps| {
+        caps.iter()
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect()
+    });
+    let agent = match args.agent.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => Some(
             store
-                .bind_agent(
-                    name,
-                    args.role.as_deref(),
-                    args.capabilities.as_deref(),
-                    "stdio",
-                )
+                .bind_agent(name, role, capabilities.as_deref(), "stdio")
                 .with_context(|| format!("cannot bind this session to agent {name:?}"))?,
         ),
         None => None,
     };
-    // One store connection per process: a single blocking thread runs
-    // store calls in arrival order, so a pipelined burst neither spawns a
-    // thread per request nor reorders one session's writes.
+    // The runtime thread only routes messages: store calls run on the
+    // store thread (group commit), stdin and stdout have threads of their own.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(1)
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(crate::mcp::serve_stdio(
-        store,
-        agent.map(|a| a.name),
-        settings.clone(),
-    ))?;
+    runtime.block_on(crate::mcp::serve_stdio(store, agent.map(|a| a.name), settings.clone()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -25,20 +25,12 @@ pub const RETENTION_TICK_SECONDS: u64 = 3600;
 /// `agent` is the name bound by `--agent` (already registered). Errors
 /// only for failures of the session itself; a client that disconnects
 /// before `initialize` is a clean exit.
-pub async fn serve_stdio(
-    store: Arc<Store>,
-    agent: Option<String>,
-    settings: Settings,
-) -> anyhow::Result<()> {
+pub async fn serve_stdio(store: Arc<Store>, agent: Option<String>, settings: Settings) -> anyhow::Result<()> {
     let (transport, pipes) = stdio::start(settings.max_line_bytes);
     let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio");
     let ticker = tokio::spawn(background(store, server.clone(), settings));
     let outcome = match server.serve(transport).await {
-        Ok(running) => running
-            .waiting()
-            .await
-            .map(|_| ())
-            .map_err(anyhow::Error::from),
+        Ok(running) => running.waiting().await.map(|_| ()).map_err(anyhow::Error::from),
         Err(ServerInitializeError::ConnectionClosed(_)) => Ok(()),
         Err(e) => Err(anyhow::Error::from(e).context("MCP initialization failed")),
     };

@@ -7,9 +7,8 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -47,8 +46,7 @@ struct ToolDef {
 }
 
 fn schema<T: schemars::JsonSchema + 'static>() -> Arc<JsonObject> {
-    rmcp::handler::server::common::schema_for_input::<T>()
-        .expect("tool argument types are JSON objects")
+    rmcp::handler::server::common::schema_for_input::<T>().expect("tool argument types are JSON objects")
 }
 
 const TOOLS: &[ToolDef] = &[
@@ -183,8 +181,7 @@ fn parse<T: DeserializeOwned>(args: Option<JsonObject>) -> Result<T> {
 }
 
 fn to_value<T: Serialize>(v: T) -> Result<Value> {
-    serde_json::to_value(v)
-        .map_err(|e| Error::internal(format!("cannot serialise the result: {e}")))
+    serde_json::to_value(v).map_err(|e| Error::internal(format!("cannot serialise the result: {e}")))
 }
 
 impl RelayServer {
@@ -236,10 +233,7 @@ impl RelayServer {
     }
 
     /// Runs `f` on the store thread (group commit); see [`Executor::call`].
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
         self.exec.call(f).await
     }
 
@@ -261,13 +255,7 @@ impl RelayServer {
                     self.blocking(move |s| s.touch_agent(&me)).await?;
                 }
                 let agents = self
-                    .blocking(move |s| {
-                        s.discover_agents(
-                            a.role.as_deref(),
-                            a.capability.as_deref(),
-                            a.include_offline,
-                        )
-                    })
+                    .blocking(move |s| s.discover_agents(a.role.as_deref(), a.capability.as_deref(), a.include_offline))
                     .await?;
                 Ok(json!({ "count": agents.len(), "agents": agents }))
             }
@@ -285,18 +273,14 @@ impl RelayServer {
             "send_message" => {
                 let a: args::SendMessage = parse(args)?;
                 to_value(
-                    self.with_caller(move |s, c| {
-                        s.send_message(c, &a.to, &a.content, a.priority, a.reply_to)
-                    })
-                    .await?,
+                    self.with_caller(move |s, c| s.send_message(c, &a.to, &a.content, a.priority, a.reply_to))
+                        .await?,
                 )
             }
             "broadcast" => {
                 let a: args::Broadcast = parse(args)?;
                 let b = self
-                    .with_caller(move |s, c| {
-                        s.broadcast(c, &a.content, a.role.as_deref(), a.priority)
-                    })
+                    .with_caller(move |s, c| s.broadcast(c, &a.content, a.role.as_deref(), a.priority))
                     .await?;
                 Ok(
                     json!({ "message_id": b.message_id, "recipient_count": b.recipients.len(), "recipients": b.recipients }),
@@ -306,10 +290,8 @@ impl RelayServer {
                 let a: args::GetMessages = parse(args)?;
                 let limit = page_limit(a.limit, 20)?;
                 to_value(
-                    self.with_caller(move |s, c| {
-                        s.get_messages(c, a.status, a.thread_id, limit, a.peek)
-                    })
-                    .await?,
+                    self.with_caller(move |s, c| s.get_messages(c, a.status, a.thread_id, limit, a.peek))
+                        .await?,
                 )
             }
             "create_channel" => {
@@ -322,38 +304,29 @@ impl RelayServer {
             "join_channel" => {
                 let a: args::ChannelRef = parse(args)?;
                 let name = a.channel.clone();
-                let newly = self
-                    .with_caller(move |s, c| s.join_channel(c, &a.channel))
-                    .await?;
+                let newly = self.with_caller(move |s, c| s.join_channel(c, &a.channel)).await?;
                 Ok(json!({ "channel": name, "joined": true, "already_member": !newly }))
             }
             "leave_channel" => {
                 let a: args::ChannelRef = parse(args)?;
                 let name = a.channel.clone();
-                self.with_caller(move |s, c| s.leave_channel(c, &a.channel))
-                    .await?;
+                self.with_caller(move |s, c| s.leave_channel(c, &a.channel)).await?;
                 Ok(json!({ "channel": name, "left": true }))
             }
             "post_to_channel" => {
                 let a: args::PostToChannel = parse(args)?;
                 let m = self
-                    .with_caller(move |s, c| {
-                        s.post_to_channel(c, &a.channel, &a.content, a.priority)
-                    })
+                    .with_caller(move |s, c| s.post_to_channel(c, &a.channel, &a.content, a.priority))
                     .await?;
-                Ok(
-                    json!({ "channel_message_id": m.id, "channel": m.channel, "created_at": m.created_at }),
-                )
+                Ok(json!({ "channel_message_id": m.id, "channel": m.channel, "created_at": m.created_at }))
             }
             "get_channel_messages" => {
                 let a: args::GetChannelMessages = parse(args)?;
                 let limit = page_limit(a.limit, 20)?;
                 let unread = a.status == args::ChannelFilter::Unread;
                 to_value(
-                    self.with_caller(move |s, c| {
-                        s.get_channel_messages(c, &a.channel, unread, limit)
-                    })
-                    .await?,
+                    self.with_caller(move |s, c| s.get_channel_messages(c, &a.channel, unread, limit))
+                        .await?,
                 )
             }
             "list_channels" => {
@@ -374,9 +347,7 @@ impl RelayServer {
                 let credential = match (&a.token, &a.recovery_token) {
                     (Some(t), _) => Credential::Token(t),
                     (None, Some(t)) => Credential::RecoveryToken(t),
-                    (None, None) if current.as_deref() == Some(a.name.as_str()) => {
-                        Credential::BoundSession
-                    }
+                    (None, None) if current.as_deref() == Some(a.name.as_str()) => Credential::BoundSession,
                     (None, None) => Credential::None,
                 };
                 let reg = Registration {
@@ -392,9 +363,8 @@ impl RelayServer {
         let mut out = to_value(&registered)?;
         out["bound"] = json!(true);
         if registered.token.is_some() {
-            out["note"] = json!(
-                "This token is shown only once. Keep it to re-bind this name later (register_agent with token)."
-            );
+            out["note"] =
+                json!("This token is shown only once. Keep it to re-bind this name later (register_agent with token).");
         }
         Ok(out)
     }

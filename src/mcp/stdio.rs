@@ -79,17 +79,14 @@ where
 impl Transport<RoleServer> for StdioTransport {
     type Error = std::io::Error;
 
-    fn send(
-        &mut self,
-        item: ServerJsonRpcMessage,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+    fn send(&mut self, item: ServerJsonRpcMessage) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         // Serialise here, on the caller's task; compact JSON has no newline.
         let sent = serde_json::to_string(&item)
             .map_err(std::io::Error::other)
             .and_then(|line| {
-                self.outbound.send(line).map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed")
-                })
+                self.outbound
+                    .send(line)
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed"))
             });
         std::future::ready(sent)
     }
@@ -147,10 +144,7 @@ fn read_loop<R: BufRead>(
             if skip_line(&mut input).is_err() {
                 return;
             }
-            tracing::warn!(
-                limit = max_line_bytes,
-                "refused a JSON-RPC line over the size limit"
-            );
+            tracing::warn!(limit = max_line_bytes, "refused a JSON-RPC line over the size limit");
             let _ = errors.send(error_line(
                 id,
                 INVALID_REQUEST,
@@ -203,12 +197,7 @@ fn parse(text: &[u8]) -> Parsed {
         Ok(v) => v,
         Err(_) => {
             tracing::debug!("refused a line that is not JSON: {err}");
-            return Parsed::Reply(error_line(
-                None,
-                PARSE_ERROR,
-                &format!("Parse error: {err}"),
-                None,
-            ));
+            return Parsed::Reply(error_line(None, PARSE_ERROR, &format!("Parse error: {err}"), None));
         }
     };
     let id = value
@@ -234,8 +223,7 @@ fn error_line(id: Option<Value>, code: i32, message: &str, data: Option<Value>) 
     if let Some(data) = data {
         error["data"] = data;
     }
-    serde_json::json!({ "jsonrpc": "2.0", "id": id.unwrap_or(Value::Null), "error": error })
-        .to_string()
+    serde_json::json!({ "jsonrpc": "2.0", "id": id.unwrap_or(Value::Null), "error": error }).to_string()
 }
 
 /// Best-effort request id of an oversized line, so the client's pending

@@ -131,9 +131,7 @@ fn agent_from_row(row: &rusqlite::Row<'_>, now: Millis) -> rusqlite::Result<Agen
 
 fn load(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<Option<Agent>> {
     Ok(tx
-        .prepare_cached(&format!(
-            "SELECT {AGENT_COLUMNS} FROM agents WHERE name = ?1"
-        ))?
+        .prepare_cached(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE name = ?1"))?
         .query_row([name], |r| agent_from_row(r, now))
         .optional()?)
 }
@@ -143,12 +141,7 @@ fn load(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<Option<Age
 /// [`LAST_SEEN_RESOLUTION_MS`]).
 ///
 /// Errors: [`ErrorCode::AuthFailed`], [`ErrorCode::CapDenied`].
-pub(crate) fn authorize(
-    tx: &rusqlite::Connection,
-    caller: &str,
-    now: Millis,
-    cap: Option<&str>,
-) -> Result<()> {
+pub(crate) fn authorize(tx: &rusqlite::Connection, caller: &str, now: Millis, cap: Option<&str>) -> Result<()> {
     let row: Option<(String, String, Millis)> = tx
         .prepare_cached("SELECT capabilities, auth_state, last_seen FROM agents WHERE name = ?1")?
         .query_row([caller], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -224,20 +217,45 @@ impl Store {
                 .prepare_cached("SELECT token_hash, recovery_token_hash, auth_state FROM agents WHERE name = ?1")?
                 .query_row([&reg.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            let caller = Caller { agent: &reg.name, transport };
+            let caller = Caller {
+                agent: &reg.name,
+                transport,
+            };
             let Some((token_hash, recovery_hash, auth_state)) = existing else {
                 let token = token::generate();
                 insert(tx, reg, &token, now)?;
-                events::append(tx, events::Kind::AgentRegistered, None, Some(&reg.name), None, None, now)?;
-                audit::record(tx, caller, "register_agent", None, &serde_json::json!({"created": true}), now)?;
+                events::append(
+                    tx,
+                    events::Kind::AgentRegistered,
+                    None,
+                    Some(&reg.name),
+                    None,
+                    None,
+                    now,
+                )?;
+                audit::record(
+                    tx,
+                    caller,
+                    "register_agent",
+                    None,
+                    &serde_json::json!({"created": true}),
+                    now,
+                )?;
                 let agent = load(tx, &reg.name, now)?.ok_or_else(|| Error::internal("agent vanished"))?;
-                return Ok(Registered { agent, token: Some(token), created: true });
+                return Ok(Registered {
+                    agent,
+                    token: Some(token),
+                    created: true,
+                });
             };
             let new_token = match credential {
                 _ if auth_state == "revoked" => {
                     return Err(Error::new(
                         ErrorCode::AuthFailed,
-                        format!("agent {:?} is revoked; the operator can run `relay recover {}`", reg.name, reg.name),
+                        format!(
+                            "agent {:?} is revoked; the operator can run `relay recover {}`",
+                            reg.name, reg.name
+                        ),
                     ));
                 }
                 Credential::BoundSession => None,
@@ -268,11 +286,36 @@ impl Store {
                         auth_state = CASE WHEN ?5 IS NULL THEN auth_state ELSE 'active' END
                  WHERE name = ?1",
             )?
-            .execute(params![reg.name, reg.role, reg.description, now, new_token.as_deref().map(token::hash)])?;
-            events::append(tx, events::Kind::AgentRegistered, None, Some(&reg.name), None, None, now)?;
-            audit::record(tx, caller, "register_agent", None, &serde_json::json!({"created": false}), now)?;
+            .execute(params![
+                reg.name,
+                reg.role,
+                reg.description,
+                now,
+                new_token.as_deref().map(token::hash)
+            ])?;
+            events::append(
+                tx,
+                events::Kind::AgentRegistered,
+                None,
+                Some(&reg.name),
+                None,
+                None,
+                now,
+            )?;
+            audit::record(
+                tx,
+                caller,
+                "register_agent",
+                None,
+                &serde_json::json!({"created": false}),
+                now,
+            )?;
             let agent = load(tx, &reg.name, now)?.ok_or_else(|| Error::internal("agent vanished"))?;
-            Ok(Registered { agent, token: new_token, created: false })
+            Ok(Registered {
+                agent,
+                token: new_token,
+                created: false,
+            })
         })
     }
 
@@ -298,10 +341,7 @@ impl Store {
         };
         validate_registration(&reg)?;
         self.write(|tx, now| {
-            let caller = Caller {
-                agent: name,
-                transport,
-            };
+            let caller = Caller { agent: name, transport };
             let state: Option<String> = tx
                 .prepare_cached("SELECT auth_state FROM agents WHERE name = ?1")?
                 .query_row([name], |r| r.get(0))
@@ -309,15 +349,7 @@ impl Store {
             match state.as_deref() {
                 None => {
                     insert(tx, &reg, &token::generate(), now)?;
-                    events::append(
-                        tx,
-                        events::Kind::AgentRegistered,
-                        None,
-                        Some(name),
-                        None,
-                        None,
-                        now,
-                    )?;
+                    events::append(tx, events::Kind::AgentRegistered, None, Some(name), None, None, now)?;
                     audit::record(
                         tx,
                         caller,
@@ -372,14 +404,7 @@ impl Store {
                 None,
                 now,
             )?;
-            audit::record(
-                tx,
-                caller,
-                "unregister_agent",
-                None,
-                &serde_json::json!({}),
-                now,
-            )?;
+            audit::record(tx, caller, "unregister_agent", None, &serde_json::json!({}), now)?;
             Ok(())
         })
     }
@@ -403,9 +428,7 @@ impl Store {
             Ok(agents
                 .into_iter()
                 .filter(|a| capability.is_none_or(|cap| a.capabilities.iter().any(|c| c == cap)))
-                .filter(|a| {
-                    include_offline || (a.presence != Presence::Offline && a.status != "offline")
-                })
+                .filter(|a| include_offline || (a.presence != Presence::Offline && a.status != "offline"))
                 .collect())
         })
     }
@@ -419,12 +442,7 @@ impl Store {
     /// `offline`) and note (at most 256 characters; `None` clears it).
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`].
-    pub fn set_status(
-        &self,
-        caller: Caller<'_>,
-        status: &str,
-        note: Option<&str>,
-    ) -> Result<Agent> {
+    pub fn set_status(&self, caller: Caller<'_>, status: &str, note: Option<&str>) -> Result<Agent> {
         if !STATUSES.contains(&status) {
             return Err(Error::validation(format!(
                 "invalid status {status:?}: use one of online, busy, away, offline"

@@ -70,17 +70,15 @@ fn channel_id(tx: &rusqlite::Connection, name: &str) -> Result<i64> {
 
 /// The member's read cursor, or [`ErrorCode::NotMember`].
 fn cursor(tx: &rusqlite::Connection, channel_id: i64, channel: &str, agent: &str) -> Result<i64> {
-    tx.prepare_cached(
-        "SELECT read_cursor FROM channel_members WHERE channel_id = ?1 AND agent = ?2",
-    )?
-    .query_row(params![channel_id, agent], |r| r.get(0))
-    .optional()?
-    .ok_or_else(|| {
-        Error::new(
-            ErrorCode::NotMember,
-            format!("you are not a member of channel {channel:?}; call join_channel first"),
-        )
-    })
+    tx.prepare_cached("SELECT read_cursor FROM channel_members WHERE channel_id = ?1 AND agent = ?2")?
+        .query_row(params![channel_id, agent], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::NotMember,
+                format!("you are not a member of channel {channel:?}; call join_channel first"),
+            )
+        })
 }
 
 fn latest_post(tx: &rusqlite::Connection, channel_id: i64) -> Result<i64> {
@@ -106,12 +104,7 @@ impl Store {
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AlreadyExists`],
     /// [`ErrorCode::CapDenied`], [`ErrorCode::AuthFailed`].
-    pub fn create_channel(
-        &self,
-        caller: Caller<'_>,
-        name: &str,
-        description: Option<&str>,
-    ) -> Result<Channel> {
+    pub fn create_channel(&self, caller: Caller<'_>, name: &str, description: Option<&str>) -> Result<Channel> {
         validate::channel_name(name)?;
         if let Some(d) = description {
             validate::text("description", d, validate::MAX_DESCRIPTION_CHARS)?;
@@ -132,8 +125,23 @@ impl Store {
                 ));
             };
             join(tx, id, caller.agent, now)?;
-            events::append(tx, events::Kind::ChannelCreated, None, Some(caller.agent), Some(id), Some(name), now)?;
-            audit::record(tx, caller, "create_channel", None, &serde_json::json!({"channel": name}), now)?;
+            events::append(
+                tx,
+                events::Kind::ChannelCreated,
+                None,
+                Some(caller.agent),
+                Some(id),
+                Some(name),
+                now,
+            )?;
+            audit::record(
+                tx,
+                caller,
+                "create_channel",
+                None,
+                &serde_json::json!({"channel": name}),
+                now,
+            )?;
             Ok(Channel {
                 name: name.to_owned(),
                 description: description.map(str::to_owned),
@@ -217,11 +225,21 @@ impl Store {
                     "INSERT INTO channel_messages (channel_id, sender, content, priority, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
                 )?
-                .query_row(params![cid, caller.agent, content, priority.as_str(), now], |r| r.get(0))?;
+                .query_row(params![cid, caller.agent, content, priority.as_str(), now], |r| {
+                    r.get(0)
+                })?;
             // The poster has read its own post.
             tx.prepare_cached("UPDATE channel_members SET read_cursor = ?3 WHERE channel_id = ?1 AND agent = ?2")?
                 .execute(params![cid, caller.agent, id])?;
-            events::append(tx, events::Kind::ChannelPost, None, Some(caller.agent), Some(id), Some(channel), now)?;
+            events::append(
+                tx,
+                events::Kind::ChannelPost,
+                None,
+                Some(caller.agent),
+                Some(id),
+                Some(channel),
+                now,
+            )?;
             audit::record(
                 tx,
                 caller,
@@ -288,7 +306,11 @@ impl Store {
             let unread_remaining = tx
                 .prepare_cached("SELECT count(*) FROM channel_messages WHERE channel_id = ?1 AND id > ?2")?
                 .query_row(params![cid, new_cursor], |r| r.get(0))?;
-            Ok(ChannelPage { channel: channel.to_owned(), messages, unread_remaining })
+            Ok(ChannelPage {
+                channel: channel.to_owned(),
+                messages,
+                unread_remaining,
+            })
         })
     }
 

@@ -77,14 +77,7 @@ pub(crate) fn append(
         "INSERT INTO events (kind, target, actor, subject_id, channel, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![
-        kind.as_str(),
-        target,
-        actor,
-        subject_id,
-        channel,
-        now
-    ])?;
+    .execute(params![kind.as_str(), target, actor, subject_id, channel, now])?;
     Ok(())
 }
 

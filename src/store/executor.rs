@@ -54,10 +54,7 @@ impl Executor {
     ///
     /// Errors: whatever `f` returns; the commit's error if the batch failed
     /// to commit; [`crate::ErrorCode::Internal`] if `f` panicked.
-    pub async fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+    pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |store| {
             let out = f(store);
@@ -121,14 +118,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batched_calls_commit_together_and_a_failing_call_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(
-            Store::open(
-                &dir.path().join("r.db"),
-                ManualClock::new(0),
-                Limits::default(),
-            )
-            .unwrap(),
-        );
+        let store = Arc::new(Store::open(&dir.path().join("r.db"), ManualClock::new(0), Limits::default()).unwrap());
         store.bind_agent("a", None, None, "test").unwrap();
         let exec = Executor::start(store.clone());
         let calls: Vec<_> = (0..200)
@@ -136,11 +126,7 @@ mod tests {
                 let exec = exec.clone();
                 tokio::spawn(async move {
                     exec.call(move |s| {
-                        let content = if i % 10 == 0 {
-                            String::new()
-                        } else {
-                            format!("m{i}")
-                        };
+                        let content = if i % 10 == 0 { String::new() } else { format!("m{i}") };
                         s.send_message(
                             Caller {
                                 agent: "a",

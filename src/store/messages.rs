@@ -10,9 +10,7 @@ use crate::clock::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Message priority.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Can wait.
@@ -36,9 +34,7 @@ impl Priority {
 }
 
 /// Which messages `get_messages` returns.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadFilter {
     /// Not yet read (the default).
@@ -115,9 +111,7 @@ pub fn page_limit(limit: Option<u32>, default: u32) -> Result<u32> {
     if (1..=MAX_PAGE).contains(&l) {
         Ok(l)
     } else {
-        Err(Error::validation(format!(
-            "limit must be 1-{MAX_PAGE}, got {l}"
-        )))
+        Err(Error::validation(format!("limit must be 1-{MAX_PAGE}, got {l}")))
     }
 }
 
@@ -146,16 +140,7 @@ impl Store {
                 None => None,
                 Some(parent) => Some(thread_of(tx, caller.agent, parent)?),
             };
-            let id = insert_message(
-                tx,
-                caller.agent,
-                "direct",
-                content,
-                priority,
-                reply_to,
-                thread,
-                now,
-            )?;
+            let id = insert_message(tx, caller.agent, "direct", content, priority, reply_to, thread, now)?;
             add_recipient(tx, to, id)?;
             events::append(
                 tx,
@@ -211,7 +196,15 @@ impl Store {
             let id = insert_message(tx, caller.agent, "broadcast", content, priority, None, None, now)?;
             for r in &recipients {
                 add_recipient(tx, r, id)?;
-                events::append(tx, events::Kind::Broadcast, Some(r), Some(caller.agent), Some(id), None, now)?;
+                events::append(
+                    tx,
+                    events::Kind::Broadcast,
+                    Some(r),
+                    Some(caller.agent),
+                    Some(id),
+                    None,
+                    now,
+                )?;
             }
             audit::record(
                 tx,
@@ -221,7 +214,10 @@ impl Store {
                 &serde_json::json!({"message_id": id, "recipients": recipients.len(), "bytes": content.len()}),
                 now,
             )?;
-            Ok(Broadcast { message_id: id, recipients })
+            Ok(Broadcast {
+                message_id: id,
+                recipients,
+            })
         })
     }
 
@@ -277,17 +273,20 @@ impl Store {
             let unread_remaining = tx
                 .prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
                 .query_row([caller.agent], |r| r.get(0))?;
-            Ok(Inbox { messages, unread_remaining })
+            Ok(Inbox {
+                messages,
+                unread_remaining,
+            })
         })
     }
 
     /// How many unread messages wait for `agent`.
     pub fn unread_count(&self, agent: &str) -> Result<i64> {
         self.read(|c, _| {
-            Ok(c.prepare_cached(
-                "SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL",
-            )?
-            .query_row([agent], |r| r.get(0))?)
+            Ok(
+                c.prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
+                    .query_row([agent], |r| r.get(0))?,
+            )
         })
     }
 }
@@ -312,9 +311,7 @@ fn thread_of(tx: &rusqlite::Connection, agent: &str, parent: i64) -> Result<i64>
         .query_row(params![parent, agent], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match row {
-        None => Err(Error::not_found(format!(
-            "reply_to: no message with id {parent}"
-        ))),
+        None => Err(Error::not_found(format!("reply_to: no message with id {parent}"))),
         Some((_, false)) => Err(Error::new(
             ErrorCode::NotParty,
             format!("reply_to: message {parent} was neither sent to nor by you"),
@@ -340,7 +337,10 @@ fn insert_message(
             "INSERT INTO messages (sender, kind, content, priority, reply_to, thread_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
         )?
-        .query_row(params![sender, kind, content, priority.as_str(), reply_to, thread, now], |r| r.get(0))?;
+        .query_row(
+            params![sender, kind, content, priority.as_str(), reply_to, thread, now],
+            |r| r.get(0),
+        )?;
     Ok(id)
 }
 

@@ -114,9 +114,7 @@ impl Store {
         prepare_file(path)?;
         let mut conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_handler(Some(busy_handler))?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -219,9 +217,7 @@ impl Store {
         let outcome = match began {
             Err(_) => Ok(()),
             Ok(()) if commit => c.conn.execute_batch("COMMIT").map_err(Error::from),
-            Ok(()) => Err(Error::internal(
-                "a call panicked; its batch was rolled back",
-            )),
+            Ok(()) => Err(Error::internal("a call panicked; its batch was rolled back")),
         };
         if !c.conn.is_autocommit() {
             let _ = c.conn.execute_batch("ROLLBACK");
@@ -273,10 +269,7 @@ fn open_writer_lock(db: &Path) -> Result<std::fs::File> {
 /// Creates the parent directory (0700) and the file (0600) before SQLite
 /// opens it, so the file is never world-readable, not even for an instant.
 fn prepare_file(path: &Path) -> Result<()> {
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-    {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

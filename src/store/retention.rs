@@ -65,9 +65,20 @@ impl Store {
                    id)",
                 [msg_cutoff],
             )?;
-            let events = tx.execute("DELETE FROM events WHERE created_at < ?1", [cutoff(retention.events_days)])?;
-            let audit = tx.execute("DELETE FROM audit WHERE created_at < ?1", params![cutoff(retention.audit_days)])?;
-            Ok(Purged { messages, channel_messages, events, audit })
+            let events = tx.execute(
+                "DELETE FROM events WHERE created_at < ?1",
+                [cutoff(retention.events_days)],
+            )?;
+            let audit = tx.execute(
+                "DELETE FROM audit WHERE created_at < ?1",
+                params![cutoff(retention.audit_days)],
+            )?;
+            Ok(Purged {
+                messages,
+                channel_messages,
+                events,
+                audit,
+            })
         })
     }
 }

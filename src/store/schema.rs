@@ -169,8 +169,7 @@ mod tests {
     fn migrations_len() -> i64 {
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
-        c.query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap()
+        c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
     }
 
     #[test]

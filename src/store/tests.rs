@@ -14,12 +14,7 @@ const DAY: i64 = 24 * 60 * 60 * 1000;
 fn store() -> (tempfile::TempDir, Store, Arc<ManualClock>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(1_700_000_000_000);
-    let store = Store::open(
-        &dir.path().join("relay.db"),
-        clock.clone(),
-        Limits::default(),
-    )
-    .unwrap();
+    let store = Store::open(&dir.path().join("relay.db"), clock.clone(), Limits::default()).unwrap();
     (dir, store, clock)
 }
 
@@ -54,18 +49,12 @@ fn store_file_and_directory_are_private() {
 fn presence_moves_from_online_to_stale_to_offline_with_the_clock() {
     let (_d, s, clock) = store();
     s.bind_agent("alice", None, None, "test").unwrap();
-    assert_eq!(
-        s.agent("alice").unwrap().unwrap().presence,
-        Presence::Online
-    );
+    assert_eq!(s.agent("alice").unwrap().unwrap().presence, Presence::Online);
     clock.advance(11 * 60 * 1000);
     assert_eq!(s.agent("alice").unwrap().unwrap().presence, Presence::Stale);
     assert_eq!(s.discover_agents(None, None, false).unwrap().len(), 1);
     clock.advance(60 * 60 * 1000);
-    assert_eq!(
-        s.agent("alice").unwrap().unwrap().presence,
-        Presence::Offline
-    );
+    assert_eq!(s.agent("alice").unwrap().unwrap().presence, Presence::Offline);
     assert!(s.discover_agents(None, None, false).unwrap().is_empty());
     assert_eq!(s.discover_agents(None, None, true).unwrap().len(), 1);
 }
@@ -84,11 +73,7 @@ fn existing_name_needs_its_token_and_keeps_capabilities() {
         .unwrap_err();
     assert_eq!(taken.code, ErrorCode::NameTaken);
     let wrong = s
-        .register_agent(
-            &reg("bob", &["admin"]),
-            Credential::Token("rly_wrong"),
-            "test",
-        )
+        .register_agent(&reg("bob", &["admin"]), Credential::Token("rly_wrong"), "test")
         .unwrap_err();
     assert_eq!(wrong.code, ErrorCode::AuthFailed);
 
@@ -120,9 +105,7 @@ fn unread_mail_survives_retention_and_read_mail_does_not() {
     let purged = s.purge(Retention::default()).unwrap();
     assert_eq!(purged.messages, 1);
     assert!(purged.events >= 2);
-    let inbox = s
-        .get_messages(caller("a"), ReadFilter::All, None, 10, true)
-        .unwrap();
+    let inbox = s.get_messages(caller("a"), ReadFilter::All, None, 10, true).unwrap();
     assert_eq!(inbox.messages.len(), 1);
     assert_eq!(inbox.messages[0].id, unread.message_id);
     assert!(
@@ -139,17 +122,9 @@ fn replies_share_the_thread_of_the_first_message() {
     for n in ["a", "b", "c"] {
         s.bind_agent(n, None, None, "test").unwrap();
     }
-    let first = s
-        .send_message(caller("a"), "b", "q", Priority::Normal, None)
-        .unwrap();
+    let first = s.send_message(caller("a"), "b", "q", Priority::Normal, None).unwrap();
     let reply = s
-        .send_message(
-            caller("b"),
-            "a",
-            "r",
-            Priority::High,
-            Some(first.message_id),
-        )
+        .send_message(caller("b"), "a", "r", Priority::High, Some(first.message_id))
         .unwrap();
     let again = s
         .send_message(caller("a"), "b", "s", Priority::Low, Some(reply.message_id))
@@ -158,13 +133,7 @@ fn replies_share_the_thread_of_the_first_message() {
     assert_eq!(reply.thread_id, first.message_id);
     assert_eq!(again.thread_id, first.message_id);
     let outsider = s
-        .send_message(
-            caller("c"),
-            "a",
-            "x",
-            Priority::Normal,
-            Some(first.message_id),
-        )
+        .send_message(caller("c"), "a", "x", Priority::Normal, Some(first.message_id))
         .unwrap_err();
     assert_eq!(outsider.code, ErrorCode::NotParty);
 }
@@ -172,8 +141,7 @@ fn replies_share_the_thread_of_the_first_message() {
 #[test]
 fn channel_cursor_advances_only_over_what_was_returned() {
     let (_d, s, _c) = store();
-    s.bind_agent("a", None, Some(&["channels".into()]), "test")
-        .unwrap();
+    s.bind_agent("a", None, Some(&["channels".into()]), "test").unwrap();
     s.bind_agent("b", None, None, "test").unwrap();
     s.create_channel(caller("a"), "dev", None).unwrap();
     s.post_to_channel(caller("a"), "dev", "before b joined", Priority::Normal)
@@ -185,16 +153,11 @@ fn channel_cursor_advances_only_over_what_was_returned() {
     }
     let page = s.get_channel_messages(caller("b"), "dev", true, 2).unwrap();
     assert_eq!(
-        page.messages
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>(),
+        page.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
         ["post 0", "post 1"]
     );
     assert_eq!(page.unread_remaining, 1);
-    let page = s
-        .get_channel_messages(caller("b"), "dev", true, 10)
-        .unwrap();
+    let page = s.get_channel_messages(caller("b"), "dev", true, 10).unwrap();
     assert_eq!(page.messages.len(), 1);
     assert_eq!(page.unread_remaining, 0);
     assert_eq!(
@@ -213,9 +176,7 @@ fn processes_opening_a_fresh_store_at_once_all_succeed() {
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let path = path.clone();
-            std::thread::spawn(move || {
-                Store::open(&path, ManualClock::new(0), Limits::default()).map(|_| ())
-            })
+            std::thread::spawn(move || Store::open(&path, ManualClock::new(0), Limits::default()).map(|_| ()))
         })
         .collect();
     for h in handles {

@@ -110,11 +110,7 @@ mod tests {
             agent_name(ok).unwrap();
         }
         for bad in ["", "-a", ".a", "a b", "ä", "a/b", &"a".repeat(65)] {
-            assert_eq!(
-                agent_name(bad).unwrap_err().code,
-                ErrorCode::Validation,
-                "{bad}"
-            );
+            assert_eq!(agent_name(bad).unwrap_err().code, ErrorCode::Validation, "{bad}");
         }
     }
 

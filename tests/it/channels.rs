@@ -10,24 +10,16 @@ async fn channel_posts_reach_members_in_other_processes() {
     let a = relay.agent("alice", &["channels"]).await;
     let b = relay.agent("bob", &["channels"]).await;
     let created = a
-        .call(
-            "create_channel",
-            json!({"name": "backend", "description": "API work"}),
-        )
+        .call("create_channel", json!({"name": "backend", "description": "API work"}))
         .await;
     assert_eq!(created["channel"]["name"], "backend");
     assert_eq!(created["channel"]["joined"], true);
 
     let (code, _) = b
-        .call_err(
-            "post_to_channel",
-            json!({"channel": "backend", "content": "hi"}),
-        )
+        .call_err("post_to_channel", json!({"channel": "backend", "content": "hi"}))
         .await;
     assert_eq!(code, "NOT_MEMBER");
-    let (code, _) = b
-        .call_err("get_channel_messages", json!({"channel": "backend"}))
-        .await;
+    let (code, _) = b.call_err("get_channel_messages", json!({"channel": "backend"})).await;
     assert_eq!(code, "NOT_MEMBER");
     let joined = b.call("join_channel", json!({"channel": "backend"})).await;
     assert_eq!(joined["already_member"], false);
@@ -47,42 +39,28 @@ async fn channel_posts_reach_members_in_other_processes() {
     assert_eq!(listed["channels"][0]["unread"], 1);
     assert_eq!(listed["channels"][0]["member_count"], 2);
 
-    let page = b
-        .call("get_channel_messages", json!({"channel": "backend"}))
-        .await;
+    let page = b.call("get_channel_messages", json!({"channel": "backend"})).await;
     assert_eq!(page["messages"][0]["content"], "schema v2 landed");
     assert_eq!(page["messages"][0]["from"], "alice");
     assert_eq!(page["unread_remaining"], 0);
     assert_eq!(
-        b.call("get_channel_messages", json!({"channel": "backend"}))
-            .await["messages"],
+        b.call("get_channel_messages", json!({"channel": "backend"})).await["messages"],
         json!([])
     );
     let all = b
-        .call(
-            "get_channel_messages",
-            json!({"channel": "backend", "status": "all"}),
-        )
+        .call("get_channel_messages", json!({"channel": "backend", "status": "all"}))
         .await;
     assert_eq!(all["messages"].as_array().unwrap().len(), 1);
     // The poster's own post does not count as unread for it.
-    assert_eq!(
-        a.call("list_channels", json!({})).await["channels"][0]["unread"],
-        0
-    );
+    assert_eq!(a.call("list_channels", json!({})).await["channels"][0]["unread"], 0);
 
     assert_eq!(
         b.call("leave_channel", json!({"channel": "backend"})).await["left"],
         true
     );
-    let (code, _) = b
-        .call_err("leave_channel", json!({"channel": "backend"}))
-        .await;
+    let (code, _) = b.call_err("leave_channel", json!({"channel": "backend"})).await;
     assert_eq!(code, "NOT_MEMBER");
-    assert_eq!(
-        b.call("list_channels", json!({})).await["channels"][0]["joined"],
-        false
-    );
+    assert_eq!(b.call("list_channels", json!({})).await["channels"][0]["joined"], false);
     a.close().await;
     b.close().await;
 }
@@ -95,23 +73,14 @@ async fn channel_errors_have_stable_codes() {
     a.call("create_channel", json!({"name": "ops"})).await;
     let (code, _) = a.call_err("create_channel", json!({"name": "ops"})).await;
     assert_eq!(code, "ALREADY_EXISTS");
-    let (code, _) = a
-        .call_err("create_channel", json!({"name": "Ops Team"}))
-        .await;
+    let (code, _) = a.call_err("create_channel", json!({"name": "Ops Team"})).await;
     assert_eq!(code, "VALIDATION");
-    let (code, _) = plain
-        .call_err("create_channel", json!({"name": "mine"}))
-        .await;
+    let (code, _) = plain.call_err("create_channel", json!({"name": "mine"})).await;
     assert_eq!(code, "CAP_DENIED");
-    let (code, _) = a
-        .call_err("join_channel", json!({"channel": "nowhere"}))
-        .await;
+    let (code, _) = a.call_err("join_channel", json!({"channel": "nowhere"})).await;
     assert_eq!(code, "NOT_FOUND");
     let (code, _) = a
-        .call_err(
-            "post_to_channel",
-            json!({"channel": "nowhere", "content": "x"}),
-        )
+        .call_err("post_to_channel", json!({"channel": "nowhere", "content": "x"}))
         .await;
     assert_eq!(code, "NOT_FOUND");
     let (code, _) = a
@@ -133,10 +102,7 @@ async fn channel_errors_have_stable_codes() {
     assert_eq!(code, "CAP_DENIED");
     assert_eq!(
         plain
-            .call(
-                "get_channel_messages",
-                json!({"channel": "ops", "status": "all"})
-            )
+            .call("get_channel_messages", json!({"channel": "ops", "status": "all"}))
             .await["messages"],
         json!([])
     );

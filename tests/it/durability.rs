@@ -13,18 +13,12 @@ async fn messages_and_channels_survive_a_restart() {
     {
         let a = relay.agent("alice", &["channels"]).await;
         let b = relay.agent("bob", &[]).await;
-        a.call(
-            "send_message",
-            json!({"to": "bob", "content": "before restart"}),
-        )
-        .await;
+        a.call("send_message", json!({"to": "bob", "content": "before restart"}))
+            .await;
         a.call("create_channel", json!({"name": "ops"})).await;
         b.call("join_channel", json!({"channel": "ops"})).await;
-        a.call(
-            "post_to_channel",
-            json!({"channel": "ops", "content": "still here"}),
-        )
-        .await;
+        a.call("post_to_channel", json!({"channel": "ops", "content": "still here"}))
+            .await;
         a.close().await;
         b.close().await;
     }
@@ -33,9 +27,7 @@ async fn messages_and_channels_survive_a_restart() {
         b.call("get_messages", json!({})).await["messages"][0]["content"],
         "before restart"
     );
-    let page = b
-        .call("get_channel_messages", json!({"channel": "ops"}))
-        .await;
+    let page = b.call("get_channel_messages", json!({"channel": "ops"})).await;
     assert_eq!(page["messages"][0]["content"], "still here");
     b.close().await;
 }
@@ -55,10 +47,7 @@ async fn eight_processes_times_300_messages_arrive_exactly_once() {
         handles.push(tokio::spawn(async move {
             for n in 0..PER_SENDER {
                 client
-                    .call(
-                        "send_message",
-                        json!({"to": "sink", "content": format!("{i}:{n}")}),
-                    )
+                    .call("send_message", json!({"to": "sink", "content": format!("{i}:{n}")}))
                     .await;
             }
             client.close().await;

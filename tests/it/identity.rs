@@ -22,10 +22,7 @@ async fn serve_agent_binds_the_session_and_health_check_says_who() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["agent"]["name"], "alice");
     assert_eq!(health["agent"]["role"], "reviewer");
-    assert_eq!(
-        health["agent"]["capabilities"],
-        json!(["tasks", "channels"])
-    );
+    assert_eq!(health["agent"]["capabilities"], json!(["tasks", "channels"]));
     assert_eq!(health["unread_messages"], 0);
     let info = alice.service.peer_info().unwrap();
     assert_eq!(info.server_info.as_ref().unwrap().name, "relay");
@@ -72,9 +69,7 @@ async fn a_model_cannot_take_another_agents_name_without_its_token() {
         .unwrap()
         .to_owned();
     let second = relay.agent("mallory", &[]).await;
-    let (code, _) = second
-        .call_err("register_agent", json!({"name": "dave"}))
-        .await;
+    let (code, _) = second.call_err("register_agent", json!({"name": "dave"})).await;
     assert_eq!(code, "NAME_TAKEN");
     let (code, _) = second
         .call_err(
@@ -84,10 +79,7 @@ async fn a_model_cannot_take_another_agents_name_without_its_token() {
         .await;
     assert_eq!(code, "AUTH_FAILED");
     // Still mallory after the failed attempts.
-    assert_eq!(
-        second.call("health_check", json!({})).await["agent"]["name"],
-        "mallory"
-    );
+    assert_eq!(second.call("health_check", json!({})).await["agent"]["name"], "mallory");
 
     // With the token, the session re-binds; no new token is issued and
     // capabilities stay as first registered.
@@ -99,10 +91,7 @@ async fn a_model_cannot_take_another_agents_name_without_its_token() {
         .await;
     assert!(rebound["token"].is_null());
     assert_eq!(rebound["agent"]["capabilities"], json!([]));
-    assert_eq!(
-        second.call("health_check", json!({})).await["agent"]["name"],
-        "dave"
-    );
+    assert_eq!(second.call("health_check", json!({})).await["agent"]["name"], "dave");
     first.close().await;
     second.close().await;
 }
@@ -132,10 +121,7 @@ async fn tools_take_no_sender_identity_arguments() {
         assert!(names.contains(&expected), "missing tool {expected}");
     }
     for tool in &tools {
-        let props = tool
-            .input_schema
-            .get("properties")
-            .and_then(|p| p.as_object());
+        let props = tool.input_schema.get("properties").and_then(|p| p.as_object());
         for banned in ["from", "agent_name", "agent_token"] {
             assert!(
                 props.is_none_or(|p| !p.contains_key(banned)),
@@ -150,10 +136,7 @@ async fn tools_take_no_sender_identity_arguments() {
         );
     }
     let (code, body) = a
-        .call_err(
-            "send_message",
-            json!({"to": "bob", "content": "x", "from": "bob"}),
-        )
+        .call_err("send_message", json!({"to": "bob", "content": "x", "from": "bob"}))
         .await;
     assert_eq!(code, "VALIDATION");
     assert!(body["error"].as_str().unwrap().contains("from"));
@@ -164,14 +147,7 @@ async fn tools_take_no_sender_identity_arguments() {
 async fn discover_filters_by_role_and_capability_and_set_status_shows() {
     let relay = Relay::new();
     let a = relay
-        .serve(&[
-            "--agent",
-            "alice",
-            "--role",
-            "reviewer",
-            "--capabilities",
-            "tasks",
-        ])
+        .serve(&["--agent", "alice", "--role", "reviewer", "--capabilities", "tasks"])
         .await;
     let b = relay.serve(&["--agent", "bob", "--role", "builder"]).await;
     let all = a.call("discover_agents", json!({})).await;
@@ -179,9 +155,7 @@ async fn discover_filters_by_role_and_capability_and_set_status_shows() {
     let reviewers = a.call("discover_agents", json!({"role": "reviewer"})).await;
     assert_eq!(reviewers["agents"][0]["name"], "alice");
     assert_eq!(reviewers["count"], 1);
-    let taskers = b
-        .call("discover_agents", json!({"capability": "tasks"}))
-        .await;
+    let taskers = b.call("discover_agents", json!({"capability": "tasks"})).await;
     assert_eq!(taskers["count"], 1);
 
     let set = b
@@ -192,16 +166,13 @@ async fn discover_filters_by_role_and_capability_and_set_status_shows() {
     assert_eq!(seen["agents"][0]["status"], "busy");
     assert_eq!(seen["agents"][0]["status_note"], "compiling");
     assert_eq!(seen["agents"][0]["presence"], "online");
-    let (code, _) = b
-        .call_err("set_status", json!({"status": "sleeping"}))
-        .await;
+    let (code, _) = b.call_err("set_status", json!({"status": "sleeping"})).await;
     assert_eq!(code, "VALIDATION");
 
     b.call("set_status", json!({"status": "offline"})).await;
     assert_eq!(a.call("discover_agents", json!({})).await["count"], 1);
     assert_eq!(
-        a.call("discover_agents", json!({"include_offline": true}))
-            .await["count"],
+        a.call("discover_agents", json!({"include_offline": true})).await["count"],
         2
     );
     a.close().await;
@@ -213,17 +184,12 @@ async fn unregister_releases_the_session_but_keeps_mail() {
     let relay = Relay::new();
     let a = relay.agent("alice", &[]).await;
     let b = relay.agent("bob", &[]).await;
-    a.call("send_message", json!({"to": "bob", "content": "kept"}))
-        .await;
-    assert_eq!(
-        b.call("unregister_agent", json!({})).await["unregistered"],
-        "bob"
-    );
+    a.call("send_message", json!({"to": "bob", "content": "kept"})).await;
+    assert_eq!(b.call("unregister_agent", json!({})).await["unregistered"], "bob");
     let (code, _) = b.call_err("get_messages", json!({})).await;
     assert_eq!(code, "AUTH_FAILED");
     assert_eq!(
-        a.call("discover_agents", json!({"include_offline": true}))
-            .await["count"],
+        a.call("discover_agents", json!({"include_offline": true})).await["count"],
         1
     );
     // Whoever registers the name next finds the mail.
@@ -243,10 +209,7 @@ async fn bad_names_and_capabilities_are_refused() {
         assert_eq!(code, "VALIDATION", "{bad:?}");
     }
     let (code, _) = anon
-        .call_err(
-            "register_agent",
-            json!({"name": "ok", "capabilities": ["Bad Cap"]}),
-        )
+        .call_err("register_agent", json!({"name": "ok", "capabilities": ["Bad Cap"]}))
         .await;
     assert_eq!(code, "VALIDATION");
     assert!(anon.call("health_check", json!({})).await["agent"].is_null());

@@ -36,9 +36,6 @@ fn python_sdk_client_talks_to_relay_serve() {
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "python client failed:\n{stdout}\n{stderr}"
-    );
+    assert!(out.status.success(), "python client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("interop ok"), "{stdout}");
 }

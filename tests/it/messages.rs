@@ -29,10 +29,7 @@ async fn a_message_crosses_processes_and_is_read_once() {
     assert_eq!(msg["read"], false);
     assert_eq!(msg["id"], sent["message_id"]);
     assert_eq!(inbox["unread_remaining"], 0);
-    assert_eq!(
-        bob.call("get_messages", json!({})).await["messages"],
-        json!([])
-    );
+    assert_eq!(bob.call("get_messages", json!({})).await["messages"], json!([]));
     let read = bob.call("get_messages", json!({"status": "read"})).await;
     assert_eq!(read["messages"][0]["read"], true);
     // Alice's own inbox is untouched.
@@ -49,10 +46,7 @@ async fn mail_waits_for_a_name_that_registers_later() {
     let relay = Relay::new();
     let alice = relay.agent("alice", &[]).await;
     let sent = alice
-        .call(
-            "send_message",
-            json!({"to": "later", "content": "for tomorrow"}),
-        )
+        .call("send_message", json!({"to": "later", "content": "for tomorrow"}))
         .await;
     assert_eq!(sent["recipient_registered"], false);
     let later = relay.agent("later", &[]).await;
@@ -70,37 +64,24 @@ async fn replies_form_a_thread() {
     let a = relay.agent("alice", &[]).await;
     let b = relay.agent("bob", &[]).await;
     let c = relay.agent("carol", &[]).await;
-    let first = a
-        .call("send_message", json!({"to": "bob", "content": "q1"}))
-        .await;
+    let first = a.call("send_message", json!({"to": "bob", "content": "q1"})).await;
     let id = first["message_id"].as_i64().unwrap();
     let reply = b
-        .call(
-            "send_message",
-            json!({"to": "alice", "content": "a1", "reply_to": id}),
-        )
+        .call("send_message", json!({"to": "alice", "content": "a1", "reply_to": id}))
         .await;
     assert_eq!(reply["thread_id"], id);
     a.call("send_message", json!({"to": "bob", "content": "unrelated"}))
         .await;
-    let thread = b
-        .call("get_messages", json!({"thread_id": id, "status": "all"}))
-        .await;
+    let thread = b.call("get_messages", json!({"thread_id": id, "status": "all"})).await;
     assert_eq!(thread["messages"].as_array().unwrap().len(), 1);
     assert_eq!(thread["messages"][0]["content"], "q1");
 
     let (code, _) = c
-        .call_err(
-            "send_message",
-            json!({"to": "bob", "content": "x", "reply_to": id}),
-        )
+        .call_err("send_message", json!({"to": "bob", "content": "x", "reply_to": id}))
         .await;
     assert_eq!(code, "NOT_PARTY");
     let (code, _) = c
-        .call_err(
-            "send_message",
-            json!({"to": "bob", "content": "x", "reply_to": 999999}),
-        )
+        .call_err("send_message", json!({"to": "bob", "content": "x", "reply_to": 999999}))
         .await;
     assert_eq!(code, "NOT_FOUND");
     a.close().await;
@@ -115,18 +96,13 @@ async fn oversized_and_empty_content_store_nothing_and_the_session_goes_on() {
     let b = relay.agent("bob", &[]).await;
     // 64 KiB exactly is allowed; one byte more (as a two-byte character) is not.
     let max = "x".repeat(64 * 1024);
-    a.call("send_message", json!({"to": "bob", "content": max}))
-        .await;
+    a.call("send_message", json!({"to": "bob", "content": max})).await;
     let over = format!("{}é", "x".repeat(64 * 1024 - 1));
-    let (code, body) = a
-        .call_err("send_message", json!({"to": "bob", "content": over}))
-        .await;
+    let (code, body) = a.call_err("send_message", json!({"to": "bob", "content": over})).await;
     assert_eq!(code, "PAYLOAD_TOO_LARGE");
     assert!(body["error"].as_str().unwrap().contains("65537"));
     for empty in ["", "   \n"] {
-        let (code, _) = a
-            .call_err("send_message", json!({"to": "bob", "content": empty}))
-            .await;
+        let (code, _) = a.call_err("send_message", json!({"to": "bob", "content": empty})).await;
         assert_eq!(code, "VALIDATION");
     }
     let (code, _) = a
@@ -148,20 +124,16 @@ async fn oversized_and_empty_content_store_nothing_and_the_session_goes_on() {
     assert_eq!(code, "VALIDATION");
 
     // Only the valid message was stored.
-    let inbox = b
-        .call("get_messages", json!({"status": "all", "limit": 100}))
-        .await;
+    let inbox = b.call("get_messages", json!({"status": "all", "limit": 100})).await;
     assert_eq!(inbox["messages"].as_array().unwrap().len(), 1);
     // Failed mutating calls are audited with their code.
     let audit = relay.store().audit_log(50).unwrap();
-    assert!(audit.iter().any(|e| e.tool == "send_message"
-        && e.outcome == "PAYLOAD_TOO_LARGE"
-        && e.agent.as_deref() == Some("alice")));
     assert!(
-        audit
-            .iter()
-            .any(|e| e.tool == "send_message" && e.outcome == "ok")
+        audit.iter().any(|e| e.tool == "send_message"
+            && e.outcome == "PAYLOAD_TOO_LARGE"
+            && e.agent.as_deref() == Some("alice"))
     );
+    assert!(audit.iter().any(|e| e.tool == "send_message" && e.outcome == "ok"));
     a.close().await;
     b.close().await;
 }
@@ -169,26 +141,17 @@ async fn oversized_and_empty_content_store_nothing_and_the_session_goes_on() {
 #[tokio::test]
 async fn broadcast_needs_its_capability_and_reaches_everyone_else() {
     let relay = Relay::new();
-    let lead = relay
-        .serve(&["--agent", "lead", "--capabilities", "broadcast"])
-        .await;
+    let lead = relay.serve(&["--agent", "lead", "--capabilities", "broadcast"]).await;
     let r1 = relay.serve(&["--agent", "r1", "--role", "reviewer"]).await;
     let b1 = relay.serve(&["--agent", "b1", "--role", "builder"]).await;
 
-    let (code, _) = r1
-        .call_err("broadcast", json!({"content": "hello all"}))
-        .await;
+    let (code, _) = r1.call_err("broadcast", json!({"content": "hello all"})).await;
     assert_eq!(code, "CAP_DENIED");
 
-    let all = lead
-        .call("broadcast", json!({"content": "standup in 5"}))
-        .await;
+    let all = lead.call("broadcast", json!({"content": "standup in 5"})).await;
     assert_eq!(all["recipients"], json!(["b1", "r1"]));
     let reviewers = lead
-        .call(
-            "broadcast",
-            json!({"content": "reviewers only", "role": "reviewer"}),
-        )
+        .call("broadcast", json!({"content": "reviewers only", "role": "reviewer"}))
         .await;
     assert_eq!(reviewers["recipient_count"], 1);
 
@@ -208,10 +171,7 @@ async fn broadcast_needs_its_capability_and_reaches_everyone_else() {
             .len(),
         1
     );
-    assert_eq!(
-        lead.call("get_messages", json!({})).await["messages"],
-        json!([])
-    );
+    assert_eq!(lead.call("get_messages", json!({})).await["messages"], json!([]));
     for c in [lead, r1, b1] {
         c.close().await;
     }

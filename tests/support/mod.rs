@@ -98,12 +98,7 @@ impl Client {
     /// Calls `tool`, asserts success, returns `structuredContent`.
     pub async fn call(&self, tool: &str, args: Value) -> Value {
         let r = self.call_raw(tool, args).await;
-        assert_eq!(
-            r.is_error,
-            Some(false),
-            "{tool} failed: {:?}",
-            r.structured_content
-        );
+        assert_eq!(r.is_error, Some(false), "{tool} failed: {:?}", r.structured_content);
         let structured = r.structured_content.clone().expect("structuredContent");
         // The same JSON is also the text block, for text-only clients.
         let text = r.content[0].as_text().expect("text block").text.clone();
@@ -122,10 +117,7 @@ impl Client {
         );
         let body = r.structured_content.expect("structuredContent on error");
         let code = body["error_code"].as_str().expect("error_code").to_owned();
-        assert!(
-            body["error"].as_str().is_some_and(|m| !m.is_empty()),
-            "error text"
-        );
+        assert!(body["error"].as_str().is_some_and(|m| !m.is_empty()), "error text");
         (code, body)
     }
 
@@ -191,8 +183,7 @@ impl RawSession {
             .lines
             .recv_timeout(Duration::from_secs(10))
             .expect("a line on stdout");
-        serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
     }
 
     /// Sends `initialize` + `notifications/initialized` and returns the result.
