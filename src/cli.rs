@@ -48,6 +48,39 @@ pub enum Command {
     /// start (registering it if new); otherwise the model calls
     /// register_agent first.
     Serve(ServeArgs),
+
+    /// Print shell completions, generated from these definitions.
+    ///
+    /// Example: `relay completions bash > ~/.local/share/bash-completion/completions/relay`.
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff), generated from these definitions.
+    ///
+    /// Example: `relay man | man -l -`. With --out-dir, writes relay.1 and
+    /// one page per subcommand (relay-serve.1, …).
+    Man(ManArgs),
+}
+
+/// `relay completions` options.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print completions for.
+    #[arg(value_enum, required_unless_present = "out_dir")]
+    pub shell: Option<clap_complete::Shell>,
+
+    /// Write completions for every shell into DIR (relay.bash, _relay,
+    /// relay.fish, _relay.ps1, relay.elv) instead of printing one.
+    #[arg(long, value_name = "DIR", conflicts_with = "shell")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `relay man` options.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write relay.1 and one page per subcommand into DIR instead of
+    /// printing relay.1.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// Transports `relay serve` can speak.

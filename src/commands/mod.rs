@@ -1,5 +1,7 @@
 //! One module per subcommand; each exposes `run(args, settings) -> Result<ExitCode>`.
 
+pub mod completions;
+pub mod man;
 pub mod serve;
 
 use std::process::ExitCode;
@@ -9,9 +11,21 @@ use crate::config::Settings;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = Settings::resolve(&cli.global)?;
     match cli.command {
-        Command::Serve(args) => serve::run(&args, &settings),
+        Command::Serve(args) => serve::run(&args, &Settings::resolve(&cli.global)?),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
+    }
+}
+
+/// Writes `bytes` to stdout. A closed pipe (`relay man | head`) is not an
+/// error: the reader has what it wanted.
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 

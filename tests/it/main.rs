@@ -5,6 +5,7 @@
 mod support;
 
 mod channels;
+mod cli;
 mod durability;
 mod identity;
 mod interop;

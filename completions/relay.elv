@@ -1,0 +1,90 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[relay] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'relay'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'relay'= {
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run the MCP server for one agent (what an agent''s MCP config starts)'
+            cand completions 'Print shell completions, generated from these definitions'
+            cand man 'Print the man page (roff), generated from these definitions'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'relay;serve'= {
+            cand --transport 'The transport to speak'
+            cand --agent 'Bind this session to agent NAME, registering it if new'
+            cand --role 'The agent''s role (e.g. reviewer, builder); used with --agent'
+            cand --capabilities 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;completions'= {
+            cand --out-dir 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;man'= {
+            cand --out-dir 'Write relay.1 and one page per subcommand into DIR instead of printing relay.1'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;help'= {
+            cand serve 'Run the MCP server for one agent (what an agent''s MCP config starts)'
+            cand completions 'Print shell completions, generated from these definitions'
+            cand man 'Print the man page (roff), generated from these definitions'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'relay;help;serve'= {
+        }
+        &'relay;help;completions'= {
+        }
+        &'relay;help;man'= {
+        }
+        &'relay;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

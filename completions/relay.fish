@@ -1,0 +1,60 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_relay_global_optspecs
+    string join \n db= q/quiet v/verbose h/help V/version
+end
+
+function __fish_relay_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_relay_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_relay_using_subcommand
+    set -l cmd (__fish_relay_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c relay -n "__fish_relay_needs_command" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_needs_command" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_needs_command" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_needs_command" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_needs_command" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
+complete -c relay -n "__fish_relay_needs_command" -f -a "completions" -d 'Print shell completions, generated from these definitions'
+complete -c relay -n "__fish_relay_needs_command" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
+complete -c relay -n "__fish_relay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c relay -n "__fish_relay_using_subcommand serve" -l transport -d 'The transport to speak' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'"
+complete -c relay -n "__fish_relay_using_subcommand serve" -l agent -d 'Bind this session to agent NAME, registering it if new' -r
+complete -c relay -n "__fish_relay_using_subcommand serve" -l role -d 'The agent\'s role (e.g. reviewer, builder); used with --agent' -r
+complete -c relay -n "__fish_relay_using_subcommand serve" -l capabilities -d 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin' -r
+complete -c relay -n "__fish_relay_using_subcommand serve" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand serve" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand serve" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand completions" -l out-dir -d 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one' -r -F
+complete -c relay -n "__fish_relay_using_subcommand completions" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand completions" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand completions" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand man" -l out-dir -d 'Write relay.1 and one page per subcommand into DIR instead of printing relay.1' -r -F
+complete -c relay -n "__fish_relay_using_subcommand man" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand man" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand man" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand man" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
