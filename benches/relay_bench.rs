@@ -68,6 +68,18 @@ impl Session {
             .unwrap_or(0)
     }
 
+    /// User + system CPU time of the server process so far.
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which ends with ')'.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line; `rest` starts at field 3.
+        let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = field(11) + field(12);
+        Duration::from_secs_f64(ticks as f64 / 100.0)
+    }
+
     fn finish(mut self) {
         drop(self.stdin);
         let _ = self.child.wait();
@@ -218,6 +230,7 @@ fn main() {
     let mut s = Session::spawn(&db, "seq-sender");
     s.initialize();
     let mut lat = Vec::with_capacity(calls);
+    let cpu_before = s.cpu();
     let start = Instant::now();
     for i in 0..calls as u64 {
         let t = Instant::now();
@@ -234,7 +247,11 @@ fn main() {
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.99))
     );
-    println!("RSS after {calls} calls: {:.1} MiB", s.rss_kib() as f64 / 1024.0);
+    println!(
+        "server CPU per sequential call: {:.0} us; RSS after {calls} calls: {:.1} MiB",
+        (s.cpu() - cpu_before).as_secs_f64() * 1e6 / calls as f64,
+        s.rss_kib() as f64 / 1024.0
+    );
     s.finish();
 
     // 3. Pipelined: a writer thread streams requests while we read replies.

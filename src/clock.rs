@@ -49,9 +49,25 @@ impl Clock for ManualClock {
     }
 }
 
+/// The last millisecond RFC 3339 can write: 9999-12-31T23:59:59.999Z.
+const MAX_RFC3339_MS: Millis = 253_402_300_799_999;
+
 /// Formats `ms` (milliseconds since the epoch) as RFC 3339 UTC with
-/// millisecond precision, e.g. `2026-11-21T05:28:06.123Z`.
+/// millisecond precision, e.g. `2026-11-21T05:28:06.123Z`. Values outside
+/// years 1970-9999 are clamped (a corrupt row must not crash a reader).
 pub fn rfc3339(ms: Millis) -> String {
-    let t = UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    let t = UNIX_EPOCH + std::time::Duration::from_millis(ms.clamp(0, MAX_RFC3339_MS) as u64);
     humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_clamps_instead_of_panicking() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00.000Z");
+    }
 }

@@ -22,7 +22,9 @@ pub const MAX_BATCH: usize = 256;
 /// Hands a committed outcome back to the waiting caller; `Some(error)`
 /// when the batch's commit failed after the call itself succeeded.
 type Deliver = Box<dyn FnOnce(Option<&Error>) + Send>;
-type Job = Box<dyn FnOnce(&Store) -> Deliver + Send>;
+/// A queued call: runs against the store, or is failed with the error that
+/// kept its batch from starting.
+type Job = Box<dyn FnOnce(std::result::Result<&Store, &Error>) -> Deliver + Send>;
 
 /// A cloneable handle that runs store calls on the executor thread.
 #[derive(Debug, Clone)]
@@ -57,7 +59,10 @@ impl Executor {
     pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |store| {
-            let out = f(store);
+            let out = match store {
+                Ok(store) => f(store),
+                Err(e) => Err(e.clone()),
+            };
             Box::new(move |commit_error: Option<&Error>| {
                 let out = match (out, commit_error) {
                     (Ok(_), Some(e)) => Err(e.clone()),
@@ -84,27 +89,39 @@ fn run(store: &Store, queue: &mpsc::Receiver<Job>) {
             }
         }
         if jobs.len() == 1 {
-            // Alone: the call commits its own transaction.
+            // Alone: the call commits its own transaction (its guard rolls
+            // back if it panics).
             let job = jobs.pop().expect("one job");
-            if let Ok(deliver) = catch_unwind(AssertUnwindSafe(|| job(store))) {
+            if let Ok(deliver) = catch_unwind(AssertUnwindSafe(|| job(Ok(store)))) {
                 deliver(None);
             }
             continue;
         }
-        let (delivers, committed) = store.batch(|| {
+        let mut pending = Some(jobs);
+        let batched = store.batch(|| {
+            let jobs = pending.take().expect("jobs run once");
             let mut delivers = Vec::with_capacity(jobs.len());
             let mut healthy = true;
             for job in jobs {
-                match catch_unwind(AssertUnwindSafe(|| job(store))) {
+                match catch_unwind(AssertUnwindSafe(|| job(Ok(store)))) {
                     Ok(deliver) => delivers.push(deliver),
                     Err(_) => healthy = false,
                 }
             }
             (delivers, healthy)
         });
-        let failed = committed.err();
-        for deliver in delivers {
-            deliver(failed.as_ref());
+        match batched {
+            Ok((delivers, committed)) => {
+                let failed = committed.err();
+                for deliver in delivers {
+                    deliver(failed.as_ref());
+                }
+            }
+            Err(e) => {
+                for job in pending.take().into_iter().flatten() {
+                    job(Err(&e))(None);
+                }
+            }
         }
     }
 }

@@ -18,12 +18,13 @@ pub mod audit;
 pub mod channels;
 pub mod events;
 pub mod executor;
+pub mod lock;
 pub mod messages;
 pub mod retention;
 pub mod schema;
 pub mod validate;
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -73,45 +74,51 @@ pub struct Caller<'a> {
 /// are serialised on one connection per process. [`Executor`] adds group
 /// commit on top.
 pub struct Store {
-    conn: ReentrantMutex<RefCell<Conn>>,
+    conn: ReentrantMutex<Conn>,
     clock: Arc<dyn Clock>,
     limits: Limits,
     path: PathBuf,
+    _process_lock: lock::ProcessLock,
 }
 
+/// The connection and its transaction state. Only touched under the
+/// re-entrant mutex, by one thread at a time.
 struct Conn {
     conn: Connection,
-    /// `<db>.writer.lock`, flock'ed exclusively around every write
-    /// transaction; see [`Store::write`].
-    writer_lock: std::fs::File,
+    writer: lock::WriterLock,
     /// Inside [`Store::batch`]: each write is a SAVEPOINT of the batch's
     /// transaction instead of a transaction of its own.
-    in_batch: bool,
+    in_batch: Cell<bool>,
+    /// A savepoint could not be cleaned up (or a call panicked): the batch
+    /// must roll back as a whole.
+    poisoned: Cell<bool>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.path)
-            .field("limits", &self.limits)
-            .finish()
+        f.debug_struct("Store").field("path", &self.path).field("limits", &self.limits).finish()
     }
 }
 
 /// How long a writer waits for another process's transaction before giving
-/// up with [`ErrorCode::Timeout`], in milliseconds.
+/// up with [`ErrorCode::Timeout`](crate::ErrorCode::Timeout), in
+/// milliseconds (applies to the writer queue and to SQLite's lock each).
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and migrates it to
-    /// the current schema.
+    /// the current schema. Holds `<path>.lock` shared while open.
     ///
     /// Creates missing parent directories with mode 0700 and the file with
-    /// mode 0600. Errors: [`ErrorCode::SchemaMismatch`] when the file was
-    /// written by a newer relay, [`ErrorCode::CorruptStore`] when it is not
-    /// a SQLite database, [`ErrorCode::Internal`] for I/O failures.
+    /// mode 0600. Errors: [`ErrorCode::SchemaMismatch`](crate::ErrorCode::SchemaMismatch)
+    /// when the file was written by a newer relay,
+    /// [`ErrorCode::CorruptStore`](crate::ErrorCode::CorruptStore) when it
+    /// is not a SQLite database, [`ErrorCode::DaemonRunning`](crate::ErrorCode::DaemonRunning)
+    /// while a restore holds it, [`ErrorCode::Internal`](crate::ErrorCode::Internal)
+    /// for I/O failures.
     pub fn open(path: &Path, clock: Arc<dyn Clock>, limits: Limits) -> Result<Self> {
         prepare_file(path)?;
+        let process_lock = lock::ProcessLock::acquire(path)?;
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -125,14 +132,16 @@ impl Store {
         )?;
         schema::migrate(&mut conn)?;
         Ok(Self {
-            conn: ReentrantMutex::new(RefCell::new(Conn {
+            conn: ReentrantMutex::new(Conn {
                 conn,
-                writer_lock: open_writer_lock(path)?,
-                in_batch: false,
-            })),
+                writer: lock::WriterLock::open(path, Duration::from_millis(BUSY_TIMEOUT_MS))?,
+                in_batch: Cell::new(false),
+                poisoned: Cell::new(false),
+            }),
             clock,
             limits,
             path: path.to_owned(),
+            _process_lock: process_lock,
         })
     }
 
@@ -158,112 +167,130 @@ impl Store {
 
     /// Runs `f` as one atomic write: its own `BEGIN IMMEDIATE` transaction,
     /// or a SAVEPOINT when inside [`Store::batch`]. Commits (or releases)
-    /// on `Ok`, rolls back on `Err`, so a failed call stores nothing.
+    /// on `Ok`; on `Err` — or a panic — rolls back, so a failed call
+    /// stores nothing and leaves no transaction open.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection, Millis) -> Result<T>) -> Result<T> {
         let guard = self.conn.lock();
-        let c = guard.borrow();
+        let c = &*guard;
         let now = self.clock.now();
-        let conn = &c.conn;
-        if c.in_batch {
-            conn.prepare_cached("SAVEPOINT call")?.execute([])?;
-            let out = f(conn, now);
-            if out.is_err() {
-                conn.prepare_cached("ROLLBACK TO call")?.execute([])?;
-            }
-            conn.prepare_cached("RELEASE call")?.execute([])?;
-            return out;
+        if c.in_batch.get() {
+            return c.savepoint(|conn| f(conn, now));
         }
-        let _writer = WriterLock::acquire(&c.writer_lock);
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let out = f(conn, now).and_then(|v| {
-            conn.prepare_cached("COMMIT")?.execute([])?;
-            Ok(v)
-        });
-        if out.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        out
+        let _writer = c.writer.acquire();
+        let tx = TxGuard::begin(&c.conn)?;
+        let value = f(&c.conn, now)?;
+        tx.commit()?;
+        Ok(value)
     }
 
     /// Runs `f` on the connection without starting a transaction (inside a
     /// batch it reads the batch's own uncommitted writes).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection, Millis) -> Result<T>) -> Result<T> {
         let guard = self.conn.lock();
-        let c = guard.borrow();
-        f(&c.conn, self.clock.now())
+        f(&guard.conn, self.clock.now())
     }
 
     /// Group commit: runs `f` (which makes store calls on this thread)
     /// inside one `BEGIN IMMEDIATE` transaction, so all its writes share
     /// one fsync. Each write is a SAVEPOINT: one failing call rolls back
-    /// alone. `f` returns its output and whether to commit; the second
-    /// value is the commit outcome, which callers must check before
-    /// reporting any write as done. Other threads wait for the batch.
-    pub fn batch<T>(&self, f: impl FnOnce() -> (T, bool)) -> (T, Result<()>) {
+    /// alone. `f` returns its output and whether the batch is healthy (no
+    /// call panicked). Other threads wait for the batch.
+    ///
+    /// Returns `Err` without running `f` when the transaction cannot begin
+    /// (the store stayed locked: [`ErrorCode::Timeout`](crate::ErrorCode::Timeout)).
+    /// Otherwise returns `f`'s output and the commit outcome, which callers
+    /// must check before reporting any write as done.
+    pub fn batch<T>(&self, f: impl FnOnce() -> (T, bool)) -> Result<(T, Result<()>)> {
         let guard = self.conn.lock();
-        let writer_lock = guard.borrow().writer_lock.try_clone().ok();
-        let _writer = writer_lock.as_ref().map(WriterLock::acquire);
-        let began = {
-            let mut c = guard.borrow_mut();
-            let began = c.conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::from);
-            c.in_batch = began.is_ok();
-            began
+        let c = &*guard;
+        let _writer = c.writer.acquire();
+        let tx = TxGuard::begin(&c.conn)?;
+        c.poisoned.set(false);
+        c.in_batch.set(true);
+        let reset = ResetOnDrop(&c.in_batch);
+        let (out, healthy) = f();
+        drop(reset);
+        let outcome = if healthy && !c.poisoned.get() {
+            tx.commit()
+        } else {
+            Err(Error::internal("a call in this batch failed to clean up; the batch was rolled back, retry"))
         };
-        // If the batch could not begin, each call runs (and fails or
-        // succeeds) in a transaction of its own.
-        let (out, commit) = f();
-        let mut c = guard.borrow_mut();
-        c.in_batch = false;
-        let outcome = match began {
-            Err(_) => Ok(()),
-            Ok(()) if commit => c.conn.execute_batch("COMMIT").map_err(Error::from),
-            Ok(()) => Err(Error::internal("a call panicked; its batch was rolled back")),
-        };
-        if !c.conn.is_autocommit() {
-            let _ = c.conn.execute_batch("ROLLBACK");
+        Ok((out, outcome))
+    }
+}
+
+impl Conn {
+    fn savepoint<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let aborted = || Error::internal("the batch transaction was aborted; retry the call");
+        if self.poisoned.get() || self.conn.is_autocommit() {
+            // SQLite rolled the batch back (e.g. disk full): nothing here
+            // may run outside it.
+            self.poisoned.set(true);
+            return Err(aborted());
         }
-        (out, outcome)
+        let poison = PoisonOnDrop(&self.poisoned);
+        self.conn.prepare_cached("SAVEPOINT call")?.execute([])?;
+        let out = f(&self.conn);
+        let cleanup = (|| -> Result<()> {
+            if out.is_err() {
+                self.conn.prepare_cached("ROLLBACK TO call")?.execute([])?;
+            }
+            self.conn.prepare_cached("RELEASE call")?.execute([])?;
+            Ok(())
+        })();
+        cleanup?;
+        std::mem::forget(poison);
+        out
     }
 }
 
-/// Holds the cross-process writer lock until dropped.
-///
-/// Every relay process takes `<db>.writer.lock` exclusively (`flock`)
-/// before `BEGIN IMMEDIATE`. Waiters then sleep in the kernel and wake the
-/// moment the holder commits, instead of polling SQLite's lock: with eight
-/// processes writing at once this multiplies throughput, because the disk
-/// is never idle between two writers' fsyncs. Correctness does not depend
-/// on it — SQLite's own lock still guards the data, and writers that do
-/// not take this lock (the `sqlite3` shell) are handled by the busy
-/// handler. A failure to lock is ignored for the same reason.
-struct WriterLock<'a>(Option<&'a std::fs::File>);
+/// An open `BEGIN IMMEDIATE` transaction; rolls back on drop unless
+/// committed (an error or a panic in between).
+struct TxGuard<'a> {
+    conn: &'a Connection,
+    done: bool,
+}
 
-impl<'a> WriterLock<'a> {
-    fn acquire(file: &'a std::fs::File) -> Self {
-        Self(file.lock().ok().map(|()| file))
+impl<'a> TxGuard<'a> {
+    fn begin(conn: &'a Connection) -> Result<Self> {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(Self { conn, done: false })
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.done = true;
+        let committed = self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
+        if committed.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        committed.map(|_| ()).map_err(Error::from)
     }
 }
 
-impl Drop for WriterLock<'_> {
+impl Drop for TxGuard<'_> {
     fn drop(&mut self) {
-        if let Some(file) = self.0 {
-            let _ = file.unlock();
+        if !self.done && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
 }
 
-fn open_writer_lock(db: &Path) -> Result<std::fs::File> {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".writer.lock");
-    let path = PathBuf::from(name);
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| io_error("open the writer lock", &path, e))
+/// Marks the batch poisoned unless forgotten (a panic or an early return
+/// inside a savepoint).
+struct PoisonOnDrop<'a>(&'a Cell<bool>);
+
+impl Drop for PoisonOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+struct ResetOnDrop<'a>(&'a Cell<bool>);
+
+impl Drop for ResetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 /// Creates the parent directory (0700) and the file (0600) before SQLite

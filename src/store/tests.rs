@@ -183,3 +183,53 @@ fn processes_opening_a_fresh_store_at_once_all_succeed() {
         h.join().unwrap().unwrap();
     }
 }
+
+#[test]
+fn a_panic_inside_a_write_rolls_back_and_leaves_the_store_usable() {
+    let (_d, s, _c) = store();
+    s.bind_agent("a", None, None, "test").unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.write(|conn, now| {
+            conn.execute("INSERT INTO events (kind, created_at) VALUES ('x', ?1)", [now])?;
+            panic!("boom");
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+    }));
+    assert!(panicked.is_err());
+    // Nothing half-written is visible and the next write works.
+    s.send_message(caller("a"), "b", "after the panic", Priority::Normal, None).unwrap();
+    assert!(s.events_after(0, 100).unwrap().iter().all(|e| e.kind != "x"));
+    // Another connection is not blocked by a leftover transaction.
+    let other = Store::open(s.path(), ManualClock::new(0), Limits::default()).unwrap();
+    other.send_message(caller("a"), "b", "from elsewhere", Priority::Normal, None).unwrap();
+    assert_eq!(other.unread_count("b").unwrap(), 2);
+}
+
+#[test]
+fn a_batch_with_a_failed_call_commits_the_others_and_an_unhealthy_batch_commits_nothing() {
+    let (_d, s, _c) = store();
+    s.bind_agent("a", None, None, "test").unwrap();
+    let (results, committed) = s
+        .batch(|| {
+            let r = vec![
+                s.send_message(caller("a"), "b", "one", Priority::Normal, None).is_ok(),
+                s.send_message(caller("a"), "b", "", Priority::Normal, None).is_ok(),
+                s.send_message(caller("a"), "b", "three", Priority::Normal, None).is_ok(),
+            ];
+            (r, true)
+        })
+        .unwrap();
+    committed.unwrap();
+    assert_eq!(results, [true, false, true]);
+    assert_eq!(s.unread_count("b").unwrap(), 2);
+
+    let (_, committed) = s
+        .batch(|| {
+            s.send_message(caller("a"), "b", "lost", Priority::Normal, None).unwrap();
+            ((), false)
+        })
+        .unwrap();
+    assert!(committed.is_err());
+    assert_eq!(s.unread_count("b").unwrap(), 2);
+}
