@@ -16,10 +16,9 @@ use crate::store::messages::ReadFilter;
 pub struct RegisterAgent {
     /// Your agent name: 1-64 characters from A-Z a-z 0-9 _ . - starting with a letter or digit, e.g. "backend-claude".
     pub name: String,
-    /// Your role, e.g. "reviewer", "builder", "frontend". Others can find you by it.
-    #[serde(default)]
-    pub role: String,
-    /// Capabilities to hold: any of "tasks", "broadcast", "channels", "webhooks", "spawn", "admin". Fixed at first registration.
+    /// Your role, e.g. "reviewer", "builder", "frontend". Others can find you by it. Omit it to keep the role you have.
+    pub role: Option<String>,
+    /// Capabilities for a new name: any of "tasks", "broadcast", "channels" (a session bound by the operator may grant what it holds itself). Fixed at first registration.
     #[serde(default)]
     pub capabilities: Vec<String>,
     /// One line on what you do, shown to other agents.

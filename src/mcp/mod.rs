@@ -47,7 +47,11 @@ pub async fn serve_stdio(store: Arc<Store>, agent: Option<String>, settings: Set
 /// Keeps the bound agent's presence fresh and runs retention.
 async fn background(store: Arc<Store>, server: RelayServer, settings: Settings) {
     let mut presence = tokio::time::interval(Duration::from_secs(PRESENCE_TICK_SECONDS));
-    let mut retention = tokio::time::interval(Duration::from_secs(RETENTION_TICK_SECONDS));
+    // The first purge waits a minute: startup stays quick and quiet.
+    let mut retention = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(60),
+        Duration::from_secs(RETENTION_TICK_SECONDS),
+    );
     presence.tick().await;
     loop {
         tokio::select! {

@@ -15,10 +15,11 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::args;
 use crate::error::{Error, ErrorCode, Result};
-use crate::store::agents::Credential;
+use crate::store::agents::{Credential, SELF_SERVICE_CAPABILITIES};
 use crate::store::messages::page_limit;
 use crate::store::{Caller, Executor, Registration, Store};
 
@@ -238,7 +239,12 @@ impl RelayServer {
     }
 
     /// Runs one tool call; `Err(None)` for an unknown tool name.
-    async fn dispatch(&self, name: &str, args: Option<JsonObject>) -> Result<Value, Option<Error>> {
+    async fn dispatch(
+        &self,
+        name: &str,
+        args: Option<JsonObject>,
+        cancelled: CancellationToken,
+    ) -> Result<Value, Option<Error>> {
         let out = match name {
             "register_agent" => self.register_agent(parse(args)?).await,
             "unregister_agent" => {
@@ -289,10 +295,17 @@ impl RelayServer {
             "get_messages" => {
                 let a: args::GetMessages = parse(args)?;
                 let limit = page_limit(a.limit, 20)?;
-                to_value(
-                    self.with_caller(move |s, c| s.get_messages(c, a.status, a.thread_id, limit, a.peek))
-                        .await?,
-                )
+                // A call the client cancelled gets no answer: it must not
+                // mark mail read that nobody will see.
+                let result = self
+                    .with_caller(move |s, c| {
+                        if cancelled.is_cancelled() {
+                            return Err(Error::new(ErrorCode::Conflict, "the request was cancelled"));
+                        }
+                        s.get_messages(c, a.status, a.thread_id, limit, a.peek)
+                    })
+                    .await?;
+                to_value(result)
             }
             "create_channel" => {
                 let a: args::CreateChannel = parse(args)?;
@@ -331,7 +344,7 @@ impl RelayServer {
             }
             "list_channels" => {
                 parse::<args::NoArgs>(args)?;
-                let channels = self.with_caller(|s, c| s.list_channels(c.agent)).await?;
+                let channels = self.with_caller(|s, c| s.list_channels(c)).await?;
                 Ok(json!({ "count": channels.len(), "channels": channels }))
             }
             _ => return Err(None),
@@ -350,13 +363,19 @@ impl RelayServer {
                     (None, None) if current.as_deref() == Some(a.name.as_str()) => Credential::BoundSession,
                     (None, None) => Credential::None,
                 };
+                // A model may not grant a new name more than its own
+                // session holds; an unbound session only the self-service set.
+                let grantable: Vec<String> = match &current {
+                    Some(me) => s.agent(me)?.map(|agent| agent.capabilities).unwrap_or_default(),
+                    None => SELF_SERVICE_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+                };
                 let reg = Registration {
                     name: a.name.clone(),
                     role: a.role.clone(),
                     capabilities: a.capabilities.clone(),
                     description: a.description.clone(),
                 };
-                s.register_agent(&reg, credential, transport)
+                s.register_agent(&reg, credential, &grantable, transport)
             })
             .await?;
         self.bind(Some(registered.agent.name.clone()));
@@ -398,22 +417,17 @@ impl RelayServer {
         Ok(out)
     }
 
-    async fn audit_failure(&self, tool: &str, err: &Error) {
-        let Some(agent) = self.bound_agent() else {
-            return;
-        };
+    /// Audits a failed mutating call, including from a session that is
+    /// not bound to an agent (e.g. a `register_agent` for a taken name).
+    async fn audit_failure(&self, tool: &str, err: &Error, attempted_name: Option<String>) {
+        let agent = self.bound_agent();
         let (tool, code, transport) = (tool.to_owned(), err.code, self.transport);
+        let params = match attempted_name {
+            Some(name) => json!({ "name": name }),
+            None => json!({}),
+        };
         let _ = self
-            .blocking(move |s| {
-                s.audit_failure(
-                    Caller {
-                        agent: &agent,
-                        transport,
-                    },
-                    &tool,
-                    code,
-                )
-            })
+            .blocking(move |s| s.audit_failure(agent.as_deref(), transport, &tool, code, &params))
             .await;
     }
 }
@@ -444,14 +458,24 @@ impl ServerHandler for RelayServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, ErrorData> {
         let name = request.name.as_ref();
-        match self.dispatch(name, request.arguments).await {
+        let attempted_name = (name == "register_agent")
+            .then(|| {
+                request
+                    .arguments
+                    .as_ref()?
+                    .get("name")?
+                    .as_str()
+                    .map(|n| n.chars().take(64).collect())
+            })
+            .flatten();
+        match self.dispatch(name, request.arguments, context.ct).await {
             Ok(value) => Ok(CallToolResult::structured(value).into()),
             Err(Some(err)) => {
                 if TOOLS.iter().any(|t| t.name == name && !t.read_only) {
-                    self.audit_failure(name, &err).await;
+                    self.audit_failure(name, &err, attempted_name).await;
                 }
                 tracing::debug!(tool = name, code = %err.code, "tool call failed");
                 Ok(CallToolResult::structured_error(err.to_json()).into())

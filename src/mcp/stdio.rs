@@ -128,8 +128,9 @@ fn read_loop<R: BufRead>(
     let mut saw_initialize = false;
     loop {
         line.clear();
+        // Room for the content plus "\r\n": the limit counts content only.
         let n = match (&mut input)
-            .take(max_line_bytes as u64 + 1)
+            .take(max_line_bytes as u64 + 2)
             .read_until(b'\n', &mut line)
         {
             Ok(0) => return, // EOF: dropping `messages` ends the session
@@ -139,9 +140,10 @@ fn read_loop<R: BufRead>(
                 return;
             }
         };
-        if line.last() != Some(&b'\n') && n > max_line_bytes {
+        let complete = line.last() == Some(&b'\n');
+        if trim(&line).len() > max_line_bytes || (!complete && n > max_line_bytes) {
             let id = sniff_id(&line);
-            if skip_line(&mut input).is_err() {
+            if !complete && skip_line(&mut input).is_err() {
                 return;
             }
             tracing::warn!(limit = max_line_bytes, "refused a JSON-RPC line over the size limit");
@@ -168,7 +170,11 @@ fn read_loop<R: BufRead>(
                         tracing::debug!("dropped a non-request message received before initialize");
                         continue;
                     }
-                    saw_initialize = matches!(&msg, JsonRpcMessage::Request(r) if matches!(r.request, ClientRequest::InitializeRequest(_)));
+                    // `initialize`, or a request carrying the 2026 inline
+                    // lifecycle's protocol version, starts the session.
+                    saw_initialize = matches!(&msg, JsonRpcMessage::Request(r)
+                        if matches!(r.request, ClientRequest::InitializeRequest(_)))
+                        || contains(text, b"io.modelcontextprotocol/protocolVersion");
                 }
                 if messages.blocking_send(msg).is_err() {
                     return; // the service has ended
@@ -188,8 +194,38 @@ enum Parsed {
     Ignore,
 }
 
+/// MCP methods a client sends to a server. rmcp turns one of these with
+/// malformed params into a custom request (answered "method not found");
+/// the reader answers "invalid params" instead.
+const MCP_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/call",
+    "tools/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+];
+
+/// JSON-RPC 2.0 "Invalid params".
+pub const INVALID_PARAMS: i32 = -32602;
+
 fn parse(text: &[u8]) -> Parsed {
     let err = match serde_json::from_slice::<ClientJsonRpcMessage>(text) {
+        Ok(JsonRpcMessage::Request(r)) => match &r.request {
+            ClientRequest::CustomRequest(c) if MCP_METHODS.contains(&c.method.as_str()) => {
+                let id = serde_json::to_value(&r.id).ok();
+                let message = format!("Invalid params for {}", c.method);
+                return Parsed::Reply(error_line(id, INVALID_PARAMS, &message, None));
+            }
+            _ => return Parsed::Message(Box::new(JsonRpcMessage::Request(r))),
+        },
         Ok(msg) => return Parsed::Message(Box::new(msg)),
         Err(e) => e,
     };
@@ -200,14 +236,16 @@ fn parse(text: &[u8]) -> Parsed {
             return Parsed::Reply(error_line(None, PARSE_ERROR, &format!("Parse error: {err}"), None));
         }
     };
+    let has_id = value.as_object().is_some_and(|o| o.contains_key("id"));
+    if value.get("method").is_some() && !has_id {
+        // A malformed notification: JSON-RPC never answers notifications.
+        return Parsed::Ignore;
+    }
+    // Echo a usable id; `null` when it is missing or not a string/integer.
     let id = value
         .get("id")
         .filter(|id| id.is_string() || id.is_i64() || id.is_u64())
         .cloned();
-    if value.get("method").is_some() && id.is_none() {
-        // A malformed notification: JSON-RPC never answers notifications.
-        return Parsed::Ignore;
-    }
     tracing::debug!("refused an invalid JSON-RPC message: {err}");
     Parsed::Reply(error_line(
         id,
@@ -215,6 +253,10 @@ fn parse(text: &[u8]) -> Parsed {
         &format!("Invalid Request: {err}"),
         None,
     ))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A JSON-RPC error response; `id` is `null` when it cannot be known.
@@ -299,5 +341,23 @@ mod tests {
         let v: Value = serde_json::from_str(&r).unwrap();
         assert_eq!(v["error"]["code"], INVALID_REQUEST);
         assert_eq!(v["id"], 9);
+        // A null or fractional id is still a request, and gets an answer.
+        for line in [
+            &br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#[..],
+            br#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+        ] {
+            let Parsed::Reply(r) = parse(line) else {
+                panic!("no reply")
+            };
+            let v: Value = serde_json::from_str(&r).unwrap();
+            assert_eq!(v["error"]["code"], INVALID_REQUEST);
+            assert!(v["id"].is_null());
+        }
+        let Parsed::Reply(r) = parse(br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":5}}"#) else {
+            panic!()
+        };
+        let v: Value = serde_json::from_str(&r).unwrap();
+        assert_eq!(v["error"]["code"], INVALID_PARAMS);
+        assert_eq!(v["id"], 4);
     }
 }

@@ -77,8 +77,9 @@ pub struct Agent {
 pub struct Registration {
     /// Agent name; see [`validate::agent_name`].
     pub name: String,
-    /// Role; at most 64 characters.
-    pub role: String,
+    /// Role; at most 64 characters. `None` keeps the stored role on a
+    /// re-bind (and means no role for a new agent).
+    pub role: Option<String>,
     /// Capabilities; kept from the first registration on re-binds.
     pub capabilities: Vec<String>,
     /// Description; at most 1,024 characters.
@@ -184,7 +185,9 @@ type Credentials = (Option<Vec<u8>>, Option<Vec<u8>>, String);
 
 fn validate_registration(reg: &Registration) -> Result<()> {
     validate::agent_name(&reg.name)?;
-    validate::text("role", &reg.role, validate::MAX_ROLE_CHARS)?;
+    if let Some(role) = &reg.role {
+        validate::text("role", role, validate::MAX_ROLE_CHARS)?;
+    }
     validate::capabilities(&reg.capabilities)?;
     if let Some(d) = &reg.description {
         validate::text("description", d, validate::MAX_DESCRIPTION_CHARS)?;
@@ -192,23 +195,50 @@ fn validate_registration(reg: &Registration) -> Result<()> {
     Ok(())
 }
 
+/// Capabilities a session that is not bound to an agent may grant a new
+/// agent it registers. The rest (`admin`, `spawn`, `webhooks`) only the
+/// operator grants, with `relay serve --capabilities`.
+pub const SELF_SERVICE_CAPABILITIES: [&str; 3] = ["tasks", "broadcast", "channels"];
+
+/// Refuses a name that differs from an existing agent's only in case: two
+/// agents called `alice` and `Alice` invite impersonation.
+fn refuse_case_twin(tx: &rusqlite::Connection, name: &str) -> Result<()> {
+    let twin: Option<String> = tx
+        .prepare_cached("SELECT name FROM agents WHERE name = ?1 COLLATE NOCASE AND name <> ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    match twin {
+        Some(twin) => Err(Error::new(
+            ErrorCode::NameTaken,
+            format!("agent {twin:?} exists; names that differ only in case are refused"),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl Store {
     /// Registers `reg.name`, or re-binds it when `credential` proves the
     /// caller may take it (SPEC §2).
     ///
-    /// A new name gets a fresh token (returned once). An existing name
-    /// needs its token, a recovery token while `recovery_pending`, or a
-    /// session already bound to it; a name whose token the operator cleared
-    /// with `relay recover` may be taken by anyone and gets a new token.
-    /// Capabilities of an existing agent are kept.
+    /// A new name gets a fresh token (returned once) and the capabilities
+    /// asked for, which must all be in `grantable` (a model may not grant
+    /// itself more than its session holds). An existing name needs its
+    /// token, a recovery token while `recovery_pending`, or a session
+    /// already bound to it; a name whose token the operator cleared with
+    /// `relay recover` may be taken by anyone and gets a new token. An
+    /// existing agent keeps its capabilities; its role and description
+    /// change only when given.
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
-    /// [`ErrorCode::NameTaken`] (no credential), [`ErrorCode::AuthFailed`]
-    /// (wrong token, or revoked).
+    /// [`ErrorCode::CapDenied`] (capability not grantable),
+    /// [`ErrorCode::NameTaken`] (no credential, or a name differing only in
+    /// case from an existing one), [`ErrorCode::AuthFailed`] (wrong token,
+    /// or revoked).
     pub fn register_agent(
         &self,
         reg: &Registration,
         credential: Credential<'_>,
+        grantable: &[String],
         transport: &str,
     ) -> Result<Registered> {
         validate_registration(reg)?;
@@ -222,6 +252,21 @@ impl Store {
                 transport,
             };
             let Some((token_hash, recovery_hash, auth_state)) = existing else {
+                if let Some(cap) = reg.capabilities.iter().find(|c| !grantable.contains(c)) {
+                    return Err(Error::new(
+                        ErrorCode::CapDenied,
+                        format!(
+                            "this session cannot grant the {cap:?} capability (it may grant: {}); the \
+                             operator grants capabilities with `relay serve --agent NAME --capabilities ...`",
+                            if grantable.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                grantable.join(", ")
+                            }
+                        ),
+                    ));
+                }
+                refuse_case_twin(tx, &reg.name)?;
                 let token = token::generate();
                 insert(tx, reg, &token, now)?;
                 events::append(
@@ -238,7 +283,7 @@ impl Store {
                     caller,
                     "register_agent",
                     None,
-                    &serde_json::json!({"created": true}),
+                    &serde_json::json!({"created": true, "capabilities": reg.capabilities}),
                     now,
                 )?;
                 let agent = load(tx, &reg.name, now)?.ok_or_else(|| Error::internal("agent vanished"))?;
@@ -248,16 +293,19 @@ impl Store {
                     created: true,
                 });
             };
+            let revoked = || {
+                Error::new(
+                    ErrorCode::AuthFailed,
+                    format!(
+                        "agent {:?} has its token revoked ({auth_state}); use its recovery token, or ask the \
+                         operator to run `relay recover {}`",
+                        reg.name, reg.name
+                    ),
+                )
+            };
             let new_token = match credential {
-                _ if auth_state == "revoked" => {
-                    return Err(Error::new(
-                        ErrorCode::AuthFailed,
-                        format!(
-                            "agent {:?} is revoked; the operator can run `relay recover {}`",
-                            reg.name, reg.name
-                        ),
-                    ));
-                }
+                _ if auth_state == "revoked" => return Err(revoked()),
+                Credential::BoundSession if auth_state == "recovery_pending" => return Err(revoked()),
                 Credential::BoundSession => None,
                 _ if token_hash.is_none() && recovery_hash.is_none() => Some(token::generate()),
                 Credential::Token(t) => match &token_hash {
@@ -280,8 +328,8 @@ impl Store {
                 }
             };
             tx.prepare_cached(
-                "UPDATE agents SET role = ?2, description = COALESCE(?3, description), last_seen = ?4,
-                        token_hash = COALESCE(?5, token_hash),
+                "UPDATE agents SET role = COALESCE(?2, role), description = COALESCE(?3, description),
+                        last_seen = ?4, token_hash = COALESCE(?5, token_hash),
                         recovery_token_hash = CASE WHEN ?5 IS NULL THEN recovery_token_hash END,
                         auth_state = CASE WHEN ?5 IS NULL THEN auth_state ELSE 'active' END
                  WHERE name = ?1",
@@ -321,11 +369,12 @@ impl Store {
 
     /// Binds a `relay serve --agent NAME` process: registers NAME if new;
     /// otherwise trusts the operator's MCP config and updates role and
-    /// capabilities when given (`None` keeps what is stored). Never reveals
-    /// or replaces an existing token.
+    /// capabilities when given (`None` keeps what is stored; a change is
+    /// audited). Never reveals or replaces an existing token.
     ///
-    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`] for a
-    /// revoked agent.
+    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::NameTaken`] (a name
+    /// differing only in case from an existing one),
+    /// [`ErrorCode::AuthFailed`] for a revoked agent.
     pub fn bind_agent(
         &self,
         name: &str,
@@ -335,19 +384,17 @@ impl Store {
     ) -> Result<Agent> {
         let reg = Registration {
             name: name.to_owned(),
-            role: role.unwrap_or_default().to_owned(),
+            role: role.map(str::to_owned),
             capabilities: capabilities.map(<[String]>::to_vec).unwrap_or_default(),
             description: None,
         };
         validate_registration(&reg)?;
         self.write(|tx, now| {
             let caller = Caller { agent: name, transport };
-            let state: Option<String> = tx
-                .prepare_cached("SELECT auth_state FROM agents WHERE name = ?1")?
-                .query_row([name], |r| r.get(0))
-                .optional()?;
-            match state.as_deref() {
+            let before = load(tx, name, now)?;
+            match &before {
                 None => {
+                    refuse_case_twin(tx, name)?;
                     insert(tx, &reg, &token::generate(), now)?;
                     events::append(tx, events::Kind::AgentRegistered, None, Some(name), None, None, now)?;
                     audit::record(
@@ -355,17 +402,17 @@ impl Store {
                         caller,
                         "serve_bind",
                         None,
-                        &serde_json::json!({"created": true}),
+                        &serde_json::json!({"created": true, "capabilities": reg.capabilities}),
                         now,
                     )?;
                 }
-                Some("revoked") => {
+                Some(agent) if matches!(agent.auth_state.as_str(), "revoked" | "recovery_pending") => {
                     return Err(Error::new(
                         ErrorCode::AuthFailed,
-                        format!("agent {name:?} is revoked; run `relay recover {name}` first"),
+                        format!("agent {name:?} has its token revoked; run `relay recover {name}` first"),
                     ));
                 }
-                Some(_) => {
+                Some(agent) => {
                     tx.prepare_cached(
                         "UPDATE agents SET last_seen = ?2, role = COALESCE(?3, role),
                                 capabilities = COALESCE(?4, capabilities)
@@ -377,6 +424,24 @@ impl Store {
                         role,
                         capabilities.map(|c| serde_json::to_string(c).expect("strings serialise"))
                     ])?;
+                    let changed_caps = capabilities.is_some_and(|c| c != agent.capabilities.as_slice());
+                    let changed_role = role.is_some_and(|r| r != agent.role);
+                    if changed_caps || changed_role {
+                        events::append(tx, events::Kind::AgentRegistered, None, Some(name), None, None, now)?;
+                        audit::record(
+                            tx,
+                            caller,
+                            "serve_bind",
+                            None,
+                            &serde_json::json!({
+                                "created": false,
+                                "capabilities_before": agent.capabilities,
+                                "capabilities": capabilities,
+                                "role": role,
+                            }),
+                            now,
+                        )?;
+                    }
                 }
             }
             load(tx, name, now)?.ok_or_else(|| Error::internal("agent vanished"))
@@ -494,7 +559,7 @@ fn insert(tx: &rusqlite::Connection, reg: &Registration, token: &str, now: Milli
     )?
     .execute(params![
         reg.name,
-        reg.role,
+        reg.role.as_deref().unwrap_or_default(),
         serde_json::to_string(&reg.capabilities).expect("strings serialise"),
         reg.description,
         token::hash(token),

@@ -19,15 +19,27 @@ pub(crate) fn record(
     params: &serde_json::Value,
     now: Millis,
 ) -> Result<()> {
+    insert(tx, Some(caller.agent), caller.transport, tool, outcome, params, now)
+}
+
+fn insert(
+    tx: &rusqlite::Connection,
+    agent: Option<&str>,
+    transport: &str,
+    tool: &str,
+    outcome: Option<ErrorCode>,
+    params: &serde_json::Value,
+    now: Millis,
+) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO audit (agent, tool, outcome, transport, params, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
-        caller.agent,
+        agent,
         tool,
         outcome.map_or("ok", ErrorCode::as_str),
-        caller.transport,
+        transport,
         params.to_string(),
         now
     ])?;
@@ -54,8 +66,17 @@ pub struct AuditEntry {
 impl Store {
     /// Records a failed mutating call in its own transaction (the failed
     /// call's own transaction was rolled back, storing nothing else).
-    pub fn audit_failure(&self, caller: Caller<'_>, tool: &str, code: ErrorCode) -> Result<()> {
-        self.write(|tx, now| record(tx, caller, tool, Some(code), &serde_json::json!({}), now))
+    /// `agent` is `None` for a session not bound to an agent; `params` is
+    /// a small summary, never content.
+    pub fn audit_failure(
+        &self,
+        agent: Option<&str>,
+        transport: &str,
+        tool: &str,
+        code: ErrorCode,
+        params: &serde_json::Value,
+    ) -> Result<()> {
+        self.write(|tx, now| insert(tx, agent, transport, tool, Some(code), params, now))
     }
 
     /// The newest `limit` audit rows, newest first.

@@ -315,8 +315,12 @@ impl Store {
     }
 
     /// Every channel, by name, with the caller's membership and unread count.
-    pub fn list_channels(&self, agent: &str) -> Result<Vec<Channel>> {
-        self.read(|c, _| {
+    ///
+    /// Errors: [`ErrorCode::AuthFailed`].
+    pub fn list_channels(&self, caller: Caller<'_>) -> Result<Vec<Channel>> {
+        let agent = caller.agent;
+        self.write(|c, now| {
+            authorize(c, agent, now, None)?;
             let mut stmt = c.prepare_cached(
                 "SELECT ch.name, ch.description, ch.created_by, ch.created_at,
                         (SELECT count(*) FROM channel_members WHERE channel_id = ch.id),

@@ -52,7 +52,10 @@ impl ProcessLock {
             Ok(()) => Ok(Self(file)),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
                 ErrorCode::DaemonRunning,
-                format!("{} is locked exclusively (a restore is running); try again when it ends", path.display()),
+                format!(
+                    "{} is locked exclusively (a restore is running); try again when it ends",
+                    path.display()
+                ),
             )),
             Err(std::fs::TryLockError::Error(e)) => {
                 Err(Error::internal(format!("cannot lock {}: {e}", path.display())))
@@ -131,7 +134,11 @@ impl WriterLock {
                 }
             })
             .map_err(|e| Error::internal(format!("cannot start the writer-lock thread: {e}")))?;
-        Ok(Self { shared, waiter, timeout })
+        Ok(Self {
+            shared,
+            waiter,
+            timeout,
+        })
     }
 
     /// Takes the lock for the life of the guard. Re-entrant within the

@@ -96,7 +96,10 @@ struct Conn {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).field("limits", &self.limits).finish()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -213,7 +216,9 @@ impl Store {
         let outcome = if healthy && !c.poisoned.get() {
             tx.commit()
         } else {
-            Err(Error::internal("a call in this batch failed to clean up; the batch was rolled back, retry"))
+            Err(Error::internal(
+                "a call in this batch failed to clean up; the batch was rolled back, retry",
+            ))
         };
         Ok((out, outcome))
     }

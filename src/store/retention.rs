@@ -44,41 +44,62 @@ pub struct Purged {
     pub audit: usize,
 }
 
+/// Rows deleted per transaction, so a large purge never holds the write
+/// lock for long.
+pub const PURGE_CHUNK: usize = 1_000;
+
 impl Store {
-    /// Deletes rows older than `retention` allows, in one transaction.
-    /// Runs hourly, so it scans rather than keeping `created_at` indexes
-    /// that every hot-path commit would have to write.
-    /// A message with any unread recipient is kept whatever its age; a
-    /// channel post is kept until every member's cursor has passed it.
+    /// Deletes rows older than `retention` allows, in transactions of at
+    /// most [`PURGE_CHUNK`] rows. A message is purged once every recipient
+    /// has read it and the last read is older than the period; a message
+    /// with any unread recipient is kept whatever its age. A channel post
+    /// is kept until every member's cursor has passed it. Runs hourly, so
+    /// it scans rather than keeping `created_at` indexes that every
+    /// hot-path commit would have to write.
     pub fn purge(&self, retention: Retention) -> Result<Purged> {
-        self.write(|tx, now| {
-            let cutoff = |days: u32| now - Millis::from(days) * DAY_MS;
-            let msg_cutoff = cutoff(retention.read_messages_days);
-            let messages = tx.execute(
-                "DELETE FROM messages WHERE created_at < ?1 AND NOT EXISTS
-                   (SELECT 1 FROM message_recipients r WHERE r.message_id = messages.id AND r.read_at IS NULL)",
-                [msg_cutoff],
-            )?;
-            let channel_messages = tx.execute(
-                "DELETE FROM channel_messages WHERE created_at < ?1 AND id <= COALESCE(
-                   (SELECT MIN(read_cursor) FROM channel_members m WHERE m.channel_id = channel_messages.channel_id),
-                   id)",
-                [msg_cutoff],
-            )?;
-            let events = tx.execute(
-                "DELETE FROM events WHERE created_at < ?1",
-                [cutoff(retention.events_days)],
-            )?;
-            let audit = tx.execute(
-                "DELETE FROM audit WHERE created_at < ?1",
-                params![cutoff(retention.audit_days)],
-            )?;
-            Ok(Purged {
-                messages,
-                channel_messages,
-                events,
-                audit,
-            })
+        let now = self.now();
+        let cutoff = |days: u32| now - Millis::from(days) * DAY_MS;
+        let msg_cutoff = cutoff(retention.read_messages_days);
+        Ok(Purged {
+            messages: self.purge_chunks(
+                "DELETE FROM messages WHERE id IN (
+                   SELECT m.id FROM messages m
+                   WHERE m.created_at < ?1
+                     AND NOT EXISTS (SELECT 1 FROM message_recipients r
+                                     WHERE r.message_id = m.id AND r.read_at IS NULL)
+                     AND COALESCE((SELECT MAX(r.read_at) FROM message_recipients r
+                                   WHERE r.message_id = m.id), m.created_at) < ?1
+                   LIMIT ?2)",
+                msg_cutoff,
+            )?,
+            channel_messages: self.purge_chunks(
+                "DELETE FROM channel_messages WHERE id IN (
+                   SELECT p.id FROM channel_messages p
+                   WHERE p.created_at < ?1
+                     AND p.id <= COALESCE((SELECT MIN(read_cursor) FROM channel_members m
+                                           WHERE m.channel_id = p.channel_id), p.id)
+                   LIMIT ?2)",
+                msg_cutoff,
+            )?,
+            events: self.purge_chunks(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ?1 LIMIT ?2)",
+                cutoff(retention.events_days),
+            )?,
+            audit: self.purge_chunks(
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE created_at < ?1 LIMIT ?2)",
+                cutoff(retention.audit_days),
+            )?,
         })
+    }
+
+    fn purge_chunks(&self, sql: &str, cutoff: Millis) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.write(|tx, _| Ok(tx.execute(sql, params![cutoff, PURGE_CHUNK as i64])?))?;
+            total += n;
+            if n < PURGE_CHUNK {
+                return Ok(total);
+            }
+        }
     }
 }

@@ -39,7 +39,7 @@ CREATE TABLE messages (
     kind       TEXT    NOT NULL CHECK (kind IN ('direct', 'broadcast')),
     content    TEXT    NOT NULL,
     priority   TEXT    NOT NULL CHECK (priority IN ('low', 'normal', 'high')),
-    reply_to   INTEGER REFERENCES messages (id) ON DELETE SET NULL,
+    reply_to   INTEGER,                           -- checked on insert; may outlive a purged parent
     thread_id  INTEGER,                           -- first message of the thread; NULL: this one
     created_at INTEGER NOT NULL
 );

@@ -25,10 +25,16 @@ fn caller(name: &str) -> Caller<'_> {
     }
 }
 
+fn all_caps() -> Vec<String> {
+    ["tasks", "broadcast", "channels", "webhooks", "spawn", "admin"]
+        .map(String::from)
+        .to_vec()
+}
+
 fn reg(name: &str, caps: &[&str]) -> Registration {
     Registration {
         name: name.into(),
-        role: "dev".into(),
+        role: Some("dev".into()),
         capabilities: caps.iter().map(|c| c.to_string()).collect(),
         description: None,
     }
@@ -63,22 +69,27 @@ fn presence_moves_from_online_to_stale_to_offline_with_the_clock() {
 fn existing_name_needs_its_token_and_keeps_capabilities() {
     let (_d, s, _c) = store();
     let first = s
-        .register_agent(&reg("bob", &["tasks"]), Credential::None, "test")
+        .register_agent(&reg("bob", &["tasks"]), Credential::None, &all_caps(), "test")
         .unwrap();
     let token = first.token.clone().unwrap();
     assert!(first.created);
 
     let taken = s
-        .register_agent(&reg("bob", &["admin"]), Credential::None, "test")
+        .register_agent(&reg("bob", &["admin"]), Credential::None, &all_caps(), "test")
         .unwrap_err();
     assert_eq!(taken.code, ErrorCode::NameTaken);
     let wrong = s
-        .register_agent(&reg("bob", &["admin"]), Credential::Token("rly_wrong"), "test")
+        .register_agent(
+            &reg("bob", &["admin"]),
+            Credential::Token("rly_wrong"),
+            &all_caps(),
+            "test",
+        )
         .unwrap_err();
     assert_eq!(wrong.code, ErrorCode::AuthFailed);
 
     let again = s
-        .register_agent(&reg("bob", &["admin"]), Credential::Token(&token), "test")
+        .register_agent(&reg("bob", &["admin"]), Credential::Token(&token), &all_caps(), "test")
         .unwrap();
     assert!(!again.created);
     assert_eq!(again.token, None);
@@ -198,11 +209,14 @@ fn a_panic_inside_a_write_rolls_back_and_leaves_the_store_usable() {
     }));
     assert!(panicked.is_err());
     // Nothing half-written is visible and the next write works.
-    s.send_message(caller("a"), "b", "after the panic", Priority::Normal, None).unwrap();
+    s.send_message(caller("a"), "b", "after the panic", Priority::Normal, None)
+        .unwrap();
     assert!(s.events_after(0, 100).unwrap().iter().all(|e| e.kind != "x"));
     // Another connection is not blocked by a leftover transaction.
     let other = Store::open(s.path(), ManualClock::new(0), Limits::default()).unwrap();
-    other.send_message(caller("a"), "b", "from elsewhere", Priority::Normal, None).unwrap();
+    other
+        .send_message(caller("a"), "b", "from elsewhere", Priority::Normal, None)
+        .unwrap();
     assert_eq!(other.unread_count("b").unwrap(), 2);
 }
 
@@ -215,7 +229,8 @@ fn a_batch_with_a_failed_call_commits_the_others_and_an_unhealthy_batch_commits_
             let r = vec![
                 s.send_message(caller("a"), "b", "one", Priority::Normal, None).is_ok(),
                 s.send_message(caller("a"), "b", "", Priority::Normal, None).is_ok(),
-                s.send_message(caller("a"), "b", "three", Priority::Normal, None).is_ok(),
+                s.send_message(caller("a"), "b", "three", Priority::Normal, None)
+                    .is_ok(),
             ];
             (r, true)
         })
@@ -226,10 +241,138 @@ fn a_batch_with_a_failed_call_commits_the_others_and_an_unhealthy_batch_commits_
 
     let (_, committed) = s
         .batch(|| {
-            s.send_message(caller("a"), "b", "lost", Priority::Normal, None).unwrap();
+            s.send_message(caller("a"), "b", "lost", Priority::Normal, None)
+                .unwrap();
             ((), false)
         })
         .unwrap();
     assert!(committed.is_err());
     assert_eq!(s.unread_count("b").unwrap(), 2);
+}
+
+#[test]
+fn retention_counts_from_the_last_read_and_purges_large_backlogs_in_chunks() {
+    let (_d, s, clock) = store();
+    s.bind_agent("a", None, None, "test").unwrap();
+    s.bind_agent("b", None, None, "test").unwrap();
+    // 2,500 replies in one thread: purging them must not scan per row.
+    let root = s
+        .send_message(caller("a"), "b", "root", Priority::Normal, None)
+        .unwrap();
+    s.batch(|| {
+        for i in 0..2_500 {
+            s.send_message(
+                caller("a"),
+                "b",
+                &format!("m{i}"),
+                Priority::Normal,
+                Some(root.message_id),
+            )
+            .unwrap();
+        }
+        ((), true)
+    })
+    .unwrap()
+    .1
+    .unwrap();
+    clock.advance(40 * DAY);
+    // Read 40 days after sending: kept for another 30 days.
+    while !s
+        .get_messages(caller("b"), ReadFilter::Unread, None, 100, false)
+        .unwrap()
+        .messages
+        .is_empty()
+    {}
+    assert_eq!(s.purge(Retention::default()).unwrap().messages, 0);
+    assert_eq!(
+        s.get_messages(caller("b"), ReadFilter::Read, None, 5, true)
+            .unwrap()
+            .messages
+            .len(),
+        5
+    );
+    clock.advance(31 * DAY);
+    assert_eq!(s.purge(Retention::default()).unwrap().messages, 2_501);
+    assert!(
+        s.get_messages(caller("b"), ReadFilter::All, None, 5, true)
+            .unwrap()
+            .messages
+            .is_empty()
+    );
+}
+
+#[test]
+fn channel_posts_are_kept_until_every_member_has_read_them() {
+    let (_d, s, clock) = store();
+    s.bind_agent("a", None, Some(&["channels".into()]), "test").unwrap();
+    s.bind_agent("b", None, None, "test").unwrap();
+    s.create_channel(caller("a"), "dev", None).unwrap();
+    s.join_channel(caller("b"), "dev").unwrap();
+    s.post_to_channel(caller("a"), "dev", "old post", Priority::Normal)
+        .unwrap();
+    clock.advance(31 * DAY);
+    assert_eq!(s.purge(Retention::default()).unwrap().channel_messages, 0);
+    assert_eq!(
+        s.get_channel_messages(caller("b"), "dev", true, 10)
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+    assert_eq!(s.purge(Retention::default()).unwrap().channel_messages, 1);
+}
+
+#[test]
+fn a_new_name_gets_only_grantable_capabilities_and_no_case_twin() {
+    let (_d, s, _c) = store();
+    let grantable = vec!["channels".to_string()];
+    let e = s
+        .register_agent(&reg("eve", &["admin"]), Credential::None, &grantable, "test")
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::CapDenied);
+    assert!(s.agent("eve").unwrap().is_none());
+    s.register_agent(&reg("eve", &["channels"]), Credential::None, &grantable, "test")
+        .unwrap();
+    let twin = s
+        .register_agent(&reg("EVE", &[]), Credential::None, &grantable, "test")
+        .unwrap_err();
+    assert_eq!(twin.code, ErrorCode::NameTaken);
+    assert_eq!(
+        s.bind_agent("Eve", None, None, "test").unwrap_err().code,
+        ErrorCode::NameTaken
+    );
+}
+
+#[test]
+fn rebinding_keeps_the_role_and_operator_capability_changes_are_audited() {
+    let (_d, s, _c) = store();
+    s.bind_agent("a", Some("reviewer"), Some(&["tasks".into()]), "test")
+        .unwrap();
+    let again = s
+        .register_agent(
+            &Registration {
+                name: "a".into(),
+                ..Default::default()
+            },
+            Credential::BoundSession,
+            &[],
+            "test",
+        )
+        .unwrap();
+    assert_eq!(again.agent.role, "reviewer");
+    s.bind_agent("a", None, Some(&["tasks".into(), "admin".into()]), "test")
+        .unwrap();
+    let audit = s.audit_log(10).unwrap();
+    assert_eq!(audit.iter().filter(|e| e.tool == "serve_bind").count(), 2, "{audit:?}");
+    // Binding again with the same capabilities changes nothing and adds no row.
+    s.bind_agent("a", None, Some(&["tasks".into(), "admin".into()]), "test")
+        .unwrap();
+    assert_eq!(
+        s.audit_log(10)
+            .unwrap()
+            .iter()
+            .filter(|e| e.tool == "serve_bind")
+            .count(),
+        2
+    );
 }

@@ -226,3 +226,106 @@ async fn bad_names_and_capabilities_are_refused() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("VALIDATION"));
 }
+
+#[tokio::test]
+async fn a_model_cannot_grant_itself_capabilities_by_registering_a_new_name() {
+    let relay = Relay::new();
+    let alice = relay.agent("alice", &["channels"]).await;
+    let (code, _) = alice.call_err("broadcast", json!({"content": "hi"})).await;
+    assert_eq!(code, "CAP_DENIED");
+    let (code, body) = alice
+        .call_err(
+            "register_agent",
+            json!({"name": "alice2", "capabilities": ["broadcast", "admin"]}),
+        )
+        .await;
+    assert_eq!(code, "CAP_DENIED");
+    assert!(body["error"].as_str().unwrap().contains("channels"), "{body}");
+    // Nothing was created and the session is still alice.
+    assert_eq!(
+        alice.call("discover_agents", json!({"include_offline": true})).await["count"],
+        1
+    );
+    assert_eq!(alice.call("health_check", json!({})).await["agent"]["name"], "alice");
+    // What the session holds it may pass on.
+    let ok = alice
+        .call(
+            "register_agent",
+            json!({"name": "alice2", "capabilities": ["channels"]}),
+        )
+        .await;
+    assert_eq!(ok["agent"]["capabilities"], json!(["channels"]));
+
+    // An unbound session may grant only the self-service set.
+    let anon = relay.serve::<&str>(&[]).await;
+    let (code, _) = anon
+        .call_err("register_agent", json!({"name": "root", "capabilities": ["admin"]}))
+        .await;
+    assert_eq!(code, "CAP_DENIED");
+    let (code, _) = anon.call_err("register_agent", json!({"name": "ALICE"})).await;
+    assert_eq!(code, "NAME_TAKEN");
+    // Failed attempts from the unbound session are audited, with the name tried.
+    let audit = relay.store().audit_log(20).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.tool == "register_agent" && e.agent.is_none() && e.outcome == "CAP_DENIED")
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.tool == "register_agent" && e.agent.is_none() && e.outcome == "NAME_TAKEN")
+    );
+    alice.close().await;
+    anon.close().await;
+}
+
+#[tokio::test]
+async fn environment_variables_bind_the_session() {
+    let relay = Relay::new();
+    let env = [
+        ("RELAY_AGENT", "env-agent"),
+        ("RELAY_ROLE", "tester"),
+        ("RELAY_CAPABILITIES", "channels,broadcast"),
+    ];
+    let c = relay.serve_env::<&str>(&[], &env).await;
+    let health = c.call("health_check", json!({})).await;
+    assert_eq!(health["agent"]["name"], "env-agent");
+    assert_eq!(health["agent"]["role"], "tester");
+    assert_eq!(health["agent"]["capabilities"], json!(["channels", "broadcast"]));
+    c.close().await;
+    // An empty RELAY_AGENT counts as unset.
+    let c = relay.serve_env::<&str>(&[], &[("RELAY_AGENT", "")]).await;
+    assert!(c.call("health_check", json!({})).await["agent"].is_null());
+    c.close().await;
+}
+
+#[tokio::test]
+async fn store_files_are_private_and_tokens_never_reach_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let relay = Relay::new();
+    let dir = relay.dir.path().join("nested/store");
+    let db = dir.join("relay.db");
+    // `--db` after `serve` overrides the harness's (it is a global flag).
+    let anon = relay.serve(&["--db".to_string(), db.display().to_string()]).await;
+    let token = anon.call("register_agent", json!({"name": "secretive"})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        files += 1;
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "token in {}",
+            path.display()
+        );
+    }
+    assert!(files >= 3, "expected the db, its WAL and lock files");
+    anon.close().await;
+}

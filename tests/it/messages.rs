@@ -176,3 +176,32 @@ async fn broadcast_needs_its_capability_and_reaches_everyone_else() {
         c.close().await;
     }
 }
+
+#[tokio::test]
+async fn every_change_lands_in_the_outbox_with_ids_only() {
+    let relay = Relay::new();
+    let a = relay.agent("alice", &["channels"]).await;
+    let b = relay.agent("bob", &[]).await;
+    let secret = "payload that must not be in the outbox";
+    let sent = a.call("send_message", json!({"to": "bob", "content": secret})).await;
+    a.call("create_channel", json!({"name": "ops"})).await;
+    b.call("join_channel", json!({"channel": "ops"})).await;
+    let post = a
+        .call("post_to_channel", json!({"channel": "ops", "content": secret}))
+        .await;
+    let events = relay.store().events_after(0, 100).unwrap();
+    let message = events.iter().find(|e| e.kind == "message").expect("message event");
+    assert_eq!(message.target.as_deref(), Some("bob"));
+    assert_eq!(message.actor.as_deref(), Some("alice"));
+    assert_eq!(message.subject_id, sent["message_id"].as_i64());
+    let post_event = events
+        .iter()
+        .find(|e| e.kind == "channel_post")
+        .expect("channel_post event");
+    assert_eq!(post_event.channel.as_deref(), Some("ops"));
+    assert_eq!(post_event.subject_id, post["channel_message_id"].as_i64());
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(!format!("{events:?}").contains(secret));
+    a.close().await;
+    b.close().await;
+}

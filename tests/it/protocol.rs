@@ -41,7 +41,17 @@ fn malformed_json_rpc_gets_errors_and_the_session_keeps_serving() {
     s.send(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call"}));
     let r = s.recv();
     assert_eq!(r["id"], 9);
-    assert!(r["error"]["code"].as_i64().unwrap() < 0);
+    assert_eq!(r["error"]["code"], -32602);
+    s.send(&json!({"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": {"name": 5, "arguments": [1]}}));
+    let r = s.recv();
+    assert_eq!(r["id"], 12);
+    assert_eq!(r["error"]["code"], -32602);
+
+    // A request whose id is null or fractional is answered, not ignored.
+    s.send_line(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#);
+    let r = s.recv();
+    assert_eq!(r["error"]["code"], -32600);
+    assert!(r["id"].is_null());
 
     s.send(&json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "no_such_tool"}}));
     let r = s.recv();
@@ -88,4 +98,61 @@ fn eof_before_initialize_is_a_clean_exit() {
     let relay = Relay::new();
     let s = relay.raw(&["--agent", "alice"]);
     assert_eq!(s.finish().code(), Some(0));
+}
+
+#[test]
+fn crlf_bom_and_a_last_line_without_newline_are_accepted() {
+    let relay = Relay::new();
+    let mut s = relay.raw(&["--agent", "alice"]);
+    s.initialize();
+    let call = |id: i64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "send_message", "arguments": {"to": "bob", "content": format!("m{id}")}}})
+        .to_string()
+    };
+    s.send_line(format!("{}\r", call(1)).as_bytes());
+    assert_eq!(s.recv()["result"]["isError"], false);
+    s.send_line(format!("\u{feff}{}", call(2)).as_bytes());
+    assert_eq!(s.recv()["result"]["isError"], false);
+    // The last request has no trailing newline; EOF follows.
+    s.send_raw(call(3).as_bytes());
+    s.close_stdin();
+    assert_eq!(s.recv()["id"], 3);
+    assert_eq!(s.finish().code(), Some(0));
+    assert_eq!(relay.store().unread_count("bob").unwrap(), 3);
+}
+
+#[test]
+fn a_line_of_exactly_four_mebibytes_is_accepted_with_either_line_ending() {
+    let relay = Relay::new();
+    let mut s = relay.raw(&["--agent", "alice"]);
+    s.initialize();
+    let limit = 4 * 1024 * 1024;
+    let make = |id: i64| {
+        let head = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"health_check","arguments":{{}}}},"pad":""#
+        );
+        let mut line = head.into_bytes();
+        line.resize(limit - 2, b' ');
+        line.extend_from_slice(b"\"}");
+        assert_eq!(line.len(), limit);
+        line
+    };
+    // A padded top-level field keeps the request valid at exactly the limit.
+    s.send_line(&make(1));
+    let r = s.recv();
+    assert_eq!(r["id"], 1);
+    assert_eq!(r["result"]["structuredContent"]["agent"]["name"], "alice", "{r}");
+    let mut crlf = make(2);
+    crlf.push(b'\r');
+    s.send_line(&crlf);
+    let r = s.recv();
+    assert_eq!(r["result"]["structuredContent"]["status"], "ok", "{r}");
+    // One byte more is refused.
+    let mut over = make(3);
+    over.insert(over.len() - 2, b' ');
+    s.send_line(&over);
+    let r = s.recv();
+    assert_eq!(r["id"], 3);
+    assert_eq!(r["error"]["data"]["error_code"], "PAYLOAD_TOO_LARGE");
 }

@@ -46,14 +46,20 @@ impl Relay {
 
     /// `relay serve ARGS...` with an MCP client attached.
     pub async fn serve<S: AsRef<str>>(&self, args: &[S]) -> Client {
+        self.serve_env(args, &[]).await
+    }
+
+    /// `relay serve ARGS...` with extra environment variables.
+    pub async fn serve_env<S: AsRef<str>>(&self, args: &[S], env: &[(&str, &str)]) -> Client {
         let db = self.db.clone();
         let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let cmd = tokio::process::Command::new(relay_bin()).configure(|c| {
-            c.arg("--db")
-                .arg(&db)
-                .arg("serve")
-                .args(&args)
-                .env_remove("RELAY_AGENT");
+            c.arg("--db").arg(&db).arg("serve").args(&args);
+            for var in ["RELAY_AGENT", "RELAY_ROLE", "RELAY_CAPABILITIES"] {
+                c.env_remove(var);
+            }
+            c.envs(env.iter().map(|(k, v)| (k, v)));
         });
         let (transport, _stderr) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::null())
@@ -142,6 +148,8 @@ impl RawSession {
             .arg("serve")
             .args(args)
             .env_remove("RELAY_AGENT")
+            .env_remove("RELAY_ROLE")
+            .env_remove("RELAY_CAPABILITIES")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -171,6 +179,18 @@ impl RawSession {
         stdin.write_all(bytes).unwrap();
         stdin.write_all(b"\n").unwrap();
         stdin.flush().unwrap();
+    }
+
+    /// Writes raw bytes with no newline.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Closes stdin (EOF for the server) but keeps reading stdout.
+    pub fn close_stdin(&mut self) {
+        drop(self.stdin.take());
     }
 
     pub fn send(&mut self, v: &Value) {
