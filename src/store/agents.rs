@@ -137,6 +137,11 @@ fn load(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<Option<Age
         .optional()?)
 }
 
+/// The agent a write in this transaction just stored.
+fn load_written(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<Agent> {
+    load(tx, name, now)?.ok_or_else(|| Error::internal(format!("agent {name:?} vanished inside its own transaction")))
+}
+
 /// Checks that `caller` is a registered, non-revoked agent holding `cap`
 /// (if any), and records that it was seen now (to
 /// [`LAST_SEEN_RESOLUTION_MS`]).
@@ -269,15 +274,7 @@ impl Store {
                 refuse_case_twin(tx, &reg.name)?;
                 let token = token::generate();
                 insert(tx, reg, &token, now)?;
-                events::append(
-                    tx,
-                    events::Kind::AgentRegistered,
-                    None,
-                    Some(&reg.name),
-                    None,
-                    None,
-                    now,
-                )?;
+                events::append_for_agent(tx, events::Kind::AgentRegistered, &reg.name, now)?;
                 audit::record(
                     tx,
                     caller,
@@ -286,7 +283,7 @@ impl Store {
                     &serde_json::json!({"created": true, "capabilities": reg.capabilities}),
                     now,
                 )?;
-                let agent = load(tx, &reg.name, now)?.ok_or_else(|| Error::internal("agent vanished"))?;
+                let agent = load_written(tx, &reg.name, now)?;
                 return Ok(Registered {
                     agent,
                     token: Some(token),
@@ -341,15 +338,7 @@ impl Store {
                 now,
                 new_token.as_deref().map(token::hash)
             ])?;
-            events::append(
-                tx,
-                events::Kind::AgentRegistered,
-                None,
-                Some(&reg.name),
-                None,
-                None,
-                now,
-            )?;
+            events::append_for_agent(tx, events::Kind::AgentRegistered, &reg.name, now)?;
             audit::record(
                 tx,
                 caller,
@@ -358,7 +347,7 @@ impl Store {
                 &serde_json::json!({"created": false}),
                 now,
             )?;
-            let agent = load(tx, &reg.name, now)?.ok_or_else(|| Error::internal("agent vanished"))?;
+            let agent = load_written(tx, &reg.name, now)?;
             Ok(Registered {
                 agent,
                 token: new_token,
@@ -396,7 +385,7 @@ impl Store {
                 None => {
                     refuse_case_twin(tx, name)?;
                     insert(tx, &reg, &token::generate(), now)?;
-                    events::append(tx, events::Kind::AgentRegistered, None, Some(name), None, None, now)?;
+                    events::append_for_agent(tx, events::Kind::AgentRegistered, name, now)?;
                     audit::record(
                         tx,
                         caller,
@@ -427,7 +416,7 @@ impl Store {
                     let changed_caps = capabilities.is_some_and(|c| c != agent.capabilities.as_slice());
                     let changed_role = role.is_some_and(|r| r != agent.role);
                     if changed_caps || changed_role {
-                        events::append(tx, events::Kind::AgentRegistered, None, Some(name), None, None, now)?;
+                        events::append_for_agent(tx, events::Kind::AgentRegistered, name, now)?;
                         audit::record(
                             tx,
                             caller,
@@ -444,7 +433,7 @@ impl Store {
                     }
                 }
             }
-            load(tx, name, now)?.ok_or_else(|| Error::internal("agent vanished"))
+            load_written(tx, name, now)
         })
     }
 
@@ -460,15 +449,7 @@ impl Store {
                 .execute([caller.agent])?;
             tx.prepare_cached("DELETE FROM agents WHERE name = ?1")?
                 .execute([caller.agent])?;
-            events::append(
-                tx,
-                events::Kind::AgentUnregistered,
-                None,
-                Some(caller.agent),
-                None,
-                None,
-                now,
-            )?;
+            events::append_for_agent(tx, events::Kind::AgentUnregistered, caller.agent, now)?;
             audit::record(tx, caller, "unregister_agent", None, &serde_json::json!({}), now)?;
             Ok(())
         })
@@ -520,15 +501,7 @@ impl Store {
             authorize(tx, caller.agent, now, None)?;
             tx.prepare_cached("UPDATE agents SET status = ?2, status_note = ?3 WHERE name = ?1")?
                 .execute(params![caller.agent, status, note])?;
-            events::append(
-                tx,
-                events::Kind::StatusChanged,
-                None,
-                Some(caller.agent),
-                None,
-                None,
-                now,
-            )?;
+            events::append_for_agent(tx, events::Kind::StatusChanged, caller.agent, now)?;
             audit::record(
                 tx,
                 caller,
@@ -537,7 +510,7 @@ impl Store {
                 &serde_json::json!({"status": status}),
                 now,
             )?;
-            load(tx, caller.agent, now)?.ok_or_else(|| Error::internal("agent vanished"))
+            load_written(tx, caller.agent, now)
         })
     }
 

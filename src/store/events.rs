@@ -81,6 +81,12 @@ pub(crate) fn append(
     Ok(())
 }
 
+/// Appends an event about agent `name` itself (registered, unregistered,
+/// status changed): no target, no subject.
+pub(crate) fn append_for_agent(tx: &rusqlite::Connection, kind: Kind, name: &str, now: Millis) -> Result<()> {
+    append(tx, kind, None, Some(name), None, None, now)
+}
+
 impl Store {
     /// Up to `limit` events with id greater than `after`, oldest first.
     pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<Event>> {
