@@ -1,5 +1,6 @@
 //! `relay serve`: the MCP server an agent's MCP config starts.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -34,6 +35,12 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "relay serve speaks MCP (JSON-RPC) on stdin/stdout and is meant to be started by an MCP \
+             client; see `relay serve --help`. Press Ctrl-D to quit."
+        );
+    }
     // The runtime thread only routes messages: store calls run on the
     // store thread (group commit), stdin and stdout have threads of their own.
     let runtime = tokio::runtime::Builder::new_current_thread()
