@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Caller, Store, audit, events, validate};
+use super::{Caller, Store, audit, events, tasks, validate};
 use crate::clock::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::token;
@@ -283,7 +283,9 @@ impl Store {
                     &serde_json::json!({"created": true, "capabilities": reg.capabilities}),
                     now,
                 )?;
+                tasks::assign_queued(tx, &reg.name, &reg.capabilities, now)?;
                 let agent = load_written(tx, &reg.name, now)?;
+                tasks::assign_queued(tx, &reg.name, &agent.capabilities, now)?;
                 return Ok(Registered {
                     agent,
                     token: Some(token),
@@ -433,8 +435,22 @@ impl Store {
                     }
                 }
             }
-            load_written(tx, name, now)
+            let agent = load_written(tx, name, now)?;
+            tasks::assign_queued(tx, name, &agent.capabilities, now)?;
+            Ok(agent)
         })
+    }
+
+    /// Binds a `relay worker --agent NAME`: registers NAME with the `tasks`
+    /// capability (role `worker`) if it is new, otherwise keeps what is
+    /// stored (SPEC §4 Workers).
+    ///
+    /// Errors: as [`Store::bind_agent`].
+    pub fn bind_worker(&self, name: &str, transport: &str) -> Result<Agent> {
+        match self.agent(name)? {
+            Some(_) => self.bind_agent(name, None, None, transport),
+            None => self.bind_agent(name, Some("worker"), Some(&["tasks".to_owned()]), transport),
+        }
     }
 
     /// Removes the caller's registration. Mail addressed to the name is

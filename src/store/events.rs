@@ -27,6 +27,12 @@ pub enum Kind {
     AgentUnregistered,
     /// `actor` changed its declared status.
     StatusChanged,
+    /// A task was posted (or routed) to `target`; `subject_id` is the task id.
+    TaskPosted,
+    /// A task `target` posted reached a terminal state (or needs recovery).
+    TaskFinished,
+    /// A task `target` works on was cancelled by its requester.
+    TaskCancelled,
 }
 
 impl Kind {
@@ -40,6 +46,9 @@ impl Kind {
             Self::AgentRegistered => "agent_registered",
             Self::AgentUnregistered => "agent_unregistered",
             Self::StatusChanged => "status_changed",
+            Self::TaskPosted => "task_posted",
+            Self::TaskFinished => "task_finished",
+            Self::TaskCancelled => "task_cancelled",
         }
     }
 }

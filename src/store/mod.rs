@@ -22,6 +22,7 @@ pub mod lock;
 pub mod messages;
 pub mod retention;
 pub mod schema;
+pub mod tasks;
 pub mod validate;
 
 use std::cell::Cell;
@@ -357,3 +358,6 @@ fn busy_handler(attempt: i32) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_tasks;

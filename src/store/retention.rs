@@ -19,6 +19,9 @@ pub struct Retention {
     pub events_days: u32,
     /// Audit rows. Default 90.
     pub audit_days: u32,
+    /// Finished tasks (completed, failed, rejected, cancelled, expired).
+    /// Default 30. `needs_recovery` tasks are never purged.
+    pub tasks_days: u32,
 }
 
 impl Default for Retention {
@@ -27,6 +30,7 @@ impl Default for Retention {
             read_messages_days: 30,
             events_days: 7,
             audit_days: 90,
+            tasks_days: 30,
         }
     }
 }
@@ -42,6 +46,8 @@ pub struct Purged {
     pub events: usize,
     /// Audit rows.
     pub audit: usize,
+    /// Finished tasks (with their history).
+    pub tasks: usize,
 }
 
 /// Rows deleted per transaction, so a large purge never holds the write
@@ -88,6 +94,13 @@ impl Store {
             audit: self.purge_chunks(
                 "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE created_at < ?1 LIMIT ?2)",
                 cutoff(retention.audit_days),
+            )?,
+            tasks: self.purge_chunks(
+                "DELETE FROM tasks WHERE id IN (
+                   SELECT id FROM tasks
+                   WHERE state IN ('completed', 'failed', 'rejected', 'cancelled', 'expired') AND finished_at < ?1
+                   LIMIT ?2)",
+                cutoff(retention.tasks_days),
             )?,
         })
     }

@@ -96,6 +96,53 @@ CREATE TABLE events (
 );
 CREATE INDEX events_target ON events (target, id);
 
+-- Tasks (SPEC §4): one row per work item; every transition is a
+-- compare-and-set on `state` and is appended to task_events.
+CREATE TABLE tasks (
+    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+    requester             TEXT    NOT NULL,
+    assignee              TEXT,                   -- NULL while queued
+    auto_routed           INTEGER NOT NULL DEFAULT 0,
+    required_capabilities TEXT    NOT NULL DEFAULT '[]',
+    title                 TEXT    NOT NULL,
+    description           TEXT    NOT NULL,
+    priority              TEXT    NOT NULL CHECK (priority IN ('low', 'normal', 'high', 'critical')),
+    state                 TEXT    NOT NULL CHECK (state IN ('queued', 'posted', 'accepted', 'completed',
+                                  'failed', 'rejected', 'cancelled', 'expired', 'needs_recovery')),
+    write                 INTEGER NOT NULL DEFAULT 0,
+    request_id            TEXT,                   -- idempotency key, unique per requester
+    content_hash          BLOB    NOT NULL,       -- SHA-256 of what was posted, for IDEMPOTENCY_CONFLICT
+    max_attempts          INTEGER NOT NULL,
+    attempts              INTEGER NOT NULL DEFAULT 0,
+    fencing_token         INTEGER NOT NULL DEFAULT 0,
+    claimant              TEXT,                   -- who accepted under the current lease
+    lease_expires_at      INTEGER,
+    expires_at            INTEGER,                -- created_at + ttl
+    result                TEXT,
+    error                 TEXT,
+    created_at            INTEGER NOT NULL,
+    updated_at            INTEGER NOT NULL,
+    finished_at           INTEGER
+);
+CREATE UNIQUE INDEX tasks_idempotency ON tasks (requester, request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX tasks_assignee ON tasks (assignee, state);
+CREATE INDEX tasks_requester ON tasks (requester, state);
+CREATE INDEX tasks_lease ON tasks (lease_expires_at) WHERE state = 'accepted';
+CREATE INDEX tasks_ttl ON tasks (expires_at) WHERE state IN ('queued', 'posted', 'accepted');
+
+CREATE TABLE task_events (
+    id            INTEGER PRIMARY KEY,
+    task_id       INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    action        TEXT    NOT NULL,
+    from_state    TEXT,
+    to_state      TEXT    NOT NULL,
+    actor         TEXT,                           -- NULL: the relay itself (lease or TTL sweep)
+    fencing_token INTEGER,
+    note          TEXT,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX task_events_task ON task_events (task_id, id);
+
 -- One row per mutating call; `outcome` is 'ok' or an error_code.
 CREATE TABLE audit (
     id         INTEGER PRIMARY KEY,

@@ -9,16 +9,16 @@ use super::*;
 use crate::ErrorCode;
 use crate::clock::ManualClock;
 
-const DAY: i64 = 24 * 60 * 60 * 1000;
+pub(super) const DAY: i64 = 24 * 60 * 60 * 1000;
 
-fn store() -> (tempfile::TempDir, Store, Arc<ManualClock>) {
+pub(super) fn store() -> (tempfile::TempDir, Store, Arc<ManualClock>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(1_700_000_000_000);
     let store = Store::open(&dir.path().join("relay.db"), clock.clone(), Limits::default()).unwrap();
     (dir, store, clock)
 }
 
-fn caller(name: &str) -> Caller<'_> {
+pub(super) fn caller(name: &str) -> Caller<'_> {
     Caller {
         agent: name,
         transport: "test",

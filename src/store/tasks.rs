@@ -1,0 +1,1094 @@
+//! Tasks: one durable work-item state machine (SPEC §4).
+//!
+//! States: `queued` (no assignee yet), `posted` (assigned), `accepted`
+//! (claimed under a lease), terminal `completed`, `failed`, `rejected`,
+//! `cancelled`, `expired`, and `needs_recovery` (a write task whose lease or
+//! TTL ran out mid-run: parked, never re-run silently).
+//!
+//! Every transition is one compare-and-set (`UPDATE … WHERE state = ?`) in
+//! the caller's transaction, appended to `task_events` and to the outbox.
+//! Leases and TTLs are swept at the start of every call that touches tasks
+//! (and by a background tick in `serve`), so a task never stays stranded
+//! because nobody looked. Time comes from the store's clock.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::agents::{Presence, authorize};
+use super::{Caller, Store, audit, events, validate};
+use crate::clock::{Millis, rfc3339};
+use crate::error::{Error, ErrorCode, Result};
+
+/// Default lease for `accept`, in seconds (SPEC §4).
+pub const DEFAULT_LEASE_SECONDS: u32 = 1800;
+/// Longest lease, in seconds (one day).
+pub const MAX_LEASE_SECONDS: u32 = 86_400;
+/// Default `max_attempts`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Largest `max_attempts`.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// Longest `ttl_seconds` (30 days).
+pub const MAX_TTL_SECONDS: u32 = 30 * 86_400;
+/// Longest `request_id`, in characters.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// A task's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Waiting for an agent with the required capabilities to register.
+    Queued,
+    /// Assigned, not yet accepted.
+    Posted,
+    /// Accepted under a lease.
+    Accepted,
+    /// Done, with a result.
+    Completed,
+    /// Failed for good.
+    Failed,
+    /// Refused by the assignee (or withdrawn by the requester).
+    Rejected,
+    /// Cancelled by the requester.
+    Cancelled,
+    /// Its TTL ran out before it finished.
+    Expired,
+    /// A write task whose lease or TTL ran out mid-run; the requester decides.
+    NeedsRecovery,
+}
+
+impl TaskState {
+    /// The stored form, e.g. `needs_recovery`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Posted => "posted",
+            Self::Accepted => "accepted",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::NeedsRecovery => "needs_recovery",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "posted" => Self::Posted,
+            "accepted" => Self::Accepted,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "rejected" => Self::Rejected,
+            "cancelled" => Self::Cancelled,
+            "expired" => Self::Expired,
+            _ => Self::NeedsRecovery,
+        }
+    }
+
+    /// Whether nothing more will happen to the task (`needs_recovery` is
+    /// not terminal: the requester may recover it).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Rejected | Self::Cancelled | Self::Expired
+        )
+    }
+}
+
+/// Task priority.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskPriority {
+    /// Can wait.
+    Low,
+    /// The default.
+    #[default]
+    Normal,
+    /// Before normal work.
+    High,
+    /// Before everything else.
+    Critical,
+}
+
+impl TaskPriority {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// What `post_task` asks for.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NewTask {
+    /// The assignee; `None` routes by `required_capabilities`.
+    pub to: Option<String>,
+    /// Capabilities the assignee must hold (for routing).
+    pub required_capabilities: Vec<String>,
+    /// Short title, at most 256 characters (configurable).
+    pub title: String,
+    /// What to do; at most the content limit (64 KiB by default).
+    pub description: String,
+    /// Priority.
+    pub priority: TaskPriority,
+    /// Idempotency key, unique per requester; at most 128 characters.
+    pub request_id: Option<String>,
+    /// Seconds from posting until a non-terminal task expires; 1 to 30 days.
+    pub ttl_seconds: Option<u32>,
+    /// Attempts before the task fails for good; 1-100, default 3.
+    pub max_attempts: Option<u32>,
+    /// Whether the task changes files (workers refuse it without `--allow-writes`).
+    pub write: bool,
+}
+
+/// A task as tools show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Task {
+    /// Task id.
+    pub id: i64,
+    /// Who posted it.
+    pub requester: String,
+    /// Who it is assigned to (`None` while queued).
+    pub assignee: Option<String>,
+    /// Current state.
+    pub state: TaskState,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Priority.
+    pub priority: TaskPriority,
+    /// Capabilities the assignee must hold.
+    pub required_capabilities: Vec<String>,
+    /// Whether it was routed by capability rather than addressed.
+    pub auto_routed: bool,
+    /// Whether it changes files.
+    pub write: bool,
+    /// The requester's idempotency key.
+    pub request_id: Option<String>,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// The current fencing token (0 before the first accept).
+    pub fencing_token: i64,
+    /// Who holds the current lease.
+    pub claimant: Option<String>,
+    /// RFC 3339 end of the current lease.
+    pub lease_expires_at: Option<String>,
+    /// RFC 3339 time the task expires (from `ttl_seconds`).
+    pub expires_at: Option<String>,
+    /// The result, once completed.
+    pub result: Option<String>,
+    /// The last error reported or recorded.
+    pub error: Option<String>,
+    /// RFC 3339 post time.
+    pub created_at: String,
+    /// RFC 3339 time of the last transition.
+    pub updated_at: String,
+}
+
+/// One entry of a task's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskEvent {
+    /// post, accept, heartbeat, complete, fail, release, reject, cancel,
+    /// recover, route, lease_expired, ttl_expired.
+    pub action: String,
+    /// State before (`None` for post).
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: String,
+    /// Who did it (`None`: the relay's sweep).
+    pub actor: Option<String>,
+    /// The fencing token involved, if any.
+    pub fencing_token: Option<i64>,
+    /// A short note (e.g. the error).
+    pub note: Option<String>,
+    /// RFC 3339 time.
+    pub at: String,
+}
+
+/// The result of `post_task`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Posted {
+    /// The task (the existing one when deduplicated).
+    pub task: Task,
+    /// Whether an earlier post with the same `request_id` was returned.
+    pub deduped: bool,
+}
+
+/// An `update_task` action (SPEC §4 table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// posted → accepted, by the assignee; returns the new fencing token.
+    Accept,
+    /// Renews the lease, by the claimant; reports a cancellation.
+    Heartbeat,
+    /// accepted → completed, by the claimant, with `result`.
+    Complete,
+    /// accepted → failed, or back to posted when `retry` and attempts remain.
+    Fail,
+    /// accepted → posted, by the claimant.
+    Release,
+    /// posted/accepted → rejected, by the assignee (or the requester while posted).
+    Reject,
+    /// Any non-terminal state → cancelled, by the requester.
+    Cancel,
+    /// needs_recovery → posted with attempts = 0, by the requester.
+    Recover,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Accept => "accept",
+            Self::Heartbeat => "heartbeat",
+            Self::Complete => "complete",
+            Self::Fail => "fail",
+            Self::Release => "release",
+            Self::Reject => "reject",
+            Self::Cancel => "cancel",
+            Self::Recover => "recover",
+        }
+    }
+}
+
+/// `update_task` arguments beyond the task id.
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    /// The result text, for `complete` (at most the content limit).
+    pub result: Option<String>,
+    /// The error text, for `fail` and `reject`.
+    pub error: Option<String>,
+    /// For `fail`: go back to `posted` if attempts remain.
+    pub retry: bool,
+    /// For `accept` and `heartbeat`: lease length in seconds (default 1800).
+    pub lease_seconds: Option<u32>,
+    /// The token `accept` returned; a stale one gets `STALE_LEASE`.
+    pub fencing_token: Option<i64>,
+}
+
+/// Which side of tasks `get_tasks` lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskRole {
+    /// Tasks assigned to the caller (the default).
+    #[default]
+    Assigned,
+    /// Tasks the caller posted.
+    Posted,
+}
+
+const TASK_COLUMNS: &str = "id, requester, assignee, state, title, description, priority, required_capabilities, \
+     auto_routed, write, request_id, attempts, max_attempts, fencing_token, claimant, lease_expires_at, expires_at, \
+     result, error, created_at, updated_at";
+
+fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
+    let priority: String = r.get(6)?;
+    let caps: String = r.get(7)?;
+    Ok(Task {
+        id: r.get(0)?,
+        requester: r.get(1)?,
+        assignee: r.get(2)?,
+        state: TaskState::parse(&r.get::<_, String>(3)?),
+        title: r.get(4)?,
+        description: r.get(5)?,
+        priority: serde_json::from_value(serde_json::Value::String(priority)).unwrap_or_default(),
+        required_capabilities: serde_json::from_str(&caps).unwrap_or_default(),
+        auto_routed: r.get(8)?,
+        write: r.get(9)?,
+        request_id: r.get(10)?,
+        attempts: r.get(11)?,
+        max_attempts: r.get(12)?,
+        fencing_token: r.get(13)?,
+        claimant: r.get(14)?,
+        lease_expires_at: r.get::<_, Option<Millis>>(15)?.map(rfc3339),
+        expires_at: r.get::<_, Option<Millis>>(16)?.map(rfc3339),
+        result: r.get(17)?,
+        error: r.get(18)?,
+        created_at: rfc3339(r.get(19)?),
+        updated_at: rfc3339(r.get(20)?),
+    })
+}
+
+fn load(tx: &rusqlite::Connection, id: i64) -> Result<Task> {
+    tx.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))?
+        .query_row([id], task_from_row)
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("no task with id {id}")))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn history(
+    tx: &rusqlite::Connection,
+    id: i64,
+    action: &str,
+    from: Option<TaskState>,
+    to: TaskState,
+    actor: Option<&str>,
+    fencing_token: Option<i64>,
+    note: Option<&str>,
+    now: Millis,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO task_events (task_id, action, from_state, to_state, actor, fencing_token, note, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        id,
+        action,
+        from.map(TaskState::as_str),
+        to.as_str(),
+        actor,
+        fencing_token,
+        note,
+        now
+    ])?;
+    Ok(())
+}
+
+/// Moves task `id` from `from` to `to` if it is still in `from`
+/// (compare-and-set); `sets` is extra `column = value` SQL. Returns whether
+/// it moved.
+fn cas(tx: &rusqlite::Connection, id: i64, from: TaskState, to: TaskState, sets: &str, now: Millis) -> Result<bool> {
+    let finished = if to.is_terminal() { ", finished_at = ?4" } else { "" };
+    let sql = format!(
+        "UPDATE tasks SET state = ?3, updated_at = ?4{finished}{sep}{sets} WHERE id = ?1 AND state = ?2",
+        sep = if sets.is_empty() { "" } else { ", " }
+    );
+    Ok(tx
+        .prepare_cached(&sql)?
+        .execute(params![id, from.as_str(), to.as_str(), now])?
+        == 1)
+}
+
+/// The outbox event for a state change: the requester hears about terminal
+/// states and parking; the assignee hears about new work and cancellation.
+fn announce(tx: &rusqlite::Connection, task: &Task, to: TaskState, actor: Option<&str>, now: Millis) -> Result<()> {
+    match to {
+        TaskState::Posted => {
+            if let Some(assignee) = &task.assignee {
+                events::append(
+                    tx,
+                    events::Kind::TaskPosted,
+                    Some(assignee),
+                    actor,
+                    Some(task.id),
+                    None,
+                    now,
+                )?;
+            }
+        }
+        TaskState::Cancelled => {
+            if let Some(worker) = task.claimant.as_ref().or(task.assignee.as_ref()) {
+                events::append(
+                    tx,
+                    events::Kind::TaskCancelled,
+                    Some(worker),
+                    actor,
+                    Some(task.id),
+                    None,
+                    now,
+                )?;
+            }
+            events::append(
+                tx,
+                events::Kind::TaskFinished,
+                Some(&task.requester),
+                actor,
+                Some(task.id),
+                None,
+                now,
+            )?;
+        }
+        s if s.is_terminal() || s == TaskState::NeedsRecovery => {
+            events::append(
+                tx,
+                events::Kind::TaskFinished,
+                Some(&task.requester),
+                actor,
+                Some(task.id),
+                None,
+                now,
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn content_hash(t: &NewTask) -> Vec<u8> {
+    let canonical = serde_json::json!([
+        t.to,
+        t.required_capabilities,
+        t.title,
+        t.description,
+        t.priority.as_str(),
+        t.ttl_seconds,
+        t.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+        t.write
+    ]);
+    Sha256::digest(canonical.to_string().as_bytes()).to_vec()
+}
+
+/// The least-loaded agent holding every capability in `caps` (ties: most
+/// recently seen), leaving out `exclude`, revoked agents and agents that
+/// are offline (by presence or declared status).
+fn route(tx: &rusqlite::Connection, caps: &[String], exclude: &[&str], now: Millis) -> Result<Option<String>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT a.name, a.capabilities, a.last_seen, a.status,
+                (SELECT count(*) FROM tasks t WHERE t.assignee = a.name AND t.state IN ('posted', 'accepted'))
+         FROM agents a WHERE a.auth_state IN ('active', 'rotation_grace')",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Millis>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    let mut best: Option<(i64, Millis, String)> = None;
+    for row in rows {
+        let (name, agent_caps, last_seen, status, load) = row?;
+        if exclude.contains(&name.as_str()) || status == "offline" || Presence::at(last_seen, now) == Presence::Offline
+        {
+            continue;
+        }
+        let agent_caps: Vec<String> = serde_json::from_str(&agent_caps).unwrap_or_default();
+        if !caps.iter().all(|c| agent_caps.contains(c)) {
+            continue;
+        }
+        let better = match &best {
+            None => true,
+            Some((l, seen, _)) => load < *l || (load == *l && last_seen > *seen),
+        };
+        if better {
+            best = Some((load, last_seen, name));
+        }
+    }
+    Ok(best.map(|(_, _, name)| name))
+}
+
+/// Sweeps expired leases and TTLs (SPEC §4). Runs inside the caller's
+/// transaction; cheap when nothing is due (two partial-index probes).
+pub(crate) fn sweep(tx: &rusqlite::Connection, now: Millis) -> Result<usize> {
+    let mut moved = 0;
+    // TTL first: a task past its TTL expires even if its lease also ran out.
+    let due: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM tasks WHERE state IN ('queued', 'posted', 'accepted') AND expires_at <= ?1 ORDER BY id",
+        )?
+        .query_map([now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in due {
+        let task = load(tx, id)?;
+        let to = if task.state == TaskState::Accepted && task.write {
+            TaskState::NeedsRecovery
+        } else {
+            TaskState::Expired
+        };
+        if cas(
+            tx,
+            id,
+            task.state,
+            to,
+            "lease_expires_at = NULL, error = 'ttl expired'",
+            now,
+        )? {
+            history(tx, id, "ttl_expired", Some(task.state), to, None, None, None, now)?;
+            announce(tx, &task, to, None, now)?;
+            moved += 1;
+        }
+    }
+    let due: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM tasks WHERE state = 'accepted' AND lease_expires_at <= ?1 ORDER BY id")?
+        .query_map([now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in due {
+        let mut task = load(tx, id)?;
+        let attempts = task.attempts + 1;
+        let note = format!("lease expired (attempt {attempts} of {})", task.max_attempts);
+        let (to, sets) = if task.write {
+            (
+                TaskState::NeedsRecovery,
+                "lease_expires_at = NULL, error = ?5".to_owned(),
+            )
+        } else if attempts >= task.max_attempts {
+            (
+                TaskState::Failed,
+                "lease_expires_at = NULL, attempts = attempts + 1, error = ?5".to_owned(),
+            )
+        } else {
+            // Back to posted; an auto-routed task whose assignee went
+            // offline (and is not merely busy) goes to another capable agent.
+            if task.auto_routed
+                && let Some(current) = task.assignee.clone()
+                && assignee_is_gone(tx, &current, now)?
+                && let Some(other) = route(tx, &task.required_capabilities, &[&current, &task.requester], now)?
+            {
+                tx.prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1")?
+                    .execute(params![id, other])?;
+                task.assignee = Some(other);
+            }
+            (
+                TaskState::Posted,
+                "lease_expires_at = NULL, claimant = NULL, attempts = attempts + 1, error = ?5".to_owned(),
+            )
+        };
+        let finished = if to.is_terminal() { ", finished_at = ?4" } else { "" };
+        let sql =
+            format!("UPDATE tasks SET state = ?3, updated_at = ?4{finished}, {sets} WHERE id = ?1 AND state = ?2");
+        if tx
+            .prepare_cached(&sql)?
+            .execute(params![id, "accepted", to.as_str(), now, note])?
+            == 1
+        {
+            history(
+                tx,
+                id,
+                "lease_expired",
+                Some(TaskState::Accepted),
+                to,
+                None,
+                None,
+                Some(&note),
+                now,
+            )?;
+            announce(tx, &task, to, None, now)?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
+/// Whether an assignee counts as gone for re-routing: offline by presence
+/// or declared status, and not declared busy.
+fn assignee_is_gone(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<bool> {
+    let row: Option<(Millis, String)> = tx
+        .prepare_cached("SELECT last_seen, status FROM agents WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        None => true,
+        Some((_, status)) if status == "busy" => false,
+        Some((last_seen, status)) => status == "offline" || Presence::at(last_seen, now) == Presence::Offline,
+    })
+}
+
+/// Assigns queued tasks that `agent` (holding `caps`) can take; called when
+/// an agent registers or is bound.
+pub(crate) fn assign_queued(tx: &rusqlite::Connection, agent: &str, caps: &[String], now: Millis) -> Result<usize> {
+    let queued: Vec<(i64, String, String)> = tx
+        .prepare_cached("SELECT id, required_capabilities, requester FROM tasks WHERE state = 'queued' ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut assigned = 0;
+    for (id, required, requester) in queued {
+        let required: Vec<String> = serde_json::from_str(&required).unwrap_or_default();
+        if requester == agent || !required.iter().all(|c| caps.contains(c)) {
+            continue;
+        }
+        tx.prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1 AND state = 'queued'")?
+            .execute(params![id, agent])?;
+        if cas(tx, id, TaskState::Queued, TaskState::Posted, "", now)? {
+            history(
+                tx,
+                id,
+                "route",
+                Some(TaskState::Queued),
+                TaskState::Posted,
+                None,
+                None,
+                Some(agent),
+                now,
+            )?;
+            let task = load(tx, id)?;
+            announce(tx, &task, TaskState::Posted, None, now)?;
+            assigned += 1;
+        }
+    }
+    Ok(assigned)
+}
+
+fn validate_new(t: &NewTask, limits: super::Limits) -> Result<()> {
+    if t.title.trim().is_empty() {
+        return Err(Error::validation("title is empty; give the task a short title"));
+    }
+    validate::text("title", &t.title, limits.max_title_chars)?;
+    if t.description.len() > limits.max_content_bytes {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "description is {} bytes; the limit is {} bytes (UTF-8)",
+                t.description.len(),
+                limits.max_content_bytes
+            ),
+        ));
+    }
+    match (&t.to, t.required_capabilities.is_empty()) {
+        (Some(to), _) => validate::agent_name(to)?,
+        (None, true) => {
+            return Err(Error::validation(
+                "say who should do the task: `to` (an agent name) or `required_capabilities`",
+            ));
+        }
+        (None, false) => {}
+    }
+    validate::capabilities(&t.required_capabilities)?;
+    if let Some(id) = &t.request_id {
+        if id.is_empty() {
+            return Err(Error::validation("request_id is empty"));
+        }
+        validate::text("request_id", id, MAX_REQUEST_ID_CHARS)?;
+    }
+    if let Some(ttl) = t.ttl_seconds
+        && !(1..=MAX_TTL_SECONDS).contains(&ttl)
+    {
+        return Err(Error::validation(format!(
+            "ttl_seconds must be 1-{MAX_TTL_SECONDS}, got {ttl}"
+        )));
+    }
+    if let Some(n) = t.max_attempts
+        && !(1..=MAX_ATTEMPTS).contains(&n)
+    {
+        return Err(Error::validation(format!(
+            "max_attempts must be 1-{MAX_ATTEMPTS}, got {n}"
+        )));
+    }
+    Ok(())
+}
+
+fn not_party(id: i64, who: &str) -> Error {
+    Error::new(
+        ErrorCode::NotParty,
+        format!("task {id} is not yours: only its {who} may do that"),
+    )
+}
+
+fn invalid_state(task: &Task, action: Action) -> Error {
+    Error::new(
+        ErrorCode::InvalidState,
+        format!(
+            "cannot {} task {}: it is {}",
+            action.as_str(),
+            task.id,
+            task.state.as_str()
+        ),
+    )
+}
+
+impl Store {
+    /// Posts a task (SPEC §4 `post`). Needs the `tasks` capability.
+    ///
+    /// With `to`, the task is `posted` to that agent (registered or not
+    /// yet). Without, it goes to the least-loaded online agent holding all
+    /// `required_capabilities` (ties: most recently seen), or stays
+    /// `queued` until one registers. A repeated `request_id` returns the
+    /// existing task with `deduped: true`.
+    ///
+    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
+    /// [`ErrorCode::IdempotencyConflict`] (same `request_id`, different
+    /// content), [`ErrorCode::CapDenied`], [`ErrorCode::AuthFailed`].
+    pub fn post_task(&self, caller: Caller<'_>, new: &NewTask) -> Result<Posted> {
+        validate_new(new, self.limits())?;
+        let hash = content_hash(new);
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, Some("tasks"))?;
+            sweep(tx, now)?;
+            if let Some(request_id) = &new.request_id {
+                let existing: Option<(i64, Vec<u8>)> = tx
+                    .prepare_cached("SELECT id, content_hash FROM tasks WHERE requester = ?1 AND request_id = ?2")?
+                    .query_row(params![caller.agent, request_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((id, existing_hash)) = existing {
+                    if existing_hash != hash {
+                        return Err(Error::new(
+                            ErrorCode::IdempotencyConflict,
+                            format!(
+                                "request_id {request_id:?} was used for task {id} with different content; \
+                                 use a new request_id for a new task"
+                            ),
+                        ));
+                    }
+                    return Ok(Posted { task: load(tx, id)?, deduped: true });
+                }
+            }
+            let (assignee, state) = match &new.to {
+                Some(to) => (Some(to.clone()), TaskState::Posted),
+                None => match route(tx, &new.required_capabilities, &[caller.agent], now)? {
+                    Some(agent) => (Some(agent), TaskState::Posted),
+                    None => (None, TaskState::Queued),
+                },
+            };
+            let expires_at = new.ttl_seconds.map(|s| now + Millis::from(s) * 1000);
+            let id: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO tasks (requester, assignee, auto_routed, required_capabilities, title, description,
+                                        priority, state, write, request_id, content_hash, max_attempts, expires_at,
+                                        created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14) RETURNING id",
+                )?
+                .query_row(
+                    params![
+                        caller.agent,
+                        assignee,
+                        new.to.is_none(),
+                        serde_json::to_string(&new.required_capabilities).expect("strings serialise"),
+                        new.title,
+                        new.description,
+                        new.priority.as_str(),
+                        state.as_str(),
+                        new.write,
+                        new.request_id,
+                        hash,
+                        new.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+                        expires_at,
+                        now
+                    ],
+                    |r| r.get(0),
+                )?;
+            history(tx, id, "post", None, state, Some(caller.agent), None, assignee.as_deref(), now)?;
+            let task = load(tx, id)?;
+            announce(tx, &task, state, Some(caller.agent), now)?;
+            audit::record(
+                tx,
+                caller,
+                "post_task",
+                None,
+                &serde_json::json!({"task_id": id, "to": assignee, "state": state.as_str(), "bytes": new.description.len()}),
+                now,
+            )?;
+            Ok(Posted { task, deduped: false })
+        })
+    }
+
+    /// Applies `action` to task `id` for the caller (SPEC §4 table), as one
+    /// compare-and-set. Needs the `tasks` capability.
+    ///
+    /// `accept` returns the task with its new `fencing_token`; `heartbeat`,
+    /// `complete`, `fail` and `release` check a given `fencing_token`
+    /// against the current one. `complete` with the same token again is
+    /// idempotent. A `heartbeat` on a cancelled task returns it (state
+    /// `cancelled`) rather than failing, so a worker learns to stop.
+    ///
+    /// Errors: [`ErrorCode::NotFound`], [`ErrorCode::NotParty`],
+    /// [`ErrorCode::InvalidState`], [`ErrorCode::StaleLease`],
+    /// [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
+    /// [`ErrorCode::CapDenied`], [`ErrorCode::AuthFailed`].
+    pub fn update_task(&self, caller: Caller<'_>, id: i64, action: Action, update: &Update) -> Result<Task> {
+        for (field, text) in [("result", &update.result), ("error", &update.error)] {
+            if let Some(text) = text
+                && text.len() > self.limits().max_content_bytes
+            {
+                return Err(Error::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "{field} is {} bytes; the limit is {} bytes",
+                        text.len(),
+                        self.limits().max_content_bytes
+                    ),
+                ));
+            }
+        }
+        let lease_seconds = update.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
+        if !(1..=MAX_LEASE_SECONDS).contains(&lease_seconds) {
+            return Err(Error::validation(format!(
+                "lease_seconds must be 1-{MAX_LEASE_SECONDS}, got {lease_seconds}"
+            )));
+        }
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, Some("tasks"))?;
+            sweep(tx, now)?;
+            let task = load(tx, id)?;
+            let me = caller.agent;
+            let is_claimant = task.claimant.as_deref() == Some(me);
+            let check_token = |task: &Task| -> Result<()> {
+                match update.fencing_token {
+                    Some(t) if t != task.fencing_token => Err(Error::new(
+                        ErrorCode::StaleLease,
+                        format!(
+                            "fencing token {t} is stale: task {} is at token {} (another claim took over); \
+                             nothing changed",
+                            task.id, task.fencing_token
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
+            };
+            let lease_end = now + Millis::from(lease_seconds) * 1000;
+            let (to, sets, token): (TaskState, String, Option<i64>) = match action {
+                Action::Accept => {
+                    if task.assignee.as_deref() != Some(me) {
+                        return Err(not_party(id, "assignee"));
+                    }
+                    if task.state != TaskState::Posted {
+                        return Err(invalid_state(&task, action));
+                    }
+                    let token = task.fencing_token + 1;
+                    (
+                        TaskState::Accepted,
+                        "claimant = ?5, fencing_token = ?6, lease_expires_at = ?7".to_owned(),
+                        Some(token),
+                    )
+                }
+                Action::Heartbeat => {
+                    if !is_claimant {
+                        return Err(not_party(id, "claimant"));
+                    }
+                    check_token(&task)?;
+                    if task.state == TaskState::Cancelled {
+                        return Ok(task);
+                    }
+                    if task.state != TaskState::Accepted {
+                        return Err(invalid_state(&task, action));
+                    }
+                    tx.prepare_cached("UPDATE tasks SET lease_expires_at = ?2 WHERE id = ?1 AND state = 'accepted'")?
+                        .execute(params![id, lease_end])?;
+                    return load(tx, id);
+                }
+                Action::Complete => {
+                    if !is_claimant {
+                        return Err(not_party(id, "claimant"));
+                    }
+                    check_token(&task)?;
+                    if task.state == TaskState::Completed && update.fencing_token == Some(task.fencing_token) {
+                        return Ok(task); // a retried complete: idempotent
+                    }
+                    if task.state != TaskState::Accepted {
+                        return Err(invalid_state(&task, action));
+                    }
+                    (
+                        TaskState::Completed,
+                        "result = ?5, lease_expires_at = NULL, error = NULL".into(),
+                        None,
+                    )
+                }
+                Action::Fail => {
+                    if !is_claimant {
+                        return Err(not_party(id, "claimant"));
+                    }
+                    check_token(&task)?;
+                    if task.state != TaskState::Accepted {
+                        return Err(invalid_state(&task, action));
+                    }
+                    if update.retry && task.attempts + 1 < task.max_attempts {
+                        (
+                            TaskState::Posted,
+                            "attempts = attempts + 1, error = ?5, claimant = NULL, lease_expires_at = NULL".into(),
+                            None,
+                        )
+                    } else {
+                        (
+                            TaskState::Failed,
+                            "attempts = attempts + 1, error = ?5, lease_expires_at = NULL".into(),
+                            None,
+                        )
+                    }
+                }
+                Action::Release => {
+                    if !is_claimant {
+                        return Err(not_party(id, "claimant"));
+                    }
+                    check_token(&task)?;
+                    if task.state != TaskState::Accepted {
+                        return Err(invalid_state(&task, action));
+                    }
+                    (
+                        TaskState::Posted,
+                        "claimant = NULL, lease_expires_at = NULL".into(),
+                        None,
+                    )
+                }
+                Action::Reject => {
+                    let by_assignee = task.assignee.as_deref() == Some(me)
+                        && matches!(task.state, TaskState::Posted | TaskState::Accepted);
+                    let by_requester = task.requester == me && task.state == TaskState::Posted;
+                    if !by_assignee && !by_requester {
+                        if task.assignee.as_deref() != Some(me) && task.requester != me {
+                            return Err(not_party(id, "assignee or requester"));
+                        }
+                        return Err(invalid_state(&task, action));
+                    }
+                    (TaskState::Rejected, "error = ?5, lease_expires_at = NULL".into(), None)
+                }
+                Action::Cancel => {
+                    if task.requester != me {
+                        return Err(not_party(id, "requester"));
+                    }
+                    if task.state.is_terminal() {
+                        return Err(invalid_state(&task, action));
+                    }
+                    (TaskState::Cancelled, "lease_expires_at = NULL".into(), None)
+                }
+                Action::Recover => {
+                    if task.requester != me {
+                        return Err(not_party(id, "requester"));
+                    }
+                    if task.state != TaskState::NeedsRecovery {
+                        return Err(invalid_state(&task, action));
+                    }
+                    (
+                        TaskState::Posted,
+                        "attempts = 0, claimant = NULL, lease_expires_at = NULL".into(),
+                        None,
+                    )
+                }
+            };
+            let value = match action {
+                Action::Accept => Some(me.to_owned()),
+                Action::Complete => update.result.clone(),
+                _ => update.error.clone(),
+            };
+            let finished = if to.is_terminal() { ", finished_at = ?4" } else { "" };
+            let sql =
+                format!("UPDATE tasks SET state = ?3, updated_at = ?4{finished}, {sets} WHERE id = ?1 AND state = ?2");
+            let (from_str, to_str) = (task.state.as_str(), to.as_str());
+            let all: [&dyn rusqlite::ToSql; 7] = [&id, &from_str, &to_str, &now, &value, &token, &lease_end];
+            // Bind up to the highest `?N` the statement uses.
+            let used = (1..=all.len())
+                .rev()
+                .find(|i| sql.contains(&format!("?{i}")))
+                .unwrap_or(4);
+            let moved = tx.prepare_cached(&sql)?.execute(&all[..used])?;
+            if moved != 1 {
+                return Err(Error::new(
+                    ErrorCode::Conflict,
+                    format!("task {id} changed concurrently; read it and retry"),
+                ));
+            }
+            let note = match action {
+                Action::Fail | Action::Reject => update.error.as_deref(),
+                _ => None,
+            };
+            history(
+                tx,
+                id,
+                action.as_str(),
+                Some(task.state),
+                to,
+                Some(me),
+                token.or(update.fencing_token),
+                note,
+                now,
+            )?;
+            let after = load(tx, id)?;
+            announce(tx, &after, to, Some(me), now)?;
+            audit::record(
+                tx,
+                caller,
+                "update_task",
+                None,
+                &serde_json::json!({"task_id": id, "action": action.as_str(), "to": to.as_str()}),
+                now,
+            )?;
+            Ok(after)
+        })
+    }
+
+    /// Task `id` and its history, for its requester, assignee or claimant.
+    ///
+    /// Errors: [`ErrorCode::NotFound`], [`ErrorCode::NotParty`],
+    /// [`ErrorCode::AuthFailed`].
+    pub fn get_task(&self, caller: Caller<'_>, id: i64) -> Result<(Task, Vec<TaskEvent>)> {
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, None)?;
+            sweep(tx, now)?;
+            let task = load(tx, id)?;
+            let me = Some(caller.agent);
+            if task.requester != caller.agent && task.assignee.as_deref() != me && task.claimant.as_deref() != me {
+                return Err(not_party(id, "requester, assignee or claimant"));
+            }
+            let events = tx
+                .prepare_cached(
+                    "SELECT action, from_state, to_state, actor, fencing_token, note, created_at
+                     FROM task_events WHERE task_id = ?1 ORDER BY id",
+                )?
+                .query_map([id], |r| {
+                    Ok(TaskEvent {
+                        action: r.get(0)?,
+                        from_state: r.get(1)?,
+                        to_state: r.get(2)?,
+                        actor: r.get(3)?,
+                        fencing_token: r.get(4)?,
+                        note: r.get(5)?,
+                        at: rfc3339(r.get(6)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((task, events))
+        })
+    }
+
+    /// The state of task `id` without party checks or history: for waiters
+    /// that already passed [`Store::get_task`].
+    pub fn task_state(&self, id: i64) -> Result<TaskState> {
+        self.write(|tx, now| {
+            sweep(tx, now)?;
+            Ok(load(tx, id)?.state)
+        })
+    }
+
+    /// Tasks assigned to or posted by the caller, newest first, optionally
+    /// in one state; `limit` 1-100.
+    ///
+    /// Errors: [`ErrorCode::AuthFailed`].
+    pub fn get_tasks(
+        &self,
+        caller: Caller<'_>,
+        role: TaskRole,
+        state: Option<TaskState>,
+        limit: u32,
+    ) -> Result<Vec<Task>> {
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, None)?;
+            sweep(tx, now)?;
+            let column = match role {
+                TaskRole::Assigned => "assignee",
+                TaskRole::Posted => "requester",
+            };
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE {column} = ?1 AND (?2 IS NULL OR state = ?2)
+                 ORDER BY id DESC LIMIT ?3"
+            );
+            let tasks = tx
+                .prepare_cached(&sql)?
+                .query_map(
+                    params![caller.agent, state.map(TaskState::as_str), limit],
+                    task_from_row,
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(tasks)
+        })
+    }
+
+    /// The next `posted` task assigned to the caller, highest priority
+    /// first, then oldest; `None` when there is none. Does not accept it.
+    pub fn next_task(&self, caller: Caller<'_>) -> Result<Option<Task>> {
+        self.write(|tx, now| {
+            sweep(tx, now)?;
+            let id: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT id FROM tasks WHERE assignee = ?1 AND state = 'posted'
+                     ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END, id
+                     LIMIT 1",
+                )?
+                .query_row([caller.agent], |r| r.get(0))
+                .optional()?;
+            id.map(|id| load(tx, id)).transpose()
+        })
+    }
+
+    /// Runs the lease and TTL sweep now; returns how many tasks moved.
+    pub fn sweep_tasks(&self) -> Result<usize> {
+        self.write(sweep)
+    }
+}

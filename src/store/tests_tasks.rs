@@ -1,0 +1,432 @@
+//! Task state machine tests (SPEC §4), driven by a [`ManualClock`]: leases
+//! and TTLs run out by moving the clock, never by sleeping.
+
+use super::tasks::{Action, NewTask, TaskRole, TaskState, Update};
+use super::tests::{caller, store};
+use crate::ErrorCode;
+
+const SECOND: i64 = 1000;
+
+fn to(agent: &str, title: &str) -> NewTask {
+    NewTask {
+        to: Some(agent.into()),
+        title: title.into(),
+        description: format!("do {title}"),
+        ..Default::default()
+    }
+}
+
+fn caps(names: &[&str]) -> Vec<String> {
+    names.iter().map(|c| c.to_string()).collect()
+}
+
+fn setup() -> (
+    tempfile::TempDir,
+    super::Store,
+    std::sync::Arc<crate::clock::ManualClock>,
+) {
+    let (d, s, c) = store();
+    s.bind_agent("boss", None, Some(&caps(&["tasks"])), "test").unwrap();
+    s.bind_agent("w1", None, Some(&caps(&["tasks", "rust"])), "test")
+        .unwrap();
+    (d, s, c)
+}
+
+fn accept(s: &super::Store, who: &str, id: i64, lease: u32) -> i64 {
+    let u = Update {
+        lease_seconds: Some(lease),
+        ..Default::default()
+    };
+    s.update_task(caller(who), id, Action::Accept, &u)
+        .unwrap()
+        .fencing_token
+}
+
+fn with_token(token: i64) -> Update {
+    Update {
+        fencing_token: Some(token),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn post_accept_complete_with_fencing_and_idempotent_complete() {
+    let (_d, s, _c) = setup();
+    let posted = s.post_task(caller("boss"), &to("w1", "build")).unwrap();
+    assert_eq!(posted.task.state, TaskState::Posted);
+    let id = posted.task.id;
+    let token = accept(&s, "w1", id, 60);
+    assert_eq!(token, 1);
+    let done = Update {
+        result: Some("ok".into()),
+        fencing_token: Some(token),
+        ..Default::default()
+    };
+    let t = s.update_task(caller("w1"), id, Action::Complete, &done).unwrap();
+    assert_eq!(t.state, TaskState::Completed);
+    assert_eq!(t.result.as_deref(), Some("ok"));
+    // The same complete again (a retry after a lost reply) is idempotent.
+    assert_eq!(
+        s.update_task(caller("w1"), id, Action::Complete, &done).unwrap().state,
+        TaskState::Completed
+    );
+    let (_, history) = s.get_task(caller("boss"), id).unwrap();
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["post", "accept", "complete"]);
+    assert_eq!(history[1].fencing_token, Some(1));
+}
+
+#[test]
+fn lease_expiry_requeues_with_an_attempt_and_the_old_token_goes_stale() {
+    let (_d, s, clock) = setup();
+    let id = s.post_task(caller("boss"), &to("w1", "t")).unwrap().task.id;
+    let old = accept(&s, "w1", id, 30);
+    clock.advance(31 * SECOND);
+    let (task, _) = s.get_task(caller("boss"), id).unwrap();
+    assert_eq!(task.state, TaskState::Posted);
+    assert_eq!(task.attempts, 1);
+    let new = accept(&s, "w1", id, 30);
+    assert_eq!(new, old + 1);
+    let e = s
+        .update_task(caller("w1"), id, Action::Complete, &with_token(old))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::StaleLease);
+    assert_eq!(s.get_task(caller("boss"), id).unwrap().0.state, TaskState::Accepted);
+    s.update_task(caller("w1"), id, Action::Complete, &with_token(new))
+        .unwrap();
+}
+
+#[test]
+fn heartbeat_renews_the_lease() {
+    let (_d, s, clock) = setup();
+    let id = s.post_task(caller("boss"), &to("w1", "t")).unwrap().task.id;
+    let token = accept(&s, "w1", id, 30);
+    for _ in 0..5 {
+        clock.advance(20 * SECOND);
+        let hb = Update {
+            lease_seconds: Some(30),
+            fencing_token: Some(token),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.update_task(caller("w1"), id, Action::Heartbeat, &hb).unwrap().state,
+            TaskState::Accepted
+        );
+    }
+    assert_eq!(s.get_task(caller("boss"), id).unwrap().0.attempts, 0);
+}
+
+#[test]
+fn lease_expiry_parks_write_task_instead_of_requeue_and_recover_reposts_it() {
+    let (_d, s, clock) = setup();
+    let id = s
+        .post_task(
+            caller("boss"),
+            &NewTask {
+                write: true,
+                ..to("w1", "migrate")
+            },
+        )
+        .unwrap()
+        .task
+        .id;
+    accept(&s, "w1", id, 10);
+    clock.advance(11 * SECOND);
+    assert_eq!(s.sweep_tasks().unwrap(), 1);
+    let (task, _) = s.get_task(caller("boss"), id).unwrap();
+    assert_eq!(task.state, TaskState::NeedsRecovery);
+    let e = s
+        .update_task(caller("w1"), id, Action::Recover, &Update::default())
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotParty);
+    let t = s
+        .update_task(caller("boss"), id, Action::Recover, &Update::default())
+        .unwrap();
+    assert_eq!((t.state, t.attempts), (TaskState::Posted, 0));
+}
+
+#[test]
+fn exhausted_attempts_fail_the_task() {
+    let (_d, s, clock) = setup();
+    let id = s
+        .post_task(
+            caller("boss"),
+            &NewTask {
+                max_attempts: Some(2),
+                ..to("w1", "t")
+            },
+        )
+        .unwrap()
+        .task
+        .id;
+    accept(&s, "w1", id, 5);
+    clock.advance(6 * SECOND);
+    s.sweep_tasks().unwrap();
+    accept(&s, "w1", id, 5);
+    clock.advance(6 * SECOND);
+    s.sweep_tasks().unwrap();
+    let task = s.get_task(caller("boss"), id).unwrap().0;
+    assert_eq!((task.state, task.attempts), (TaskState::Failed, 2));
+    // fail with retry also respects max_attempts.
+    let id = s
+        .post_task(
+            caller("boss"),
+            &NewTask {
+                max_attempts: Some(2),
+                ..to("w1", "u")
+            },
+        )
+        .unwrap()
+        .task
+        .id;
+    let retry = |t| Update {
+        retry: true,
+        error: Some("flaky".into()),
+        fencing_token: Some(t),
+        ..Default::default()
+    };
+    let t1 = accept(&s, "w1", id, 60);
+    assert_eq!(
+        s.update_task(caller("w1"), id, Action::Fail, &retry(t1)).unwrap().state,
+        TaskState::Posted
+    );
+    let t2 = accept(&s, "w1", id, 60);
+    let last = s.update_task(caller("w1"), id, Action::Fail, &retry(t2)).unwrap();
+    assert_eq!(
+        (last.state, last.attempts, last.error.as_deref()),
+        (TaskState::Failed, 2, Some("flaky"))
+    );
+}
+
+#[test]
+fn ttl_expires_open_tasks_and_parks_an_accepted_write_task() {
+    let (_d, s, clock) = setup();
+    let open = s
+        .post_task(
+            caller("boss"),
+            &NewTask {
+                ttl_seconds: Some(60),
+                ..to("w1", "a")
+            },
+        )
+        .unwrap()
+        .task
+        .id;
+    let write = NewTask {
+        ttl_seconds: Some(60),
+        write: true,
+        ..to("w1", "b")
+    };
+    let running = s.post_task(caller("boss"), &write).unwrap().task.id;
+    accept(&s, "w1", running, 3600);
+    clock.advance(61 * SECOND);
+    assert_eq!(s.get_task(caller("boss"), open).unwrap().0.state, TaskState::Expired);
+    assert_eq!(
+        s.get_task(caller("boss"), running).unwrap().0.state,
+        TaskState::NeedsRecovery
+    );
+    let finished: Vec<_> = s
+        .events_after(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "task_finished")
+        .collect();
+    assert_eq!(finished.len(), 2);
+    assert!(finished.iter().all(|e| e.target.as_deref() == Some("boss")));
+}
+
+#[test]
+fn idempotency_key_dedupes_and_conflicts() {
+    let (_d, s, _c) = setup();
+    let t = NewTask {
+        request_id: Some("job-1".into()),
+        ..to("w1", "once")
+    };
+    let first = s.post_task(caller("boss"), &t).unwrap();
+    let again = s.post_task(caller("boss"), &t).unwrap();
+    assert!(!first.deduped && again.deduped);
+    assert_eq!(first.task.id, again.task.id);
+    let changed = NewTask {
+        description: "something else".into(),
+        ..t.clone()
+    };
+    assert_eq!(
+        s.post_task(caller("boss"), &changed).unwrap_err().code,
+        ErrorCode::IdempotencyConflict
+    );
+    // A finished task comes back with its result.
+    let token = accept(&s, "w1", first.task.id, 60);
+    let done = Update {
+        result: Some("42".into()),
+        fencing_token: Some(token),
+        ..Default::default()
+    };
+    s.update_task(caller("w1"), first.task.id, Action::Complete, &done)
+        .unwrap();
+    let replay = s.post_task(caller("boss"), &t).unwrap();
+    assert_eq!((replay.deduped, replay.task.result.as_deref()), (true, Some("42")));
+    assert_eq!(
+        s.get_tasks(caller("boss"), TaskRole::Posted, None, 100).unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn routing_picks_the_least_loaded_capable_agent_or_queues_until_one_registers() {
+    let (_d, s, clock) = setup();
+    clock.advance(SECOND);
+    s.bind_agent("w2", None, Some(&caps(&["tasks", "rust"])), "test")
+        .unwrap();
+    s.bind_agent("py", None, Some(&caps(&["tasks", "python"])), "test")
+        .unwrap();
+    let route = |title: &str, need: &[&str]| NewTask {
+        required_capabilities: caps(need),
+        title: title.into(),
+        description: "x".into(),
+        ..Default::default()
+    };
+    // Equal load: the most recently seen wins (w2 was bound last).
+    let a = s.post_task(caller("boss"), &route("a", &["rust"])).unwrap().task;
+    assert_eq!(a.assignee.as_deref(), Some("w2"));
+    assert!(a.auto_routed);
+    let b = s.post_task(caller("boss"), &route("b", &["rust"])).unwrap().task;
+    assert_eq!(b.assignee.as_deref(), Some("w1"));
+    let queued = s.post_task(caller("boss"), &route("c", &["go"])).unwrap().task;
+    assert_eq!((queued.state, queued.assignee), (TaskState::Queued, None));
+    clock.advance(SECOND);
+    s.bind_agent("gopher", None, Some(&caps(&["tasks", "go"])), "test")
+        .unwrap();
+    let c = s.get_task(caller("boss"), queued.id).unwrap().0;
+    assert_eq!((c.state, c.assignee.as_deref()), (TaskState::Posted, Some("gopher")));
+}
+
+#[test]
+fn an_expired_lease_reroutes_an_auto_routed_task_away_from_an_offline_assignee() {
+    let (_d, s, clock) = setup();
+    let t = NewTask {
+        required_capabilities: caps(&["rust"]),
+        title: "r".into(),
+        ..Default::default()
+    };
+    let id = s.post_task(caller("boss"), &t).unwrap().task.id;
+    accept(&s, "w1", id, 60);
+    // w1 vanishes for two hours; w2 appears meanwhile.
+    clock.advance(2 * 3600 * SECOND);
+    s.bind_agent("w2", None, Some(&caps(&["tasks", "rust"])), "test")
+        .unwrap();
+    s.bind_agent("boss", None, None, "test").unwrap();
+    let task = s.get_task(caller("boss"), id).unwrap().0;
+    assert_eq!(
+        (task.state, task.assignee.as_deref(), task.attempts),
+        (TaskState::Posted, Some("w2"), 1)
+    );
+}
+
+#[test]
+fn cancel_is_seen_at_the_next_heartbeat_and_parties_are_checked() {
+    let (_d, s, _c) = setup();
+    s.bind_agent("stranger", None, Some(&caps(&["tasks"])), "test").unwrap();
+    let id = s.post_task(caller("boss"), &to("w1", "long")).unwrap().task.id;
+    let token = accept(&s, "w1", id, 60);
+    let e = s
+        .update_task(caller("stranger"), id, Action::Cancel, &Update::default())
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotParty);
+    assert_eq!(
+        s.get_task(caller("stranger"), id).unwrap_err().code,
+        ErrorCode::NotParty
+    );
+    s.update_task(caller("boss"), id, Action::Cancel, &Update::default())
+        .unwrap();
+    let hb = s
+        .update_task(caller("w1"), id, Action::Heartbeat, &with_token(token))
+        .unwrap();
+    assert_eq!(hb.state, TaskState::Cancelled);
+    let e = s
+        .update_task(caller("w1"), id, Action::Complete, &with_token(token))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidState);
+    assert!(
+        s.events_after(0, 100)
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "task_cancelled" && e.target.as_deref() == Some("w1"))
+    );
+}
+
+#[test]
+fn reject_and_release_follow_the_table() {
+    let (_d, s, _c) = setup();
+    let id = s.post_task(caller("boss"), &to("w1", "a")).unwrap().task.id;
+    // The requester may withdraw while posted.
+    assert_eq!(
+        s.update_task(caller("boss"), id, Action::Reject, &Update::default())
+            .unwrap()
+            .state,
+        TaskState::Rejected
+    );
+    let id = s.post_task(caller("boss"), &to("w1", "b")).unwrap().task.id;
+    let token = accept(&s, "w1", id, 60);
+    let e = s
+        .update_task(caller("boss"), id, Action::Reject, &Update::default())
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidState);
+    assert_eq!(
+        s.update_task(caller("w1"), id, Action::Release, &with_token(token))
+            .unwrap()
+            .state,
+        TaskState::Posted
+    );
+    assert_eq!(accept(&s, "w1", id, 60), token + 1);
+    let no = Update {
+        error: Some("not mine".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.update_task(caller("w1"), id, Action::Reject, &no).unwrap().state,
+        TaskState::Rejected
+    );
+}
+
+#[test]
+fn bad_task_input_is_refused() {
+    let (_d, s, _c) = setup();
+    let long_title = NewTask {
+        title: "t".repeat(257),
+        ..to("w1", "x")
+    };
+    assert_eq!(
+        s.post_task(caller("boss"), &long_title).unwrap_err().code,
+        ErrorCode::PayloadTooLarge
+    );
+    let nobody = NewTask {
+        to: None,
+        ..to("w1", "x")
+    };
+    assert_eq!(
+        s.post_task(caller("boss"), &nobody).unwrap_err().code,
+        ErrorCode::Validation
+    );
+    let huge = NewTask {
+        description: "d".repeat(64 * 1024 + 1),
+        ..to("w1", "x")
+    };
+    assert_eq!(
+        s.post_task(caller("boss"), &huge).unwrap_err().code,
+        ErrorCode::PayloadTooLarge
+    );
+    let e = s
+        .update_task(caller("w1"), 999, Action::Accept, &Update::default())
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotFound);
+    s.bind_agent("plain", None, None, "test").unwrap();
+    assert_eq!(
+        s.post_task(caller("plain"), &to("w1", "x")).unwrap_err().code,
+        ErrorCode::CapDenied
+    );
+    assert!(
+        s.get_tasks(caller("boss"), TaskRole::Posted, None, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
