@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::store::Priority;
 use crate::store::messages::ReadFilter;
+use crate::store::tasks::{Action, TaskPriority, TaskRole, TaskState};
 
 /// `register_agent` arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -155,3 +156,78 @@ pub struct GetChannelMessages {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
+
+/// `post_task` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostTask {
+    /// The agent to do it. Omit it and give required_capabilities to let relay pick the least-busy capable agent.
+    pub to: Option<String>,
+    /// Capabilities the doer must have, e.g. ["rust"]; used when `to` is omitted. With no such agent online the task waits (state "queued").
+    #[serde(default)]
+    pub required_capabilities: Vec<String>,
+    /// A short title (max 256 characters).
+    pub title: String,
+    /// What to do, in full: the doer sees only this (max 64 KiB).
+    pub description: String,
+    /// "low", "normal" (default), "high" or "critical".
+    #[serde(default)]
+    pub priority: TaskPriority,
+    /// Your idempotency key: posting again with the same request_id returns the same task (deduped: true) instead of a duplicate.
+    pub request_id: Option<String>,
+    /// Seconds until an unfinished task expires (1 to 2592000).
+    pub ttl_seconds: Option<u32>,
+    /// How many attempts before it fails for good (1-100, default 3).
+    pub max_attempts: Option<u32>,
+    /// true if the task changes files or state. A write task whose worker dies is parked (needs_recovery), never re-run silently. Default false.
+    #[serde(default)]
+    pub write: bool,
+    /// Wait up to this many seconds (0-3600, default 0) for the task to finish and return its result; on timeout you get timed_out: true and the task keeps running.
+    #[serde(default)]
+    pub wait_seconds: u32,
+}
+
+/// `update_task` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    /// The task id.
+    pub task_id: i64,
+    /// "accept" (claim a task posted to you; returns fencing_token), "heartbeat" (renew your lease), "complete" (with result), "fail" (with error; retry: true to let it be tried again), "release" (give it back), "reject" (refuse it), "cancel" (your own task), "recover" (re-post your parked task).
+    pub action: Action,
+    /// The result, for "complete" (max 64 KiB).
+    pub result: Option<String>,
+    /// What went wrong, for "fail" or "reject".
+    pub error: Option<String>,
+    /// For "fail": put the task back for another attempt if attempts remain. Default false.
+    #[serde(default)]
+    pub retry: bool,
+    /// For "accept" and "heartbeat": how long your claim lasts without a heartbeat, in seconds (default 1800).
+    pub lease_seconds: Option<u32>,
+    /// The fencing_token "accept" gave you; pass it on heartbeat/complete/fail/release so a stale claim cannot overwrite a newer one.
+    pub fencing_token: Option<i64>,
+}
+
+/// `get_task` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetTask {
+    /// The task id.
+    pub task_id: i64,
+    /// Wait up to this many seconds (0-3600, default 0) for the task to finish.
+    #[serde(default)]
+    pub wait_seconds: u32,
+}
+
+/// `get_tasks` arguments.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetTasks {
+    /// "assigned" (tasks for you to do, default) or "posted" (tasks you asked for).
+    #[serde(default)]
+    pub role: TaskRole,
+    /// Only tasks in this state: queued, posted, accepted, completed, failed, rejected, cancelled, expired, needs_recovery.
+    pub status: Option<TaskState>,
+    /// How many, 1-100 (default 20), newest first.
+    pub limit: Option<u32>,
+}

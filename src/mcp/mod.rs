@@ -17,6 +17,9 @@ use crate::store::{Executor, Store};
 
 /// How often an idle session refreshes its agent's `last_seen`, in seconds.
 pub const PRESENCE_TICK_SECONDS: u64 = 60;
+/// How often each serve process sweeps task leases and TTLs, in seconds
+/// (every call that touches tasks sweeps too).
+pub const TASK_SWEEP_TICK_SECONDS: u64 = 5;
 /// How often retention runs in each serve process, in seconds.
 pub const RETENTION_TICK_SECONDS: u64 = 3600;
 
@@ -52,9 +55,16 @@ async fn background(store: Arc<Store>, server: RelayServer, settings: Settings) 
         tokio::time::Instant::now() + Duration::from_secs(60),
         Duration::from_secs(RETENTION_TICK_SECONDS),
     );
+    let mut sweep = tokio::time::interval(Duration::from_secs(TASK_SWEEP_TICK_SECONDS));
     presence.tick().await;
     loop {
         tokio::select! {
+            _ = sweep.tick() => {
+                let store = store.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.sweep_tasks()).await {
+                    tracing::warn!("task sweep failed: {e}");
+                }
+            }
             _ = presence.tick() => {
                 if let Some(name) = server.bound_agent() {
                     let store = store.clone();

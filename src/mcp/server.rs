@@ -7,8 +7,9 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -21,7 +22,11 @@ use super::args;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::agents::{Credential, SELF_SERVICE_CAPABILITIES};
 use crate::store::messages::page_limit;
+use crate::store::tasks::{NewTask, TaskState, Update};
 use crate::store::{Caller, Executor, Registration, Store};
+
+/// The resource template for tasks (MCP resources, RFC 6570 level 1).
+pub const TASK_URI_TEMPLATE: &str = "relay://task/{id}";
 
 /// Instructions sent in the `initialize` result.
 const INSTRUCTIONS: &str = "relay connects you with other AI coding agents on this machine. \
@@ -115,6 +120,39 @@ conversation. unread_remaining says how many unread messages are still waiting."
         read_only: false,
     },
     ToolDef {
+        name: "post_task",
+        description: "Hand a piece of work to another agent (or a headless worker) and get the result back, exactly \
+once. Give `to` (an agent name) or `required_capabilities` (relay picks the least-busy capable agent, or queues the \
+task until one registers). Pass a request_id to make retries safe. Set write: true if the work changes files. With \
+wait_seconds the call blocks until the task finishes (the task keeps running if you time out). Needs the tasks \
+capability. Returns the task with its id and state.",
+        schema: schema::<args::PostTask>,
+        read_only: false,
+    },
+    ToolDef {
+        name: "update_task",
+        description: "Move a task along. As its assignee: \"accept\" it (you get a fencing_token and a lease; \
+send \"heartbeat\" before the lease ends), then \"complete\" with a result or \"fail\" with an error; \"release\" \
+gives it back, \"reject\" refuses it. As its requester: \"cancel\", or \"recover\" a parked (needs_recovery) task. \
+Errors: STALE_LEASE (your claim was superseded), INVALID_STATE, NOT_PARTY, NOT_FOUND.",
+        schema: schema::<args::UpdateTask>,
+        read_only: false,
+    },
+    ToolDef {
+        name: "get_task",
+        description: "Read one task you posted or were given: its state, result or error, attempts, lease, and full \
+history of transitions. With wait_seconds, waits for it to finish (timed_out: true if it has not).",
+        schema: schema::<args::GetTask>,
+        read_only: true,
+    },
+    ToolDef {
+        name: "get_tasks",
+        description: "List tasks assigned to you (role \"assigned\", the default: your to-do list; accept the posted \
+ones with update_task) or tasks you posted (role \"posted\"), newest first, optionally by state.",
+        schema: schema::<args::GetTasks>,
+        read_only: true,
+    },
+    ToolDef {
         name: "create_channel",
         description: "Create a channel (a named group conversation) and join it. Needs the channels capability. \
 Errors: ALREADY_EXISTS, VALIDATION (names are lowercase a-z 0-9 _ -).",
@@ -179,6 +217,18 @@ pub fn tools() -> &'static [Tool] {
 fn parse<T: DeserializeOwned>(args: Option<JsonObject>) -> Result<T> {
     serde_json::from_value(Value::Object(args.unwrap_or_default()))
         .map_err(|e| Error::validation(format!("invalid arguments: {e}")))
+}
+
+/// Longest `wait_seconds`, in seconds (SPEC §3.1).
+pub const MAX_WAIT_SECONDS: u32 = 3600;
+
+fn wait_limit(seconds: u32) -> Result<u32> {
+    if seconds > MAX_WAIT_SECONDS {
+        return Err(Error::validation(format!(
+            "wait_seconds must be 0-{MAX_WAIT_SECONDS}, got {seconds}"
+        )));
+    }
+    Ok(seconds)
 }
 
 fn to_value<T: Serialize>(v: T) -> Result<Value> {
@@ -307,6 +357,67 @@ impl RelayServer {
                     .await?;
                 to_value(result)
             }
+            "post_task" => {
+                let a: args::PostTask = parse(args)?;
+                let wait = wait_limit(a.wait_seconds)?;
+                let new = NewTask {
+                    to: a.to,
+                    required_capabilities: a.required_capabilities,
+                    title: a.title,
+                    description: a.description,
+                    priority: a.priority,
+                    request_id: a.request_id,
+                    ttl_seconds: a.ttl_seconds,
+                    max_attempts: a.max_attempts,
+                    write: a.write,
+                };
+                let posted = self.with_caller(move |s, c| s.post_task(c, &new)).await?;
+                let mut out = json!({ "task": posted.task, "deduped": posted.deduped });
+                if wait > 0 {
+                    let (task, timed_out) = self.wait_for_task(posted.task.id, wait).await?;
+                    out["task"] = to_value(task)?;
+                    out["timed_out"] = json!(timed_out);
+                }
+                Ok(out)
+            }
+            "update_task" => {
+                let a: args::UpdateTask = parse(args)?;
+                let update = Update {
+                    result: a.result,
+                    error: a.error,
+                    retry: a.retry,
+                    lease_seconds: a.lease_seconds,
+                    fencing_token: a.fencing_token,
+                };
+                let task = self
+                    .with_caller(move |s, c| s.update_task(c, a.task_id, a.action, &update))
+                    .await?;
+                let cancelled = task.state == TaskState::Cancelled;
+                Ok(json!({ "task": task, "cancelled": cancelled }))
+            }
+            "get_task" => {
+                let a: args::GetTask = parse(args)?;
+                let wait = wait_limit(a.wait_seconds)?;
+                let id = a.task_id;
+                let (mut task, mut events) = self.with_caller(move |s, c| s.get_task(c, id)).await?;
+                let mut out = json!({});
+                if wait > 0 {
+                    let (_, timed_out) = self.wait_for_task(id, wait).await?;
+                    (task, events) = self.with_caller(move |s, c| s.get_task(c, id)).await?;
+                    out["timed_out"] = json!(timed_out);
+                }
+                out["task"] = to_value(task)?;
+                out["events"] = to_value(events)?;
+                Ok(out)
+            }
+            "get_tasks" => {
+                let a: args::GetTasks = parse(args)?;
+                let limit = page_limit(a.limit, 20)?;
+                let tasks = self
+                    .with_caller(move |s, c| s.get_tasks(c, a.role, a.status, limit))
+                    .await?;
+                Ok(json!({ "count": tasks.len(), "tasks": tasks }))
+            }
             "create_channel" => {
                 let a: args::CreateChannel = parse(args)?;
                 let ch = self
@@ -417,6 +528,29 @@ impl RelayServer {
         Ok(out)
     }
 
+    /// Waits up to `seconds` for task `id` to finish (a terminal state, or
+    /// `needs_recovery`, where only its requester can move it). Returns the
+    /// task and whether the wait timed out. Wakes on any commit in this
+    /// process and polls every 100 ms for changes made by others. Other
+    /// requests of the session run meanwhile (each has its own task).
+    async fn wait_for_task(&self, id: i64, seconds: u32) -> Result<(crate::store::tasks::Task, bool)> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(u64::from(seconds));
+        loop {
+            let changed = self.exec.changed().notified();
+            let state = self.blocking(move |s| s.task_state(id)).await?;
+            let now = tokio::time::Instant::now();
+            if state.is_terminal() || state == TaskState::NeedsRecovery || now >= deadline {
+                let (task, _) = self.with_caller(move |s, c| s.get_task(c, id)).await?;
+                return Ok((task, !(state.is_terminal() || state == TaskState::NeedsRecovery)));
+            }
+            let nap = (deadline - now).min(std::time::Duration::from_millis(100));
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
     /// Audits a failed mutating call, including from a session that is
     /// not bound to an agent (e.g. a `register_agent` for a taken name).
     async fn audit_failure(&self, tool: &str, err: &Error, attempted_name: Option<String>) {
@@ -434,7 +568,7 @@ impl RelayServer {
 
 impl ServerHandler for RelayServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
             .with_server_info(
                 Implementation::new("relay", env!("CARGO_PKG_VERSION"))
                     .with_title("relay")
@@ -449,6 +583,47 @@ impl ServerHandler for RelayServer {
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(tools().to_vec()))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListResourcesResult, ErrorData> {
+        // Tasks are reached through the template; nothing to enumerate.
+        Ok(ListResourcesResult::with_all_items(Vec::new()))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ListResourceTemplatesResult, ErrorData> {
+        let mut task = ResourceTemplate::new(TASK_URI_TEMPLATE, "task");
+        task.description = Some("A task you posted or were given: state, result, attempts and history (JSON).".into());
+        task.mime_type = Some("application/json".into());
+        Ok(ListResourceTemplatesResult::with_all_items(vec![task]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> std::result::Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.clone();
+        let Some(id) = uri.strip_prefix("relay://task/").and_then(|id| id.parse::<i64>().ok()) else {
+            return Err(ErrorData::resource_not_found(format!("unknown resource {uri:?}"), None));
+        };
+        let (task, events) = self
+            .with_caller(move |s, c| s.get_task(c, id))
+            .await
+            .map_err(|e| ErrorData::invalid_params(e.message.clone(), Some(e.to_json())))?;
+        let body = json!({ "task": task, "events": events }).to_string();
+        let mut contents = ResourceContents::text(body, uri);
+        if let ResourceContents::TextResourceContents { mime_type, .. } = &mut contents {
+            *mime_type = Some("application/json".into());
+        }
+        Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -31,6 +31,7 @@ type Job = Box<dyn FnOnce(std::result::Result<&Store, &Error>) -> Deliver + Send
 pub struct Executor {
     store: Arc<Store>,
     jobs: mpsc::Sender<Job>,
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl Executor {
@@ -39,11 +40,19 @@ impl Executor {
     pub fn start(store: Arc<Store>) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
         let owned = store.clone();
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let notify = changed.clone();
         std::thread::Builder::new()
             .name("relay-store".into())
-            .spawn(move || run(&owned, &queue))
+            .spawn(move || run(&owned, &queue, &notify))
             .expect("spawn store thread");
-        Self { store, jobs }
+        Self { store, jobs, changed }
+    }
+
+    /// Signalled after every call this executor runs: waiters (task
+    /// long-polls) re-check then, instead of only on their poll timer.
+    pub fn changed(&self) -> &tokio::sync::Notify {
+        &self.changed
     }
 
     /// The store, for callers that need no group commit.
@@ -79,48 +88,55 @@ impl Executor {
     }
 }
 
-fn run(store: &Store, queue: &mpsc::Receiver<Job>) {
+fn run(store: &Store, queue: &mpsc::Receiver<Job>, changed: &tokio::sync::Notify) {
     while let Ok(first) = queue.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+        run_batch(store, queue, first);
+        changed.notify_waiters();
+    }
+}
+
+/// Runs `first` and whatever else is queued (up to [`MAX_BATCH`]) as one
+/// group commit.
+fn run_batch(store: &Store, queue: &mpsc::Receiver<Job>, first: Job) {
+    let mut jobs = vec![first];
+    while jobs.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    if jobs.len() == 1 {
+        // Alone: the call commits its own transaction (its guard rolls
+        // back if it panics).
+        let job = jobs.pop().expect("one job");
+        if let Ok(deliver) = catch_unwind(AssertUnwindSafe(|| job(Ok(store)))) {
+            deliver(None);
+        }
+        return;
+    }
+    let mut pending = Some(jobs);
+    let batched = store.batch(|| {
+        let jobs = pending.take().expect("jobs run once");
+        let mut delivers = Vec::with_capacity(jobs.len());
+        let mut healthy = true;
+        for job in jobs {
+            match catch_unwind(AssertUnwindSafe(|| job(Ok(store)))) {
+                Ok(deliver) => delivers.push(deliver),
+                Err(_) => healthy = false,
             }
         }
-        if jobs.len() == 1 {
-            // Alone: the call commits its own transaction (its guard rolls
-            // back if it panics).
-            let job = jobs.pop().expect("one job");
-            if let Ok(deliver) = catch_unwind(AssertUnwindSafe(|| job(Ok(store)))) {
-                deliver(None);
+        (delivers, healthy)
+    });
+    match batched {
+        Ok((delivers, committed)) => {
+            let failed = committed.err();
+            for deliver in delivers {
+                deliver(failed.as_ref());
             }
-            continue;
         }
-        let mut pending = Some(jobs);
-        let batched = store.batch(|| {
-            let jobs = pending.take().expect("jobs run once");
-            let mut delivers = Vec::with_capacity(jobs.len());
-            let mut healthy = true;
-            for job in jobs {
-                match catch_unwind(AssertUnwindSafe(|| job(Ok(store)))) {
-                    Ok(deliver) => delivers.push(deliver),
-                    Err(_) => healthy = false,
-                }
-            }
-            (delivers, healthy)
-        });
-        match batched {
-            Ok((delivers, committed)) => {
-                let failed = committed.err();
-                for deliver in delivers {
-                    deliver(failed.as_ref());
-                }
-            }
-            Err(e) => {
-                for job in pending.take().into_iter().flatten() {
-                    job(Err(&e))(None);
-                }
+        Err(e) => {
+            for job in pending.take().into_iter().flatten() {
+                job(Err(&e))(None);
             }
         }
     }

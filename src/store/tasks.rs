@@ -1029,8 +1029,22 @@ impl Store {
     }
 
     /// The state of task `id` without party checks or history: for waiters
-    /// that already passed [`Store::get_task`].
+    /// that already passed [`Store::get_task`]. A plain read unless a lease
+    /// or TTL of that task is due, in which case the sweep runs first.
+    ///
+    /// Errors: [`ErrorCode::NotFound`].
     pub fn task_state(&self, id: i64) -> Result<TaskState> {
+        let (state, due) = self.read(|c, now| {
+            let task = load(c, id)?;
+            let row: (Option<Millis>, Option<Millis>) = c
+                .prepare_cached("SELECT lease_expires_at, expires_at FROM tasks WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let due = !task.state.is_terminal() && (row.0.is_some_and(|l| l <= now) || row.1.is_some_and(|e| e <= now));
+            Ok((task.state, due))
+        })?;
+        if !due {
+            return Ok(state);
+        }
         self.write(|tx, now| {
             sweep(tx, now)?;
             Ok(load(tx, id)?.state)

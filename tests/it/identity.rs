@@ -117,6 +117,10 @@ async fn tools_take_no_sender_identity_arguments() {
         "post_to_channel",
         "get_channel_messages",
         "list_channels",
+        "post_task",
+        "update_task",
+        "get_task",
+        "get_tasks",
     ] {
         assert!(names.contains(&expected), "missing tool {expected}");
     }

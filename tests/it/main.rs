@@ -11,3 +11,4 @@ mod identity;
 mod interop;
 mod messages;
 mod protocol;
+mod tasks;
