@@ -28,6 +28,9 @@ _relay() {
             relay,serve)
                 cmd="relay__subcmd__serve"
                 ;;
+            relay,worker)
+                cmd="relay__subcmd__worker"
+                ;;
             relay__subcmd__help,completions)
                 cmd="relay__subcmd__help__subcmd__completions"
                 ;;
@@ -40,6 +43,9 @@ _relay() {
             relay__subcmd__help,serve)
                 cmd="relay__subcmd__help__subcmd__serve"
                 ;;
+            relay__subcmd__help,worker)
+                cmd="relay__subcmd__help__subcmd__worker"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +53,7 @@ _relay() {
 
     case "${cmd}" in
         relay)
-            opts="-q -v -h -V --db --quiet --verbose --help --version serve completions man help"
+            opts="-q -v -h -V --db --quiet --verbose --help --version serve worker completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,7 +93,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help)
-            opts="serve completions man help"
+            opts="serve worker completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -156,6 +162,20 @@ _relay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        relay__subcmd__help__subcmd__worker)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         relay__subcmd__man)
             opts="-q -v -h -V --out-dir --db --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -198,6 +218,48 @@ _relay() {
                     return 0
                     ;;
                 --capabilities)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__worker)
+            opts="-q -v -h -V --agent --executor --allow-writes --once --concurrency --lease-seconds --timeout-seconds --cwd --json --db --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --agent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --executor)
+                    COMPREPLY=($(compgen -W "shell codex claude" -- "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease-seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cwd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

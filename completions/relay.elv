@@ -28,6 +28,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand serve 'Run the MCP server for one agent (what an agent''s MCP config starts)'
+            cand worker 'Claim tasks addressed to an agent and run them (a headless worker)'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -38,6 +39,26 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --role 'The agent''s role (e.g. reviewer, builder); used with --agent'
             cand --capabilities 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;worker'= {
+            cand --agent 'The agent whose tasks to claim (registered with the tasks capability if new)'
+            cand --executor 'How to run tasks [default: shell when a command follows `--`]'
+            cand --concurrency 'Tasks to run at the same time (1-64)'
+            cand --lease-seconds 'Lease per claim in seconds; the worker heartbeats every quarter of it'
+            cand --timeout-seconds 'Kill a task''s process after this many seconds and fail the task'
+            cand --cwd 'Working directory for the executor [default: the current directory]'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --allow-writes 'Run write tasks too (without it they fail and the executor never starts)'
+            cand --once 'Drain the tasks there are now, then exit'
+            cand --json 'Print one JSON object per finished task instead of a line of text'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'
@@ -73,11 +94,14 @@ set edit:completion:arg-completer[relay] = {|@words|
         }
         &'relay;help'= {
             cand serve 'Run the MCP server for one agent (what an agent''s MCP config starts)'
+            cand worker 'Claim tasks addressed to an agent and run them (a headless worker)'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'relay;help;serve'= {
+        }
+        &'relay;help;worker'= {
         }
         &'relay;help;completions'= {
         }

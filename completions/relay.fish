@@ -30,6 +30,7 @@ complete -c relay -n "__fish_relay_needs_command" -s v -l verbose -d 'Log more t
 complete -c relay -n "__fish_relay_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_needs_command" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_needs_command" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
+complete -c relay -n "__fish_relay_needs_command" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
 complete -c relay -n "__fish_relay_needs_command" -f -a "completions" -d 'Print shell completions, generated from these definitions'
 complete -c relay -n "__fish_relay_needs_command" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
 complete -c relay -n "__fish_relay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -42,6 +43,22 @@ complete -c relay -n "__fish_relay_using_subcommand serve" -s q -l quiet -d 'Onl
 complete -c relay -n "__fish_relay_using_subcommand serve" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand worker" -l agent -d 'The agent whose tasks to claim (registered with the tasks capability if new)' -r
+complete -c relay -n "__fish_relay_using_subcommand worker" -l executor -d 'How to run tasks [default: shell when a command follows `--`]' -r -f -a "shell\t'The command after `--` (no shell unless you run one)'
+codex\t'`codex exec … -- PROMPT` (read-only sandbox; workspace-write for write tasks)'
+claude\t'`claude -p … -- PROMPT` (plan mode; acceptEdits for write tasks)'"
+complete -c relay -n "__fish_relay_using_subcommand worker" -l concurrency -d 'Tasks to run at the same time (1-64)' -r
+complete -c relay -n "__fish_relay_using_subcommand worker" -l lease-seconds -d 'Lease per claim in seconds; the worker heartbeats every quarter of it' -r
+complete -c relay -n "__fish_relay_using_subcommand worker" -l timeout-seconds -d 'Kill a task\'s process after this many seconds and fail the task' -r
+complete -c relay -n "__fish_relay_using_subcommand worker" -l cwd -d 'Working directory for the executor [default: the current directory]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand worker" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand worker" -l allow-writes -d 'Run write tasks too (without it they fail and the executor never starts)'
+complete -c relay -n "__fish_relay_using_subcommand worker" -l once -d 'Drain the tasks there are now, then exit'
+complete -c relay -n "__fish_relay_using_subcommand worker" -l json -d 'Print one JSON object per finished task instead of a line of text'
+complete -c relay -n "__fish_relay_using_subcommand worker" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand worker" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand worker" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand completions" -l out-dir -d 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one' -r -F
 complete -c relay -n "__fish_relay_using_subcommand completions" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand completions" -s q -l quiet -d 'Only log errors (to stderr)'
@@ -54,7 +71,8 @@ complete -c relay -n "__fish_relay_using_subcommand man" -s q -l quiet -d 'Only 
 complete -c relay -n "__fish_relay_using_subcommand man" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand man" -s V -l version -d 'Print version'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker completions man help" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -49,6 +49,19 @@ pub enum Command {
     /// register_agent first.
     Serve(ServeArgs),
 
+    /// Claim tasks addressed to an agent and run them (a headless worker).
+    ///
+    /// Each task is accepted under a lease, heartbeated every lease/4 and
+    /// completed with its fencing token. With a command after `--`, the
+    /// shell executor runs it: the task description on stdin, stdout is the
+    /// result, exit 0 completes and non-zero fails with stderr's tail.
+    /// `--executor codex` or `claude` runs those CLIs with the task as the
+    /// prompt. Write tasks are refused unless --allow-writes. SIGTERM or
+    /// Ctrl-C releases read-only tasks in flight and parks write tasks.
+    ///
+    /// Example: `relay worker --agent builder -- sh -c 'cargo build 2>&1'`.
+    Worker(WorkerArgs),
+
     /// Print shell completions, generated from these definitions.
     ///
     /// Example: `relay completions bash > ~/.local/share/bash-completion/completions/relay`.
@@ -115,4 +128,59 @@ pub struct ServeArgs {
         requires = "agent"
     )]
     pub capabilities: Option<Vec<String>>,
+}
+
+/// Executors `relay worker` can run tasks with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// The command after `--` (no shell unless you run one).
+    Shell,
+    /// `codex exec … -- PROMPT` (read-only sandbox; workspace-write for write tasks).
+    Codex,
+    /// `claude -p … -- PROMPT` (plan mode; acceptEdits for write tasks).
+    Claude,
+}
+
+/// `relay worker` options.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The agent whose tasks to claim (registered with the tasks capability if new).
+    #[arg(long, env = "RELAY_AGENT", value_name = "NAME")]
+    pub agent: String,
+
+    /// How to run tasks [default: shell when a command follows `--`].
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+
+    /// Run write tasks too (without it they fail and the executor never starts).
+    #[arg(long)]
+    pub allow_writes: bool,
+
+    /// Drain the tasks there are now, then exit.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Tasks to run at the same time (1-64).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// Lease per claim in seconds; the worker heartbeats every quarter of it.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub lease_seconds: u32,
+
+    /// Kill a task's process after this many seconds and fail the task.
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_seconds: Option<u64>,
+
+    /// Working directory for the executor [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// Print one JSON object per finished task instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The command for the shell executor, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }

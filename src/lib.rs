@@ -4,7 +4,8 @@
 //! Agents (Claude Code, Codex, Cursor, …) each run `relay serve` from their
 //! MCP config; every process shares one SQLite store ([`store`]) through
 //! which they register, message each other and post to channels. The MCP
-//! server lives in [`mcp`]; each subcommand in [`commands`].
+//! server lives in [`mcp`]; the task worker in [`worker`]; each subcommand in
+//! [`commands`].
 
 pub mod cli;
 pub mod clock;
@@ -15,5 +16,6 @@ pub mod logging;
 pub mod mcp;
 pub mod store;
 pub mod token;
+pub mod worker;
 
 pub use error::{Error, ErrorCode, Result};

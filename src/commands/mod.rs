@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod man;
 pub mod serve;
+pub mod worker;
 
 use std::process::ExitCode;
 
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&args, &Settings::resolve(&cli.global)?),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
+        Command::Worker(args) => worker::run(&args, &Settings::resolve(&cli.global)?),
     }
 }
 

@@ -1086,10 +1086,12 @@ impl Store {
 
     /// The next `posted` task assigned to the caller, highest priority
     /// first, then oldest; `None` when there is none. Does not accept it.
+    /// A plain read unless a lease or TTL is due somewhere (then it sweeps
+    /// first), so idle workers can poll it cheaply.
     pub fn next_task(&self, caller: Caller<'_>) -> Result<Option<Task>> {
-        self.write(|tx, now| {
-            sweep(tx, now)?;
-            let id: Option<i64> = tx
+        self.sweep_if_due()?;
+        self.read(|c, _| {
+            let id: Option<i64> = c
                 .prepare_cached(
                     "SELECT id FROM tasks WHERE assignee = ?1 AND state = 'posted'
                      ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END, id
@@ -1097,7 +1099,66 @@ impl Store {
                 )?
                 .query_row([caller.agent], |r| r.get(0))
                 .optional()?;
-            id.map(|id| load(tx, id)).transpose()
+            id.map(|id| load(c, id)).transpose()
+        })
+    }
+
+    /// Sweeps only when some lease or TTL is due (two partial-index probes).
+    pub fn sweep_if_due(&self) -> Result<usize> {
+        let due = self.read(|c, now| {
+            Ok(c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE state = 'accepted' AND lease_expires_at <= ?1)
+                     OR EXISTS (SELECT 1 FROM tasks WHERE state IN ('queued', 'posted', 'accepted')
+                                AND expires_at <= ?1)",
+            )?
+            .query_row([now], |r| r.get::<_, bool>(0))?)
+        })?;
+        if due { self.sweep_tasks() } else { Ok(0) }
+    }
+
+    /// Parks an accepted task the caller holds (`needs_recovery`): what a
+    /// worker does with a write task it must abandon (SIGTERM), so it is
+    /// never re-run silently. Not an MCP action.
+    ///
+    /// Errors: [`ErrorCode::NotParty`], [`ErrorCode::InvalidState`],
+    /// [`ErrorCode::StaleLease`].
+    pub fn park_task(&self, caller: Caller<'_>, id: i64, fencing_token: i64, reason: &str) -> Result<Task> {
+        self.write(|tx, now| {
+            let task = load(tx, id)?;
+            if task.claimant.as_deref() != Some(caller.agent) {
+                return Err(not_party(id, "claimant"));
+            }
+            if task.fencing_token != fencing_token {
+                return Err(Error::new(
+                    ErrorCode::StaleLease,
+                    format!("fencing token {fencing_token} is stale"),
+                ));
+            }
+            if task.state != TaskState::Accepted {
+                return Err(Error::new(
+                    ErrorCode::InvalidState,
+                    format!("task {id} is {}", task.state.as_str()),
+                ));
+            }
+            tx.prepare_cached(
+                "UPDATE tasks SET state = 'needs_recovery', updated_at = ?2, lease_expires_at = NULL, error = ?3
+                 WHERE id = ?1 AND state = 'accepted'",
+            )?
+            .execute(params![id, now, reason])?;
+            history(
+                tx,
+                id,
+                "park",
+                Some(TaskState::Accepted),
+                TaskState::NeedsRecovery,
+                Some(caller.agent),
+                Some(fencing_token),
+                Some(reason),
+                now,
+            )?;
+            announce(tx, &task, TaskState::NeedsRecovery, Some(caller.agent), now)?;
+            audit::record(tx, caller, "park_task", None, &serde_json::json!({"task_id": id}), now)?;
+            load(tx, id)
         })
     }
 

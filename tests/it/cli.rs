@@ -25,13 +25,13 @@ fn relay() -> Command {
 fn help_lists_only_working_subcommands() {
     let out = relay().arg("--help").assert().success().get_output().stdout.clone();
     let help = String::from_utf8(out).unwrap();
-    for sub in ["serve", "completions", "man"] {
+    for sub in ["serve", "worker", "completions", "man"] {
         assert!(
             help.contains(&format!("  {sub} ")),
             "{sub} missing from --help:\n{help}"
         );
     }
-    for later in ["init", "doctor", "backup", "restore", "worker"] {
+    for later in ["init", "doctor", "backup", "restore", "recover"] {
         assert!(
             !help.contains(&format!("  {later} ")),
             "{later} listed before it exists"

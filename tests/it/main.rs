@@ -12,3 +12,4 @@ mod interop;
 mod messages;
 mod protocol;
 mod tasks;
+mod worker;

@@ -69,6 +69,16 @@ impl Relay {
         Client { service }
     }
 
+    /// `relay --db DB worker ARGS...`, not yet started.
+    pub fn worker(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(relay_bin());
+        cmd.arg("--db").arg(&self.db).arg("worker").args(args);
+        for var in ["RELAY_AGENT", "RELAY_ROLE", "RELAY_CAPABILITIES"] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
     /// A `relay serve` child driven by raw JSON-RPC lines.
     pub fn raw(&self, args: &[&str]) -> RawSession {
         RawSession::spawn(&self.db, args)
