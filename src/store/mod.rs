@@ -126,15 +126,15 @@ impl Store {
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_handler(Some(busy_handler))?;
+        )
+        .map_err(|e| opening(path, "open", e))?;
+        conn.busy_handler(Some(busy_handler))
+            .map_err(|e| opening(path, "configure", e))?;
         conn.set_prepared_statement_cache_capacity(64);
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             PRAGMA foreign_keys = ON;",
-        )?;
-        schema::migrate(&mut conn)?;
+        set_wal(&conn).map_err(|e| opening(path, "switch to WAL", e))?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| opening(path, "configure", e))?;
+        schema::migrate(&mut conn).map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.message)))?;
         Ok(Self {
             conn: ReentrantMutex::new(Conn {
                 conn,
@@ -296,6 +296,46 @@ struct ResetOnDrop<'a>(&'a Cell<bool>);
 impl Drop for ResetOnDrop<'_> {
     fn drop(&mut self) {
         self.0.set(false);
+    }
+}
+
+/// An error while opening the store, naming the step and the file.
+fn opening(path: &Path, step: &str, err: rusqlite::Error) -> Error {
+    let e = Error::from(err);
+    Error::new(
+        e.code,
+        format!("cannot {step} the store {}: {}", path.display(), e.message),
+    )
+}
+
+/// Puts the store in WAL mode. Switching a new file's journal mode needs
+/// an exclusive lock, and SQLite reports contention for it as an
+/// immediate `SQLITE_BUSY` without calling the busy handler, so processes
+/// opening a fresh store at the same moment retry here (for up to the busy
+/// timeout) instead of failing.
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(BUSY_TIMEOUT_MS);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && matches!(
+                        e.sqlite_error_code(),
+                        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Ok(mode) => {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some(format!("journal mode stayed {mode}")),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -129,6 +129,7 @@ CREATE INDEX tasks_assignee ON tasks (assignee, state);
 CREATE INDEX tasks_requester ON tasks (requester, state);
 CREATE INDEX tasks_lease ON tasks (lease_expires_at) WHERE state = 'accepted';
 CREATE INDEX tasks_ttl ON tasks (expires_at) WHERE state IN ('queued', 'posted', 'accepted');
+CREATE INDEX tasks_queued ON tasks (created_at) WHERE state = 'queued';
 
 CREATE TABLE task_events (
     id            INTEGER PRIMARY KEY,

@@ -479,13 +479,14 @@ fn route(tx: &rusqlite::Connection, caps: &[String], exclude: &[&str], now: Mill
 }
 
 /// Sweeps expired leases and TTLs (SPEC §4). Runs inside the caller's
-/// transaction; cheap when nothing is due (two partial-index probes).
+/// transaction; cheap when nothing is due (two partial-index probes — the
+/// queries order by the indexed column, or SQLite would scan by rowid).
 pub(crate) fn sweep(tx: &rusqlite::Connection, now: Millis) -> Result<usize> {
     let mut moved = 0;
     // TTL first: a task past its TTL expires even if its lease also ran out.
     let due: Vec<i64> = tx
         .prepare_cached(
-            "SELECT id FROM tasks WHERE state IN ('queued', 'posted', 'accepted') AND expires_at <= ?1 ORDER BY id",
+            "SELECT id FROM tasks WHERE state IN ('queued', 'posted', 'accepted') AND expires_at <= ?1 ORDER BY expires_at",
         )?
         .query_map([now], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
@@ -510,7 +511,9 @@ pub(crate) fn sweep(tx: &rusqlite::Connection, now: Millis) -> Result<usize> {
         }
     }
     let due: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM tasks WHERE state = 'accepted' AND lease_expires_at <= ?1 ORDER BY id")?
+        .prepare_cached(
+            "SELECT id FROM tasks WHERE state = 'accepted' AND lease_expires_at <= ?1 ORDER BY lease_expires_at",
+        )?
         .query_map([now], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in due {
@@ -588,7 +591,9 @@ fn assignee_is_gone(tx: &rusqlite::Connection, name: &str, now: Millis) -> Resul
 /// an agent registers or is bound.
 pub(crate) fn assign_queued(tx: &rusqlite::Connection, agent: &str, caps: &[String], now: Millis) -> Result<usize> {
     let queued: Vec<(i64, String, String)> = tx
-        .prepare_cached("SELECT id, required_capabilities, requester FROM tasks WHERE state = 'queued' ORDER BY id")?
+        .prepare_cached(
+            "SELECT id, required_capabilities, requester FROM tasks WHERE state = 'queued' ORDER BY created_at, id",
+        )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut assigned = 0;

@@ -80,3 +80,27 @@ async fn eight_processes_times_300_messages_arrive_exactly_once() {
     }
     sink.close().await;
 }
+
+#[test]
+fn serve_processes_started_together_on_a_fresh_store_all_come_up() {
+    for _ in 0..5 {
+        let relay = Relay::new();
+        let children: Vec<_> = (0..4)
+            .map(|i| {
+                std::process::Command::new(crate::support::relay_bin())
+                    .arg("--db")
+                    .arg(&relay.db)
+                    .args(["serve", "--agent", &format!("a{i}")])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
