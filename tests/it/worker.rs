@@ -373,6 +373,37 @@ async fn codex_and_claude_executors_get_the_exact_argv_with_the_prompt_after_the
     boss.close().await;
 }
 
+#[tokio::test]
+async fn a_task_past_its_timeout_is_killed_and_failed() {
+    let relay = Relay::new();
+    let boss = relay.agent("boss", &["tasks"]).await;
+    let id = post(&boss, json!({"to": "w", "title": "hang", "description": "x"})).await;
+    let pidfile = relay.dir.path().join("child.pid");
+    let script = format!("echo $$ > {}.tmp; mv {0}.tmp {0}; sleep 60", pidfile.display());
+    let out = relay
+        .worker(&[
+            "--agent",
+            "w",
+            "--once",
+            "--timeout-seconds",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(output_lines(&out)[0].contains("timed out"), "{:?}", output_lines(&out));
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(!alive(pid));
+    let t = task(&boss, id).await;
+    assert_eq!(t["task"]["state"], "failed");
+    assert_eq!(t["task"]["error"], "timed out after 1s");
+    boss.close().await;
+}
+
 #[test]
 fn worker_usage_errors_exit_2() {
     let relay = Relay::new();
