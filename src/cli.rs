@@ -169,7 +169,7 @@ pub struct WorkerArgs {
     pub lease_seconds: u32,
 
     /// Kill a task's process after this many seconds and fail the task.
-    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub timeout_seconds: Option<u64>,
 
     /// Working directory for the executor [default: the current directory].

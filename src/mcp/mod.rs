@@ -60,8 +60,15 @@ async fn background(store: Arc<Store>, server: RelayServer, settings: Settings) 
     loop {
         tokio::select! {
             _ = sweep.tick() => {
+                // Cheap unless something is due: two index probes, then a
+                // write only when a lease, a TTL or a queued task needs it.
                 let store = store.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.sweep_tasks()).await {
+                let swept = tokio::task::spawn_blocking(move || {
+                    store.sweep_if_due()?;
+                    store.route_queued()
+                })
+                .await;
+                if let Ok(Err(e)) = swept {
                     tracing::warn!("task sweep failed: {e}");
                 }
             }

@@ -374,7 +374,7 @@ impl RelayServer {
                 let posted = self.with_caller(move |s, c| s.post_task(c, &new)).await?;
                 let mut out = json!({ "task": posted.task, "deduped": posted.deduped });
                 if wait > 0 {
-                    let (task, timed_out) = self.wait_for_task(posted.task.id, wait).await?;
+                    let (task, timed_out) = self.wait_for_task(posted.task.id, wait, &cancelled).await?;
                     out["task"] = to_value(task)?;
                     out["timed_out"] = json!(timed_out);
                 }
@@ -402,7 +402,7 @@ impl RelayServer {
                 let (mut task, mut events) = self.with_caller(move |s, c| s.get_task(c, id)).await?;
                 let mut out = json!({});
                 if wait > 0 {
-                    let (_, timed_out) = self.wait_for_task(id, wait).await?;
+                    let (_, timed_out) = self.wait_for_task(id, wait, &cancelled).await?;
                     (task, events) = self.with_caller(move |s, c| s.get_task(c, id)).await?;
                     out["timed_out"] = json!(timed_out);
                 }
@@ -533,7 +533,12 @@ impl RelayServer {
     /// task and whether the wait timed out. Wakes on any commit in this
     /// process and polls every 100 ms for changes made by others. Other
     /// requests of the session run meanwhile (each has its own task).
-    async fn wait_for_task(&self, id: i64, seconds: u32) -> Result<(crate::store::tasks::Task, bool)> {
+    async fn wait_for_task(
+        &self,
+        id: i64,
+        seconds: u32,
+        cancelled: &CancellationToken,
+    ) -> Result<(crate::store::tasks::Task, bool)> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(u64::from(seconds));
         loop {
             let changed = self.exec.changed().notified();
@@ -547,6 +552,10 @@ impl RelayServer {
             tokio::select! {
                 _ = changed => {}
                 _ = tokio::time::sleep(nap) => {}
+                // A cancelled request (or closed session) stops waiting.
+                _ = cancelled.cancelled() => {
+                    return Err(Error::new(ErrorCode::Conflict, "the request was cancelled"));
+                }
             }
         }
     }

@@ -49,8 +49,8 @@ impl Executor {
         Self { store, jobs, changed }
     }
 
-    /// Signalled after every call this executor runs: waiters (task
-    /// long-polls) re-check then, instead of only on their poll timer.
+    /// Signalled after every batch of calls that wrote something: waiters
+    /// (task long-polls) re-check then, instead of only on their poll timer.
     pub fn changed(&self) -> &tokio::sync::Notify {
         &self.changed
     }
@@ -90,8 +90,13 @@ impl Executor {
 
 fn run(store: &Store, queue: &mpsc::Receiver<Job>, changed: &tokio::sync::Notify) {
     while let Ok(first) = queue.recv() {
+        let before = store.total_changes();
         run_batch(store, queue, first);
-        changed.notify_waiters();
+        // Wake waiters only when something was written: a waiter's own
+        // read must not wake it (that would turn waiting into spinning).
+        if store.total_changes() != before {
+            changed.notify_waiters();
+        }
     }
 }
 

@@ -164,6 +164,13 @@ impl Store {
         self.clock.now()
     }
 
+    /// Rows changed through this connection since it opened (SQLite's
+    /// `total_changes`): a cheap way to tell whether a call wrote anything.
+    pub fn total_changes(&self) -> u64 {
+        let guard = self.conn.lock();
+        guard.conn.total_changes()
+    }
+
     /// The schema version recorded in the file (`PRAGMA user_version`).
     pub fn schema_version(&self) -> Result<i64> {
         self.read(|c, _| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
@@ -176,12 +183,15 @@ impl Store {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection, Millis) -> Result<T>) -> Result<T> {
         let guard = self.conn.lock();
         let c = &*guard;
-        let now = self.clock.now();
         if c.in_batch.get() {
+            let now = self.clock.now();
             return c.savepoint(|conn| f(conn, now));
         }
         let _writer = c.writer.acquire();
         let tx = TxGuard::begin(&c.conn)?;
+        // Read the clock only once the write lock is held: a wait for the
+        // lock must not make leases or history timestamps stale.
+        let now = self.clock.now();
         let value = f(&c.conn, now)?;
         tx.commit()?;
         Ok(value)

@@ -464,7 +464,8 @@ fn route(tx: &rusqlite::Connection, caps: &[String], exclude: &[&str], now: Mill
             continue;
         }
         let agent_caps: Vec<String> = serde_json::from_str(&agent_caps).unwrap_or_default();
-        if !caps.iter().all(|c| agent_caps.contains(c)) {
+        // Accepting a task needs `tasks`: never route to an agent without it.
+        if !agent_caps.iter().any(|c| c == "tasks") || !caps.iter().all(|c| agent_caps.contains(c)) {
             continue;
         }
         let better = match &best {
@@ -574,7 +575,7 @@ pub(crate) fn sweep(tx: &rusqlite::Connection, now: Millis) -> Result<usize> {
 }
 
 /// Whether an assignee counts as gone for re-routing: offline by presence
-/// or declared status, and not declared busy.
+/// or declared status, and not declared busy or away (issue #3).
 fn assignee_is_gone(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<bool> {
     let row: Option<(Millis, String)> = tx
         .prepare_cached("SELECT last_seen, status FROM agents WHERE name = ?1")?
@@ -582,7 +583,8 @@ fn assignee_is_gone(tx: &rusqlite::Connection, name: &str, now: Millis) -> Resul
         .optional()?;
     Ok(match row {
         None => true,
-        Some((_, status)) if status == "busy" => false,
+        // Declared busy or away: the agent means to come back; keep its task.
+        Some((_, status)) if status == "busy" || status == "away" => false,
         Some((last_seen, status)) => status == "offline" || Presence::at(last_seen, now) == Presence::Offline,
     })
 }
@@ -599,7 +601,7 @@ pub(crate) fn assign_queued(tx: &rusqlite::Connection, agent: &str, caps: &[Stri
     let mut assigned = 0;
     for (id, required, requester) in queued {
         let required: Vec<String> = serde_json::from_str(&required).unwrap_or_default();
-        if requester == agent || !required.iter().all(|c| caps.contains(c)) {
+        if requester == agent || !caps.iter().any(|c| c == "tasks") || !required.iter().all(|c| caps.contains(c)) {
             continue;
         }
         tx.prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1 AND state = 'queued'")?
@@ -829,6 +831,14 @@ impl Store {
                     _ => Ok(()),
                 }
             };
+            // A stale token is STALE_LEASE whoever holds the task now (the
+            // sweep may have cleared the claimant or re-routed it).
+            if action != Action::Accept
+                && let Some(t) = update.fencing_token
+                && t < task.fencing_token
+            {
+                check_token(&task)?;
+            }
             let lease_end = now + Millis::from(lease_seconds) * 1000;
             let (to, sets, token): (TaskState, String, Option<i64>) = match action {
                 Action::Accept => {
@@ -943,7 +953,9 @@ impl Store {
                     }
                     (
                         TaskState::Posted,
-                        "attempts = 0, claimant = NULL, lease_expires_at = NULL".into(),
+                        // A TTL that parked the task is spent: clear it, or the next
+                        // sweep would expire the task the moment it is posted.
+                        "attempts = 0, claimant = NULL, lease_expires_at = NULL, expires_at = NULL".into(),
                         None,
                     )
                 }
@@ -1040,12 +1052,14 @@ impl Store {
     /// Errors: [`ErrorCode::NotFound`].
     pub fn task_state(&self, id: i64) -> Result<TaskState> {
         let (state, due) = self.read(|c, now| {
-            let task = load(c, id)?;
-            let row: (Option<Millis>, Option<Millis>) = c
-                .prepare_cached("SELECT lease_expires_at, expires_at FROM tasks WHERE id = ?1")?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let due = !task.state.is_terminal() && (row.0.is_some_and(|l| l <= now) || row.1.is_some_and(|e| e <= now));
-            Ok((task.state, due))
+            let (state, lease, expires): (String, Option<Millis>, Option<Millis>) = c
+                .prepare_cached("SELECT state, lease_expires_at, expires_at FROM tasks WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?
+                .ok_or_else(|| Error::not_found(format!("no task with id {id}")))?;
+            let state = TaskState::parse(&state);
+            let due = !state.is_terminal() && (lease.is_some_and(|l| l <= now) || expires.is_some_and(|e| e <= now));
+            Ok((state, due))
         })?;
         if !due {
             return Ok(state);
@@ -1164,6 +1178,44 @@ impl Store {
             announce(tx, &task, TaskState::NeedsRecovery, Some(caller.agent), now)?;
             audit::record(tx, caller, "park_task", None, &serde_json::json!({"task_id": id}), now)?;
             load(tx, id)
+        })
+    }
+
+    /// Offers every queued task to the agents online now (least loaded
+    /// first), so queued tasks also find an agent that came back online
+    /// without registering anew. Run by the background ticks of `serve`
+    /// and `worker`. Returns how many were assigned.
+    pub fn route_queued(&self) -> Result<usize> {
+        let any = self.read(|c, _| {
+            Ok(
+                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM tasks WHERE state = 'queued')")?
+                    .query_row([], |r| r.get::<_, bool>(0))?,
+            )
+        })?;
+        if !any {
+            return Ok(0);
+        }
+        self.write(|tx, now| {
+            let queued: Vec<(i64, String, String)> = tx
+                .prepare_cached(
+                    "SELECT id, required_capabilities, requester FROM tasks WHERE state = 'queued' ORDER BY created_at, id",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut assigned = 0;
+            for (id, required, requester) in queued {
+                let required: Vec<String> = serde_json::from_str(&required).unwrap_or_default();
+                let Some(agent) = route(tx, &required, &[&requester], now)? else { continue };
+                tx.prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1 AND state = 'queued'")?
+                    .execute(params![id, agent])?;
+                if cas(tx, id, TaskState::Queued, TaskState::Posted, "", now)? {
+                    history(tx, id, "route", Some(TaskState::Queued), TaskState::Posted, None, None, Some(&agent), now)?;
+                    let task = load(tx, id)?;
+                    announce(tx, &task, TaskState::Posted, None, now)?;
+                    assigned += 1;
+                }
+            }
+            Ok(assigned)
         })
     }
 

@@ -430,3 +430,21 @@ fn bad_task_input_is_refused() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_assignee_declared_away_keeps_its_task_when_the_lease_runs_out() {
+    let (_d, s, clock) = setup();
+    let t = NewTask {
+        required_capabilities: caps(&["rust"]),
+        title: "r".into(),
+        ..Default::default()
+    };
+    let id = s.post_task(caller("boss"), &t).unwrap().task.id;
+    accept(&s, "w1", id, 60);
+    s.set_status(caller("w1"), "away", Some("lunch")).unwrap();
+    clock.advance(2 * 3600 * SECOND);
+    s.bind_agent("w2", None, Some(&caps(&["tasks", "rust"])), "test")
+        .unwrap();
+    let task = s.get_task(caller("boss"), id).unwrap().0;
+    assert_eq!((task.state, task.assignee.as_deref()), (TaskState::Posted, Some("w1")));
+}

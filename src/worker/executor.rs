@@ -33,8 +33,11 @@ pub struct Prepared {
     pub command: tokio::process::Command,
     /// Text for the child's stdin (shell executor), if any.
     pub stdin: Option<String>,
-    /// Where codex writes its last message (the result), removed afterwards.
+    /// Where codex writes its last message (the result): a file in a
+    /// private (0700) temporary directory, removed when this is dropped.
     pub output_file: Option<PathBuf>,
+    /// Keeps that directory alive until the result has been read.
+    pub scratch: Option<tempfile::TempDir>,
 }
 
 /// The prompt codex and claude get: the title, a blank line, the description.
@@ -56,7 +59,11 @@ impl Executor {
     /// own process group (so cancel can signal everything it started),
     /// gets `RELAY_TASK_ID`, `RELAY_TASK_TITLE`, `RELAY_TASK_WRITE`, and is
     /// killed if the worker drops it.
-    pub fn prepare(&self, task: &Task, cwd: &Path) -> Prepared {
+    ///
+    /// Errors: the private temporary directory for codex's output cannot
+    /// be created.
+    pub fn prepare(&self, task: &Task, cwd: &Path) -> std::io::Result<Prepared> {
+        let mut scratch = None;
         let (mut command, stdin, output_file) = match self {
             Self::Shell { program, args } => {
                 let mut c = tokio::process::Command::new(program);
@@ -64,7 +71,11 @@ impl Executor {
                 (c, Some(task.description.clone()), None)
             }
             Self::Codex => {
-                let file = std::env::temp_dir().join(format!("relay-codex-{}-{}.txt", std::process::id(), task.id));
+                // A fresh 0700 directory: no other user can plant a file or
+                // symlink where the result will be read from.
+                let dir = tempfile::Builder::new().prefix("relay-codex-").tempdir()?;
+                let file = dir.path().join("last-message.txt");
+                scratch = Some(dir);
                 let mut c = tokio::process::Command::new("codex");
                 c.arg("exec")
                     .arg("-s")
@@ -98,10 +109,11 @@ impl Executor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        Prepared {
+        Ok(Prepared {
             command,
             stdin,
             output_file,
-        }
+            scratch,
+        })
     }
 }

@@ -36,6 +36,12 @@ pub const KILL_GRACE: Duration = Duration::from_secs(5);
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// How much of stderr a failure reports, in bytes (the tail).
 pub const STDERR_TAIL_BYTES: usize = 4096;
+/// How often an idle worker refreshes its agent's presence (so routing
+/// keeps choosing it) and offers queued tasks around, in seconds.
+pub const PRESENCE_TICK: Duration = Duration::from_secs(60);
+/// How long after the child exits its pipes may stay open (a background
+/// process it left behind) before the worker stops its process group.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(200);
 
 /// What a worker runs with.
 #[derive(Debug, Clone)]
@@ -80,6 +86,12 @@ pub enum Outcome {
     Parked,
 }
 
+/// `text` with control characters (newlines, tabs, escapes) as spaces, so
+/// a report stays one line whatever a task's title holds.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// One finished task, as the worker reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -108,11 +120,11 @@ impl Report {
             "task {} {} in {secs:.1}s: {}",
             self.task_id,
             outcome.unwrap_or_default().replace('_', " "),
-            self.title
+            one_line(&self.title)
         );
         if let Some(err) = &self.error {
             line.push_str(" — ");
-            line.push_str(err.lines().next().unwrap_or(""));
+            line.push_str(&one_line(err.lines().next().unwrap_or("")));
         }
         line
     }
@@ -135,11 +147,27 @@ async fn store_call<T: Send + 'static>(
         .map_err(|e| crate::Error::internal(format!("store task failed: {e}")))?
 }
 
+/// Errors a worker cannot recover from by waiting: its agent lost its
+/// rights, or the store is unusable.
+fn is_fatal(e: &crate::Error) -> bool {
+    matches!(
+        e.code,
+        ErrorCode::AuthFailed | ErrorCode::CapDenied | ErrorCode::CorruptStore | ErrorCode::SchemaMismatch
+    )
+}
+
+/// Consecutive transient failures `--once` tolerates before giving up.
+const ONCE_MAX_FAILURES: u32 = 10;
+
 /// Runs the worker until `--once` has drained its tasks or `shutdown` fires
 /// (SIGTERM/Ctrl-C in the CLI), calling `report` for every finished task.
 ///
-/// Errors: the worker's agent cannot be bound (revoked, bad name), or the
-/// store fails.
+/// A transient store error (a lock timeout) backs off and retries; a fatal
+/// one (the agent revoked, the store corrupt) stops claiming, lets running
+/// tasks release or park, and is returned.
+///
+/// Errors: the worker's agent cannot be bound (revoked, bad name), or a
+/// fatal store error.
 pub async fn run(
     store: Arc<Store>,
     cfg: Config,
@@ -150,10 +178,15 @@ pub async fn run(
     store_call(&store, move |s| s.bind_worker(&agent, "worker")).await?;
     let cfg = Arc::new(cfg);
     let mut running: JoinSet<Report> = JoinSet::new();
+    let mut presence = tokio::time::interval_at(tokio::time::Instant::now() + PRESENCE_TICK, PRESENCE_TICK);
+    let mut fatal: Option<crate::Error> = None;
+    let mut failures = 0u32;
+    let mut backoff = false;
     loop {
-        while running.len() < cfg.concurrency && !shutdown.is_cancelled() {
-            match claim(&store, &cfg).await? {
-                Some((task, token)) => {
+        while !backoff && running.len() < cfg.concurrency && !shutdown.is_cancelled() {
+            match claim(&store, &cfg).await {
+                Ok(Some((task, token))) => {
+                    failures = 0;
                     running.spawn(run_task(
                         store.clone(),
                         cfg.clone(),
@@ -162,12 +195,27 @@ pub async fn run(
                         shutdown.child_token(),
                     ));
                 }
-                None => break,
+                Ok(None) => break,
+                Err(e) if is_fatal(&e) => {
+                    tracing::error!("stopping: {e}");
+                    fatal = Some(e);
+                    shutdown.cancel();
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!("claiming failed, retrying: {e}");
+                    if cfg.once && failures >= ONCE_MAX_FAILURES {
+                        fatal = Some(e);
+                        shutdown.cancel();
+                    }
+                    backoff = true;
+                }
             }
         }
-        if running.is_empty() && (cfg.once || shutdown.is_cancelled()) {
-            return Ok(());
+        if running.is_empty() && ((cfg.once && !backoff) || shutdown.is_cancelled()) {
+            return fatal.map_or(Ok(()), Err);
         }
+        let nap = if backoff { Duration::from_secs(1) } else { POLL_INTERVAL };
         tokio::select! {
             Some(done) = running.join_next(), if !running.is_empty() => {
                 match done {
@@ -175,7 +223,18 @@ pub async fn run(
                     Err(e) => tracing::error!("a task runner failed: {e}"),
                 }
             }
-            _ = tokio::time::sleep(POLL_INTERVAL), if !cfg.once => {}
+            _ = tokio::time::sleep(nap), if !cfg.once || backoff => backoff = false,
+            _ = presence.tick() => {
+                let c = cfg.clone();
+                let ticked = store_call(&store, move |s| {
+                    s.touch_agent(&c.agent)?;
+                    s.route_queued()
+                })
+                .await;
+                if let Err(e) = ticked {
+                    tracing::warn!("presence tick failed: {e}");
+                }
+            }
             _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
         }
     }
@@ -210,9 +269,34 @@ async fn claim(store: &Arc<Store>, cfg: &Arc<Config>) -> Result<Option<(Task, i6
     }
 }
 
-async fn finish(store: &Arc<Store>, cfg: &Arc<Config>, id: i64, action: Action, update: Update) -> Result<Task> {
-    let c = cfg.clone();
-    store_call(store, move |s| s.update_task(caller(&c), id, action, &update)).await
+/// Records the end of a task, retrying transient failures (a lock timeout)
+/// until `deadline`: a result must not be lost to a busy store. Repeating
+/// `complete` with the same fencing token is idempotent, so retrying is
+/// safe. Final answers (a stale lease, a task no longer accepted) return.
+async fn finish(
+    store: &Arc<Store>,
+    cfg: &Arc<Config>,
+    id: i64,
+    action: Action,
+    update: Update,
+    deadline: Instant,
+) -> Result<Task> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let (c, u) = (cfg.clone(), update.clone());
+        match store_call(store, move |s| s.update_task(caller(&c), id, action, &u)).await {
+            Ok(task) => return Ok(task),
+            Err(e)
+                if matches!(e.code, ErrorCode::Timeout | ErrorCode::Internal | ErrorCode::Conflict)
+                    && Instant::now() + pause < deadline =>
+            {
+                tracing::warn!(task = id, "recording the outcome failed, retrying: {e}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn truncate(mut text: String, max_bytes: usize) -> String {
@@ -227,24 +311,54 @@ fn truncate(mut text: String, max_bytes: usize) -> String {
     text
 }
 
-fn tail(bytes: &[u8], max: usize) -> String {
-    let start = bytes.len().saturating_sub(max);
-    String::from_utf8_lossy(&bytes[start..]).trim().to_owned()
+/// Reads a pipe to its end, keeping the first `head` bytes and the last
+/// `tail` bytes (memory stays bounded whatever the child prints).
+async fn read_bounded(mut pipe: impl tokio::io::AsyncRead + Unpin, head: usize, tail: usize) -> (Vec<u8>, Vec<u8>) {
+    let (mut first, mut last) = (Vec::new(), std::collections::VecDeque::new());
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = pipe.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        let room = head.saturating_sub(first.len());
+        first.extend_from_slice(&chunk[..room.min(n)]);
+        last.extend(chunk.iter().copied());
+        while last.len() > tail {
+            last.pop_front();
+        }
+    }
+    (first, last.into_iter().collect())
 }
 
-/// Signals the child's process group: SIGTERM, then SIGKILL after
-/// [`KILL_GRACE`] if it is still running.
-async fn stop(child: &mut tokio::process::Child) {
-    let Some(pid) = child.id() else { return };
-    let group = Pid::from_raw(pid as i32);
-    let _ = killpg(group, Signal::SIGTERM);
-    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
-        let _ = killpg(group, Signal::SIGKILL);
-        let _ = child.wait().await;
-    } else {
-        // The leader exited; make sure nothing it started lingers.
-        let _ = killpg(group, Signal::SIGKILL);
+fn group_exists(group: Option<Pid>) -> bool {
+    group.is_some_and(|g| killpg(g, None).is_ok())
+}
+
+fn signal_group(group: Option<Pid>, signal: Signal) {
+    if let Some(g) = group {
+        let _ = killpg(g, signal);
     }
+}
+
+/// Stops the child's whole process group: SIGTERM, then SIGKILL after
+/// [`KILL_GRACE`] for whatever is left (the leader or anything it started).
+async fn stop_group(child: &mut tokio::process::Child, group: Option<Pid>) {
+    if !group_exists(group) {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        return;
+    }
+    signal_group(group, Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + KILL_GRACE;
+    let _ = tokio::time::timeout_at(deadline, child.wait()).await;
+    while group_exists(group) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if group_exists(group) {
+        signal_group(group, Signal::SIGKILL);
+    }
+    let _ = child.wait().await;
 }
 
 enum Ending {
@@ -255,8 +369,34 @@ enum Ending {
     Shutdown,
 }
 
+/// Gives a claimed task back because the worker is stopping: release a
+/// read-only task, park a write task.
+async fn hand_back(store: &Arc<Store>, cfg: &Arc<Config>, task: &Task, token: i64, report: &mut Report) {
+    let deadline = Instant::now() + Duration::from_secs(u64::from(cfg.lease_seconds));
+    if task.write {
+        let (c, id) = (cfg.clone(), task.id);
+        let parked = store_call(store, move |s| {
+            s.park_task(caller(&c), id, token, "the worker shut down mid-run")
+        })
+        .await;
+        report.error = parked.err().map(|e| e.message);
+        report.outcome = Outcome::Parked;
+    } else {
+        let release = Update {
+            fencing_token: Some(token),
+            ..Default::default()
+        };
+        report.error = finish(store, cfg, task.id, Action::Release, release, deadline)
+            .await
+            .err()
+            .map(|e| e.message);
+        report.outcome = Outcome::Released;
+    }
+}
+
 async fn run_task(store: Arc<Store>, cfg: Arc<Config>, task: Task, token: i64, shutdown: CancellationToken) -> Report {
     let started = Instant::now();
+    let lease_end = || Instant::now() + Duration::from_secs(u64::from(cfg.lease_seconds));
     let mut report = Report {
         task_id: task.id,
         title: task.title.clone(),
@@ -270,49 +410,57 @@ async fn run_task(store: Arc<Store>, cfg: Arc<Config>, task: Task, token: i64, s
         fencing_token: Some(token),
         ..Default::default()
     };
+    let done = |mut report: Report| {
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report
+    };
+    if shutdown.is_cancelled() {
+        // Stopping before the executor started: nothing ran, give it back.
+        hand_back(&store, &cfg, &task, token, &mut report).await;
+        return done(report);
+    }
     if task.write && !cfg.allow_writes {
         let why = "write task refused: this worker runs without --allow-writes".to_owned();
-        let _ = finish(&store, &cfg, task.id, Action::Fail, fail(why.clone())).await;
+        let _ = finish(&store, &cfg, task.id, Action::Fail, fail(why.clone()), lease_end()).await;
         report.outcome = Outcome::Refused;
         report.error = Some(why);
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        return report;
+        return done(report);
     }
 
-    let prepared = cfg.executor.prepare(&task, &cfg.cwd);
-    let mut command = prepared.command;
-    let mut child = match command.spawn() {
-        Ok(child) => child,
+    let spawned = cfg
+        .executor
+        .prepare(&task, &cfg.cwd)
+        .and_then(|mut p| p.command.spawn().map(|child| (p, child)));
+    let (prepared, mut child) = match spawned {
+        Ok(ok) => ok,
         Err(e) => {
             let why = format!("cannot start the {} executor: {e}", cfg.executor.name());
-            let _ = finish(&store, &cfg, task.id, Action::Fail, fail(why.clone())).await;
+            let _ = finish(&store, &cfg, task.id, Action::Fail, fail(why.clone()), lease_end()).await;
             report.error = Some(why);
-            report.duration_ms = started.elapsed().as_millis() as u64;
-            return report;
+            return done(report);
         }
     };
-    if let (Some(text), Some(mut stdin)) = (prepared.stdin, child.stdin.take()) {
+    // The child leads its own group (pid = pgid). Never 0: killpg(0) would
+    // signal the worker's own group.
+    let group = child
+        .id()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .filter(|pid| *pid > 0)
+        .map(Pid::from_raw);
+    if let (Some(text), Some(mut stdin)) = (prepared.stdin.clone(), child.stdin.take()) {
         tokio::spawn(async move {
             let _ = stdin.write_all(text.as_bytes()).await;
         });
     }
     let limit = store.limits().max_content_bytes;
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let out_reader = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf).await;
-        buf
-    });
-    let err_reader = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf).await;
-        buf
-    });
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut out_reader = tokio::spawn(read_bounded(stdout, limit + 1, 0));
+    let mut err_reader = tokio::spawn(read_bounded(stderr, 0, STDERR_TAIL_BYTES));
 
     let beat = Duration::from_millis(u64::from(cfg.lease_seconds) * 250).max(Duration::from_millis(100));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
-    let deadline = cfg.timeout.map(|t| tokio::time::Instant::now() + t);
+    let deadline = cfg.timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
     let ending = loop {
         tokio::select! {
             status = child.wait() => break match status {
@@ -321,7 +469,8 @@ async fn run_task(store: Arc<Store>, cfg: Arc<Config>, task: Task, token: i64, s
             },
             _ = heartbeat.tick() => {
                 let hb = Update { lease_seconds: Some(cfg.lease_seconds), fencing_token: Some(token), ..Default::default() };
-                match finish(&store, &cfg, task.id, Action::Heartbeat, hb).await {
+                let (c, id) = (cfg.clone(), task.id);
+                match store_call(&store, move |s| s.update_task(caller(&c), id, Action::Heartbeat, &hb)).await {
                     Ok(t) if t.state == TaskState::Cancelled => break Ending::Cancelled,
                     Ok(_) => {}
                     Err(e) if matches!(e.code, ErrorCode::StaleLease | ErrorCode::InvalidState | ErrorCode::NotParty) => {
@@ -336,80 +485,93 @@ async fn run_task(store: Arc<Store>, cfg: Arc<Config>, task: Task, token: i64, s
             _ = shutdown.cancelled() => break Ending::Shutdown,
         }
     };
-    if !matches!(ending, Ending::Exited(_)) {
-        stop(&mut child).await;
+    // Whatever happened, nothing the task started may outlive it: after a
+    // normal exit, give open pipes a moment (a background process holding
+    // them), then stop the group; otherwise stop it now.
+    let (mut out, mut err) = (None, None);
+    if matches!(ending, Ending::Exited(_)) {
+        let _ = tokio::time::timeout(DRAIN_GRACE, async {
+            out = Some((&mut out_reader).await.unwrap_or_default());
+            err = Some((&mut err_reader).await.unwrap_or_default());
+        })
+        .await;
     }
-    let out = out_reader.await.unwrap_or_default();
-    let err = err_reader.await.unwrap_or_default();
-    let result_text = match &prepared.output_file {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).ok().filter(|t| !t.trim().is_empty());
-            let _ = std::fs::remove_file(file);
-            text.unwrap_or_else(|| String::from_utf8_lossy(&out).into_owned())
+    if out.is_none() || err.is_none() {
+        stop_group(&mut child, group).await;
+        let read_deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        if out.is_none() {
+            out = tokio::time::timeout_at(read_deadline, &mut out_reader)
+                .await
+                .ok()
+                .and_then(Result::ok);
         }
+        if err.is_none() {
+            err = tokio::time::timeout_at(read_deadline, &mut err_reader)
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        out_reader.abort();
+        err_reader.abort();
+    }
+    let (out, _) = out.unwrap_or_default();
+    let (_, err) = err.unwrap_or_default();
+    let result_text = match &prepared.output_file {
+        Some(file) => std::fs::read_to_string(file)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| String::from_utf8_lossy(&out).into_owned()),
         None => String::from_utf8_lossy(&out).into_owned(),
     };
+    drop(prepared);
 
-    let outcome = match ending {
+    match ending {
         Ending::Exited(status) if status.success() => {
             report.exit_code = status.code();
-            let done = Update {
+            let update = Update {
                 result: Some(truncate(result_text, limit)),
                 fencing_token: Some(token),
                 ..Default::default()
             };
-            match finish(&store, &cfg, task.id, Action::Complete, done).await {
+            report.outcome = match finish(&store, &cfg, task.id, Action::Complete, update, lease_end()).await {
                 Ok(_) => Outcome::Completed,
                 Err(e) => {
                     report.error = Some(format!("could not record the result: {e}"));
                     Outcome::LostLease
                 }
-            }
+            };
         }
         Ending::Exited(status) => {
             report.exit_code = status.code();
+            let stderr_tail = String::from_utf8_lossy(&err).trim().to_owned();
             let why = match status.code() {
-                Some(code) => format!("exit code {code}: {}", tail(&err, STDERR_TAIL_BYTES)),
-                None => format!("killed by a signal: {}", tail(&err, STDERR_TAIL_BYTES)),
+                Some(code) => format!("exit code {code}: {stderr_tail}"),
+                None => format!("killed by a signal: {stderr_tail}"),
             };
             report.error = Some(why.clone());
-            let _ = finish(&store, &cfg, task.id, Action::Fail, fail(truncate(why, limit))).await;
-            Outcome::Failed
+            let _ = finish(
+                &store,
+                &cfg,
+                task.id,
+                Action::Fail,
+                fail(truncate(why, limit)),
+                lease_end(),
+            )
+            .await;
+            report.outcome = Outcome::Failed;
         }
         Ending::TimedOut => {
             let why = format!("timed out after {}s", cfg.timeout.unwrap_or_default().as_secs());
             report.error = Some(why.clone());
-            let _ = finish(&store, &cfg, task.id, Action::Fail, fail(why)).await;
-            Outcome::TimedOut
+            let _ = finish(&store, &cfg, task.id, Action::Fail, fail(why), lease_end()).await;
+            report.outcome = Outcome::TimedOut;
         }
-        Ending::Cancelled => Outcome::Cancelled,
+        Ending::Cancelled => report.outcome = Outcome::Cancelled,
         Ending::LostLease(why) => {
             report.error = Some(why);
-            Outcome::LostLease
+            report.outcome = Outcome::LostLease;
         }
-        Ending::Shutdown if task.write => {
-            let c = cfg.clone();
-            let id = task.id;
-            let parked = store_call(&store, move |s| {
-                s.park_task(caller(&c), id, token, "the worker shut down mid-run")
-            })
-            .await;
-            report.error = parked.err().map(|e| e.message);
-            Outcome::Parked
-        }
-        Ending::Shutdown => {
-            let release = Update {
-                fencing_token: Some(token),
-                ..Default::default()
-            };
-            report.error = finish(&store, &cfg, task.id, Action::Release, release)
-                .await
-                .err()
-                .map(|e| e.message);
-            Outcome::Released
-        }
-    };
-    report.outcome = outcome;
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    report
+        Ending::Shutdown => hand_back(&store, &cfg, &task, token, &mut report).await,
+    }
+    done(report)
 }

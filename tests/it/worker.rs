@@ -2,7 +2,7 @@
 //! shutdown, routing (SPEC §4 Workers).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -149,7 +149,10 @@ async fn a_killed_worker_loses_its_lease_and_another_worker_completes_the_task()
     first.wait().unwrap();
     // The orphaned child of the dead worker is not ours to keep around.
     let orphan: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-    let _ = Command::new("kill").args(["-9", &format!("-{orphan}")]).status();
+    // Through the syscall, never `/bin/kill -9 -PGID`: procps-ng 4.0.2
+    // misparses that and can signal every process it may.
+    assert!(orphan > 1);
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(orphan), nix::sys::signal::Signal::SIGKILL);
 
     let mut second = relay
         .worker(&["--agent", "w", "--lease-seconds", "5", "--", "sh", "-c", "echo rescued"])
@@ -241,10 +244,11 @@ async fn sigterm_releases_read_only_tasks_and_parks_write_tasks_for_recovery() {
         .unwrap();
     wait_for_file(&relay.dir.path().join(format!("started-{read}")));
     wait_for_file(&relay.dir.path().join(format!("started-{write}")));
-    Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(worker.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let out = worker.wait_with_output().unwrap();
     assert!(out.status.success());
     let lines = output_lines(&out).join("\n");
@@ -401,6 +405,34 @@ async fn a_task_past_its_timeout_is_killed_and_failed() {
     let t = task(&boss, id).await;
     assert_eq!(t["task"]["state"], "failed");
     assert_eq!(t["task"]["error"], "timed out after 1s");
+    boss.close().await;
+}
+
+#[tokio::test]
+async fn a_background_process_left_holding_stdout_neither_hangs_the_worker_nor_survives() {
+    let relay = Relay::new();
+    let boss = relay.agent("boss", &["tasks"]).await;
+    let id = post(&boss, json!({"to": "w", "title": "two\nlines", "description": "x"})).await;
+    let pidfile = relay.dir.path().join("bg.pid");
+    // The background `sleep` inherits stdout: the pipe stays open after `sh` exits.
+    let script = format!(
+        "sleep 60 & echo $! > {}.tmp; mv {0}.tmp {0}; echo done",
+        pidfile.display()
+    );
+    let out = relay
+        .worker(&["--agent", "w", "--once", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines = output_lines(&out);
+    assert_eq!(lines.len(), 1, "one line per task, whatever the title holds: {lines:?}");
+    assert!(
+        lines[0].contains("completed") && lines[0].contains("two lines"),
+        "{lines:?}"
+    );
+    let bg: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(!alive(bg), "the background process outlived its task");
+    assert_eq!(task(&boss, id).await["task"]["result"], "done\n");
     boss.close().await;
 }
 
