@@ -448,3 +448,46 @@ fn an_assignee_declared_away_keeps_its_task_when_the_lease_runs_out() {
     let task = s.get_task(caller("boss"), id).unwrap().0;
     assert_eq!((task.state, task.assignee.as_deref()), (TaskState::Posted, Some("w1")));
 }
+
+#[test]
+fn a_write_task_parked_by_its_ttl_can_be_recovered_and_stays_posted() {
+    let (_d, s, clock) = setup();
+    let t = NewTask {
+        ttl_seconds: Some(60),
+        write: true,
+        ..to("w1", "migrate")
+    };
+    let id = s.post_task(caller("boss"), &t).unwrap().task.id;
+    accept(&s, "w1", id, 3600);
+    clock.advance(61 * SECOND);
+    assert_eq!(
+        s.get_task(caller("boss"), id).unwrap().0.state,
+        TaskState::NeedsRecovery
+    );
+    s.update_task(caller("boss"), id, Action::Recover, &Update::default())
+        .unwrap();
+    clock.advance(SECOND);
+    s.sweep_tasks().unwrap();
+    assert_eq!(s.get_task(caller("boss"), id).unwrap().0.state, TaskState::Posted);
+}
+
+#[test]
+fn a_queued_task_reaches_an_agent_that_comes_back_online() {
+    let (_d, s, clock) = setup();
+    // w1 goes quiet for two hours: offline, so routing skips it.
+    clock.advance(2 * 3600 * SECOND);
+    s.bind_agent("boss", None, None, "test").unwrap();
+    let t = NewTask {
+        required_capabilities: caps(&["rust"]),
+        title: "r".into(),
+        ..Default::default()
+    };
+    let id = s.post_task(caller("boss"), &t).unwrap().task.id;
+    assert_eq!(s.get_task(caller("boss"), id).unwrap().0.state, TaskState::Queued);
+    assert_eq!(s.route_queued().unwrap(), 0);
+    // It comes back (a worker's presence tick) without registering anew.
+    s.touch_agent("w1").unwrap();
+    assert_eq!(s.route_queued().unwrap(), 1);
+    let task = s.get_task(caller("boss"), id).unwrap().0;
+    assert_eq!((task.state, task.assignee.as_deref()), (TaskState::Posted, Some("w1")));
+}
