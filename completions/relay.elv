@@ -39,6 +39,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --role 'The agent''s role (e.g. reviewer, builder); used with --agent'
             cand --capabilities 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --channel 'Push Claude Code channel notifications (`notifications/claude/channel`) when mail, tasks or channel posts arrive: a fixed envelope with ids only, never the message text. Start Claude Code with `--channels` to receive them'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'

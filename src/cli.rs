@@ -118,6 +118,13 @@ pub struct ServeArgs {
     #[arg(long, env = "RELAY_ROLE", value_name = "ROLE", requires = "agent")]
     pub role: Option<String>,
 
+    /// Push Claude Code channel notifications (`notifications/claude/channel`)
+    /// when mail, tasks or channel posts arrive: a fixed envelope with ids
+    /// only, never the message text. Start Claude Code with
+    /// `--channels` to receive them.
+    #[arg(long)]
+    pub channel: bool,
+
     /// Comma-separated capabilities granted to --agent: tasks, broadcast,
     /// channels, webhooks, spawn, admin.
     #[arg(

@@ -48,6 +48,11 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         .max_blocking_threads(1)
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(crate::mcp::serve_stdio(store, agent.map(|a| a.name), settings.clone()))?;
+    runtime.block_on(crate::mcp::serve_stdio(
+        store,
+        agent.map(|a| a.name),
+        settings.clone(),
+        args.channel,
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! The MCP server (`relay serve`): tools over the store, spoken on stdio.
 
 pub mod args;
+pub mod feed;
 pub mod server;
 pub mod stdio;
 
@@ -28,12 +29,23 @@ pub const RETENTION_TICK_SECONDS: u64 = 3600;
 /// `agent` is the name bound by `--agent` (already registered). Errors
 /// only for failures of the session itself; a client that disconnects
 /// before `initialize` is a clean exit.
-pub async fn serve_stdio(store: Arc<Store>, agent: Option<String>, settings: Settings) -> anyhow::Result<()> {
+pub async fn serve_stdio(
+    store: Arc<Store>,
+    agent: Option<String>,
+    settings: Settings,
+    channel: bool,
+) -> anyhow::Result<()> {
     let (transport, pipes) = stdio::start(settings.max_line_bytes);
-    let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio");
+    let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio").with_channel(channel);
+    let db = settings.db.clone();
     let ticker = tokio::spawn(background(store, server.clone(), settings));
-    let outcome = match server.serve(transport).await {
-        Ok(running) => running.waiting().await.map(|_| ()).map_err(anyhow::Error::from),
+    let outcome = match server.clone().serve(transport).await {
+        Ok(running) => {
+            let feed = tokio::spawn(feed::follow(server, running.peer().clone(), db, channel));
+            let done = running.waiting().await.map(|_| ()).map_err(anyhow::Error::from);
+            feed.abort();
+            done
+        }
         Err(ServerInitializeError::ConnectionClosed(_)) => Ok(()),
         Err(e) => Err(anyhow::Error::from(e).context("MCP initialization failed")),
     };

@@ -96,7 +96,50 @@ pub(crate) fn append_for_agent(tx: &rusqlite::Connection, kind: Kind, name: &str
     append(tx, kind, None, Some(name), None, None, now)
 }
 
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        target: r.get(2)?,
+        actor: r.get(3)?,
+        subject_id: r.get(4)?,
+        channel: r.get(5)?,
+        created_at: rfc3339(r.get(6)?),
+    })
+}
+
 impl Store {
+    /// The newest event id (0 when there is none): where a new follower
+    /// starts, so it delivers only what happens from now on.
+    pub fn latest_event_id(&self) -> Result<i64> {
+        self.read(|c, _| {
+            Ok(c.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM events")?
+                .query_row([], |r| r.get(0))?)
+        })
+    }
+
+    /// Up to `limit` events after `after` that concern `agent`, oldest
+    /// first: events targeted at it (mail, broadcasts, its tasks), and
+    /// posts by others in channels it has joined. The wake-up feed of
+    /// `relay serve` (SPEC §3.2).
+    pub fn events_for(&self, agent: &str, after: i64, limit: usize) -> Result<Vec<Event>> {
+        self.read(|c, _| {
+            let mut stmt = c.prepare_cached(
+                "SELECT e.id, e.kind, e.target, e.actor, e.subject_id, e.channel, e.created_at
+                 FROM events e
+                 WHERE e.id > ?1
+                   AND (e.target = ?2
+                        OR (e.kind = 'channel_post' AND e.actor IS NOT ?2
+                            AND e.channel IN (SELECT ch.name FROM channels ch
+                                              JOIN channel_members m ON m.channel_id = ch.id
+                                              WHERE m.agent = ?2)))
+                 ORDER BY e.id LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![after, agent, limit as i64], event_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Up to `limit` events with id greater than `after`, oldest first.
     pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<Event>> {
         self.read(|c, _| {
@@ -104,17 +147,7 @@ impl Store {
                 "SELECT id, kind, target, actor, subject_id, channel, created_at
                  FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![after, limit as i64], |r| {
-                Ok(Event {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    target: r.get(2)?,
-                    actor: r.get(3)?,
-                    subject_id: r.get(4)?,
-                    channel: r.get(5)?,
-                    created_at: rfc3339(r.get(6)?),
-                })
-            })?;
+            let rows = stmt.query_map(params![after, limit as i64], event_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }

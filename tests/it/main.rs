@@ -12,4 +12,5 @@ mod interop;
 mod messages;
 mod protocol;
 mod tasks;
+mod wakeup;
 mod worker;

@@ -51,6 +51,20 @@ impl Relay {
 
     /// `relay serve ARGS...` with extra environment variables.
     pub async fn serve_env<S: AsRef<str>>(&self, args: &[S], env: &[(&str, &str)]) -> Client {
+        self.serve_with(args, env, ()).await
+    }
+
+    /// `relay serve ARGS...` whose client records the notifications it gets.
+    pub async fn listen<S: AsRef<str>>(&self, args: &[S]) -> Client<Recorder> {
+        self.serve_with(args, &[], Recorder::default()).await
+    }
+
+    async fn serve_with<S: AsRef<str>, H: rmcp::ClientHandler>(
+        &self,
+        args: &[S],
+        env: &[(&str, &str)],
+        handler: H,
+    ) -> Client<H> {
         let db = self.db.clone();
         let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -65,7 +79,7 @@ impl Relay {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn relay serve");
-        let service = ().serve(transport).await.expect("MCP initialize");
+        let service = handler.serve(transport).await.expect("MCP initialize");
         Client { service }
     }
 
@@ -96,11 +110,81 @@ impl Relay {
 }
 
 /// An MCP client connected to one `relay serve` process.
-pub struct Client {
-    pub service: RunningService<RoleClient, ()>,
+pub struct Client<H: rmcp::ClientHandler = ()> {
+    pub service: RunningService<RoleClient, H>,
 }
 
-impl Client {
+/// A client handler that records `resources/updated` URIs and custom
+/// notifications (method, params), and wakes waiters when one arrives.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub updated: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub custom: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl rmcp::ClientHandler for Recorder {
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.updated.lock().unwrap().push(params.uri);
+        self.arrived.notify_waiters();
+    }
+
+    async fn on_custom_notification(
+        &self,
+        notification: rmcp::model::CustomNotification,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.custom
+            .lock()
+            .unwrap()
+            .push((notification.method, notification.params.unwrap_or(Value::Null)));
+        self.arrived.notify_waiters();
+    }
+}
+
+impl Recorder {
+    /// Waits (at most `secs` seconds) until `done` holds for what arrived.
+    pub async fn wait_for(&self, secs: u64, done: impl Fn(&Recorder) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let arrived = self.arrived.notified();
+            if done(self) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return done(self);
+            }
+        }
+    }
+
+    pub fn updated(&self) -> Vec<String> {
+        self.updated.lock().unwrap().clone()
+    }
+
+    pub fn custom(&self) -> Vec<(String, Value)> {
+        self.custom.lock().unwrap().clone()
+    }
+}
+
+impl Client<Recorder> {
+    pub fn recorder(&self) -> &Recorder {
+        self.service.service()
+    }
+
+    pub async fn subscribe(&self, uri: &str) {
+        #[allow(deprecated)]
+        self.service
+            .subscribe(rmcp::model::SubscribeRequestParams::new(uri))
+            .await
+            .unwrap_or_else(|e| panic!("subscribe {uri}: {e}"));
+    }
+}
+
+impl<H: rmcp::ClientHandler> Client<H> {
     /// Calls `tool` and returns the raw result.
     pub async fn call_raw(&self, tool: &str, args: Value) -> CallToolResult {
         let args = args.as_object().cloned().unwrap_or_default();

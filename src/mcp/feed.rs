@@ -1,0 +1,229 @@
+//! The change feed of one `relay serve` session (SPEC §3.2): follows the
+//! `events` outbox from its own cursor and pushes MCP notifications for
+//! events that concern the session's agent.
+//!
+//! Change detection costs nothing while idle: the process watches the
+//! store's WAL file (inotify on Linux, through the `notify` crate; every
+//! commit by any process writes it), is also woken by commits of its own
+//! process, and re-checks once a second in case a file event was missed.
+//! Each wake-up reads only events after the cursor, so no event is
+//! delivered twice, and only the agent's own events (its mail, its tasks,
+//! posts by others in channels it joined), so there is no cross-talk.
+//!
+//! What is pushed:
+//! - `notifications/resources/updated` for subscribed URIs
+//!   (`relay://inbox/{agent}`, `relay://task/{id}`, `relay://channel/{name}`);
+//! - with `serve --channel`, `notifications/claude/channel` with a fixed
+//!   envelope `{content, meta: {event, id, from}}`. It never carries the
+//!   message or task text: that is untrusted input from another agent, and
+//!   the model must read it through a tool (prompt-injection safety).
+//!
+//! Nothing is sent before the client's `notifications/initialized`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{CustomNotification, ResourceUpdatedNotificationParam, ServerNotification};
+use rmcp::{Peer, RoleServer};
+use serde_json::json;
+
+use super::server::RelayServer;
+use crate::store::events::Event;
+
+/// The longest a missed file event can delay delivery.
+pub const FALLBACK_POLL: Duration = Duration::from_secs(1);
+/// Events read per wake-up (more are read on the next turn of the loop).
+const BATCH: usize = 256;
+
+/// The notification method Claude Code's channels listen for.
+pub const CLAUDE_CHANNEL_METHOD: &str = "notifications/claude/channel";
+
+/// Watches the directory of `db` and pings `wake` whenever the WAL (or the
+/// database) file changes. Returns the watcher, which must be kept alive;
+/// `None` if the platform watcher cannot start (the fallback poll still
+/// delivers, within [`FALLBACK_POLL`]).
+fn watch(db: &Path, wake: Arc<tokio::sync::Notify>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let name = db.file_name()?.to_owned();
+    let mut wal = name.clone();
+    wal.push("-wal");
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && event
+                .paths
+                .iter()
+                .any(|p| p.file_name().is_some_and(|f| f == wal || f == name))
+        {
+            wake.notify_one();
+        }
+    })
+    .map_err(|e| tracing::warn!("cannot watch the store for changes ({e}); polling once a second"))
+    .ok()?;
+    watcher
+        .watch(&dir, notify::RecursiveMode::NonRecursive)
+        .map_err(|e| tracing::warn!("cannot watch {} ({e}); polling once a second", dir.display()))
+        .ok()?;
+    Some(watcher)
+}
+
+/// The URIs an event touches, for `resources/updated`.
+pub fn uris_for(agent: &str, event: &Event) -> Vec<String> {
+    let inbox = format!("relay://inbox/{agent}");
+    let task = event.subject_id.map(|id| format!("relay://task/{id}"));
+    match event.kind.as_str() {
+        "message" | "broadcast" => vec![inbox],
+        "task_posted" | "task_cancelled" => [Some(inbox), task].into_iter().flatten().collect(),
+        "task_finished" => task.into_iter().collect(),
+        "channel_post" => event.channel.iter().map(|c| format!("relay://channel/{c}")).collect(),
+        _ => vec![inbox],
+    }
+}
+
+/// The `notifications/claude/channel` envelope for an event: fixed text
+/// and ids only, never content. `None` for events a channel does not wake
+/// the model for.
+pub fn channel_envelope(event: &Event) -> Option<serde_json::Value> {
+    let content = match event.kind.as_str() {
+        "message" => "You have a new relay message. Read it with the get_messages tool.",
+        "broadcast" => "You have a new relay broadcast. Read it with the get_messages tool.",
+        "channel_post" => "There is a new post in a relay channel you joined. Read it with get_channel_messages.",
+        "task_posted" => "A relay task was assigned to you. Read it with get_tasks and accept it with update_task.",
+        "task_finished" => "A relay task you posted has finished. Read the result with get_task.",
+        "task_cancelled" => "A relay task you were working on was cancelled. Stop working on it.",
+        _ => return None,
+    };
+    let mut meta = json!({
+        "event": event.kind,
+        "id": event.subject_id.map(|id| id.to_string()).unwrap_or_default(),
+        "from": event.actor.clone().unwrap_or_default(),
+    });
+    if let Some(channel) = &event.channel {
+        meta["channel"] = json!(channel);
+    }
+    Some(json!({ "content": content, "meta": meta }))
+}
+
+/// Follows the outbox for `server`'s session until the session ends,
+/// pushing notifications through `peer`.
+pub async fn follow(server: RelayServer, peer: Peer<RoleServer>, db: PathBuf, channel_mode: bool) {
+    let exec = server.executor().clone();
+    let store = exec.store().clone();
+    let Ok(mut cursor) = tokio::task::spawn_blocking(move || store.latest_event_id())
+        .await
+        .unwrap_or(Ok(0))
+    else {
+        return;
+    };
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let _watcher = watch(&db, wake.clone());
+    server.wait_until_initialized().await;
+    loop {
+        let Some(agent) = server.bound_agent() else {
+            // Unbound: nothing is ours yet; start from now once bound.
+            let store = exec.store().clone();
+            if let Ok(Ok(latest)) = tokio::task::spawn_blocking(move || store.latest_event_id()).await {
+                cursor = latest;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = exec.changed().notified() => {}
+                _ = tokio::time::sleep(FALLBACK_POLL) => {}
+            }
+            continue;
+        };
+        let store = exec.store().clone();
+        let me = agent.clone();
+        let events = match tokio::task::spawn_blocking(move || store.events_for(&me, cursor, BATCH)).await {
+            Ok(Ok(events)) => events,
+            Ok(Err(e)) => {
+                tracing::warn!("reading the outbox failed: {e}");
+                Vec::new()
+            }
+            Err(_) => return,
+        };
+        for event in &events {
+            cursor = event.id;
+            for uri in uris_for(&agent, event) {
+                if server.is_subscribed(&uri)
+                    && peer
+                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                        .await
+                        .is_err()
+                {
+                    return; // the session is gone
+                }
+            }
+            if channel_mode && let Some(params) = channel_envelope(event) {
+                let note = CustomNotification::new(CLAUDE_CHANNEL_METHOD, Some(params));
+                if peer
+                    .send_notification(ServerNotification::CustomNotification(note))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        if events.len() == BATCH {
+            continue; // more are waiting
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = exec.changed().notified() => {}
+            _ = tokio::time::sleep(FALLBACK_POLL) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str) -> Event {
+        Event {
+            id: 7,
+            kind: kind.into(),
+            target: Some("bob".into()),
+            actor: Some("alice".into()),
+            subject_id: Some(42),
+            channel: (kind == "channel_post").then(|| "ops".into()),
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn envelopes_carry_ids_and_fixed_text_only() {
+        for kind in [
+            "message",
+            "broadcast",
+            "channel_post",
+            "task_posted",
+            "task_finished",
+            "task_cancelled",
+        ] {
+            let env = channel_envelope(&event(kind)).unwrap();
+            assert_eq!(env["meta"]["id"], "42");
+            assert_eq!(env["meta"]["from"], "alice");
+            assert_eq!(env["meta"]["event"], kind);
+            assert_eq!(env.as_object().unwrap().len(), 2);
+        }
+        assert!(channel_envelope(&event("agent_registered")).is_none());
+    }
+
+    #[test]
+    fn events_map_to_the_resources_they_change() {
+        assert_eq!(uris_for("bob", &event("message")), ["relay://inbox/bob"]);
+        assert_eq!(
+            uris_for("bob", &event("task_posted")),
+            ["relay://inbox/bob", "relay://task/42"]
+        );
+        assert_eq!(uris_for("bob", &event("task_finished")), ["relay://task/42"]);
+        assert_eq!(uris_for("bob", &event("channel_post")), ["relay://channel/ops"]);
+    }
+}
