@@ -35,6 +35,9 @@ use crate::store::events::Event;
 pub const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// Events read per wake-up (more are read on the next turn of the loop).
 const BATCH: usize = 256;
+/// After a wake-up, when to look for new events, in milliseconds from the
+/// previous look (see the loop in [`follow`]).
+const RECHECK_MS: [u64; 7] = [0, 1, 2, 4, 8, 16, 32];
 
 /// The notification method Claude Code's channels listen for.
 pub const CLAUDE_CHANNEL_METHOD: &str = "notifications/claude/channel";
@@ -137,16 +140,29 @@ pub async fn follow(server: RelayServer, peer: Peer<RoleServer>, db: PathBuf, ch
             }
             continue;
         };
-        let store = exec.store().clone();
-        let me = agent.clone();
-        let events = match tokio::task::spawn_blocking(move || store.events_for(&me, cursor, BATCH)).await {
-            Ok(Ok(events)) => events,
-            Ok(Err(e)) => {
-                tracing::warn!("reading the outbox failed: {e}");
-                Vec::new()
+        // A file event fires when a commit writes the WAL, a moment before
+        // SQLite publishes the commit (fsync, then the shared-memory index,
+        // which no file event reports). So after a wake-up, look again on a
+        // short backoff until the new events show.
+        let mut events = Vec::new();
+        for delay_ms in RECHECK_MS {
+            if delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             }
-            Err(_) => return,
-        };
+            let store = exec.store().clone();
+            let me = agent.clone();
+            events = match tokio::task::spawn_blocking(move || store.events_for(&me, cursor, BATCH)).await {
+                Ok(Ok(events)) => events,
+                Ok(Err(e)) => {
+                    tracing::warn!("reading the outbox failed: {e}");
+                    Vec::new()
+                }
+                Err(_) => return,
+            };
+            if !events.is_empty() {
+                break;
+            }
+        }
         for event in &events {
             cursor = event.id;
             for uri in uris_for(&agent, event) {
