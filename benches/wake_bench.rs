@@ -121,7 +121,60 @@ fn main() {
     a.finish();
     b.finish();
 
-    // 2. Idle cost: N bound, initialized sessions doing nothing.
+    // 2. `relay hook post-tool-use` with 10,000 messages stored.
+    {
+        let store = relay::store::Store::open(
+            &db,
+            std::sync::Arc::new(relay::clock::SystemClock),
+            relay::store::Limits::default(),
+        )
+        .unwrap();
+        store.bind_agent("hooked", None, None, "bench").unwrap();
+        store.bind_agent("chatty", None, None, "bench").unwrap();
+        let chatty = relay::store::Caller {
+            agent: "chatty",
+            transport: "bench",
+        };
+        let stored = if quick { 500 } else { 10_000 };
+        for chunk in 0..stored / 500 {
+            let (_, committed) = store
+                .batch(|| {
+                    for i in 0..500 {
+                        let text = format!("message {}", chunk * 500 + i);
+                        store
+                            .send_message(chatty, "hooked", &text, relay::store::Priority::Normal, None)
+                            .unwrap();
+                    }
+                    ((), true)
+                })
+                .unwrap();
+            committed.unwrap();
+        }
+        drop(store);
+        let run_hook = || {
+            let start = Instant::now();
+            let out = Command::new(RELAY)
+                .arg("--db")
+                .arg(&db)
+                .args(["hook", "post-tool-use", "--agent", "hooked"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            (start.elapsed().as_secs_f64() * 1000.0, out.stdout.len())
+        };
+        let (_, first_len) = run_hook(); // reports the 10,000 messages once
+        assert!(first_len > 0);
+        let mut times: Vec<f64> = (0..50).map(|_| run_hook().0).collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "relay hook post-tool-use with {stored} messages stored: median {:.1} ms, p90 {:.1} ms (50 runs, nothing new)",
+            percentile(&times, 0.5),
+            percentile(&times, 0.9)
+        );
+    }
+
+    // 3. Idle cost: N bound, initialized sessions doing nothing.
     let sessions: Vec<Session> = (0..idle)
         .map(|i| Session::spawn(&db, &["--agent", &format!("idle-{i}"), "--channel"]))
         .collect();

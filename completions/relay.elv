@@ -29,6 +29,8 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --version 'Print version'
             cand serve 'Run the MCP server for one agent (what an agent''s MCP config starts)'
             cand worker 'Claim tasks addressed to an agent and run them (a headless worker)'
+            cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
+            cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -69,6 +71,31 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'relay;hook'= {
+            cand --agent 'The agent whose mail to report'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;generate-hooks'= {
+            cand --agent 'The agent the hooks report for (baked into the hook commands)'
+            cand --write 'Merge the hooks into this Claude Code settings file (created if missing), keeping every other setting; running it again changes nothing'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'relay;completions'= {
             cand --out-dir 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
@@ -96,6 +123,8 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help'= {
             cand serve 'Run the MCP server for one agent (what an agent''s MCP config starts)'
             cand worker 'Claim tasks addressed to an agent and run them (a headless worker)'
+            cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
+            cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -103,6 +132,10 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;serve'= {
         }
         &'relay;help;worker'= {
+        }
+        &'relay;help;hook'= {
+        }
+        &'relay;help;generate-hooks'= {
         }
         &'relay;help;completions'= {
         }

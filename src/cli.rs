@@ -62,6 +62,23 @@ pub enum Command {
     /// Example: `relay worker --agent builder -- sh -c 'cargo build 2>&1'`.
     Worker(WorkerArgs),
 
+    /// Claude Code hook handler: print new relay mail and tasks as context.
+    ///
+    /// What the hooks from `relay generate-hooks` run. Reads the hook JSON
+    /// on stdin and prints the hook output JSON: for session-start and
+    /// post-tool-use, `hookSpecificOutput.additionalContext` with a short
+    /// summary (senders and ids, never message text); for stop, `decision:
+    /// block` when new mail arrived (not when `stop_hook_active`). Prints
+    /// nothing when nothing is new. Always exits 0: a hook must never break
+    /// the session.
+    Hook(HookArgs),
+
+    /// Print (or merge into a settings file) the Claude Code hooks that run
+    /// `relay hook`.
+    ///
+    /// Example: `relay generate-hooks --agent frontend --write .claude/settings.json`.
+    GenerateHooks(GenerateHooksArgs),
+
     /// Print shell completions, generated from these definitions.
     ///
     /// Example: `relay completions bash > ~/.local/share/bash-completion/completions/relay`.
@@ -190,4 +207,30 @@ pub struct WorkerArgs {
     /// The command for the shell executor, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// `relay hook` options.
+#[derive(Debug, Clone, Args)]
+pub struct HookArgs {
+    /// The hook event: session-start, post-tool-use or stop.
+    #[arg(value_name = "EVENT")]
+    pub event: String,
+
+    /// The agent whose mail to report.
+    #[arg(long, env = "RELAY_AGENT", value_name = "NAME")]
+    pub agent: Option<String>,
+}
+
+/// `relay generate-hooks` options.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateHooksArgs {
+    /// The agent the hooks report for (baked into the hook commands).
+    #[arg(long, env = "RELAY_AGENT", value_name = "NAME")]
+    pub agent: String,
+
+    /// Merge the hooks into this Claude Code settings file (created if
+    /// missing), keeping every other setting; running it again changes
+    /// nothing.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
 }

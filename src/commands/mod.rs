@@ -1,6 +1,8 @@
 //! One module per subcommand; each exposes `run(args, settings) -> Result<ExitCode>`.
 
 pub mod completions;
+pub mod generate_hooks;
+pub mod hook;
 pub mod man;
 pub mod serve;
 pub mod worker;
@@ -14,6 +16,8 @@ use crate::config::Settings;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(&args, &Settings::resolve(&cli.global)?),
+        Command::Hook(args) => Ok(hook::run(&args, &cli.global)),
+        Command::GenerateHooks(args) => generate_hooks::run(&args, &cli.global),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
         Command::Worker(args) => worker::run(&args, &Settings::resolve(&cli.global)?),

@@ -3,7 +3,7 @@
 //! Rows carry ids only, never payloads, so a consumer that forwards them
 //! (a notification, a hook) cannot leak or inject content.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::Store;
@@ -96,6 +96,17 @@ pub(crate) fn append_for_agent(tx: &rusqlite::Connection, kind: Kind, name: &str
     append(tx, kind, None, Some(name), None, None, now)
 }
 
+/// What waits for an agent (for `relay hook`): counts and ids, never content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Pending {
+    /// Unread messages.
+    pub unread: i64,
+    /// Up to five of their senders.
+    pub senders: Vec<String>,
+    /// Ids of tasks assigned to the agent and not finished.
+    pub open_tasks: Vec<i64>,
+}
+
 fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     Ok(Event {
         id: r.get(0)?,
@@ -137,6 +148,55 @@ impl Store {
             )?;
             let rows = stmt.query_map(params![after, agent, limit as i64], event_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Where `agent`'s hook last delivered (`None`: never).
+    pub fn hook_cursor(&self, agent: &str) -> Result<Option<i64>> {
+        self.read(|c, _| {
+            Ok(c.prepare_cached("SELECT event_id FROM hook_cursors WHERE agent = ?1")?
+                .query_row([agent], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    /// Records that `agent`'s hook delivered up to event `event_id`.
+    pub fn set_hook_cursor(&self, agent: &str, event_id: i64) -> Result<()> {
+        self.write(|tx, _| {
+            tx.prepare_cached(
+                "INSERT INTO hook_cursors (agent, event_id) VALUES (?1, ?2)
+                 ON CONFLICT (agent) DO UPDATE SET event_id = MAX(event_id, excluded.event_id)",
+            )?
+            .execute(params![agent, event_id])?;
+            Ok(())
+        })
+    }
+
+    /// What waits for `agent` now: unread messages (count and up to five
+    /// senders) and open tasks assigned to it (count and up to five ids).
+    pub fn pending(&self, agent: &str) -> Result<Pending> {
+        self.read(|c, _| {
+            let unread: i64 = c
+                .prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
+                .query_row([agent], |r| r.get(0))?;
+            let senders: Vec<String> = c
+                .prepare_cached(
+                    "SELECT DISTINCT m.sender FROM message_recipients r JOIN messages m ON m.id = r.message_id
+                     WHERE r.recipient = ?1 AND r.read_at IS NULL LIMIT 5",
+                )?
+                .query_map([agent], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let tasks: Vec<i64> = c
+                .prepare_cached(
+                    "SELECT id FROM tasks WHERE assignee = ?1 AND state IN ('posted', 'accepted') ORDER BY id",
+                )?
+                .query_map([agent], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Pending {
+                unread,
+                senders,
+                open_tasks: tasks,
+            })
         })
     }
 

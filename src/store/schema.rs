@@ -144,6 +144,12 @@ CREATE TABLE task_events (
 );
 CREATE INDEX task_events_task ON task_events (task_id, id);
 
+-- Where each agent's Claude Code hook last delivered (`relay hook`).
+CREATE TABLE hook_cursors (
+    agent    TEXT    PRIMARY KEY,
+    event_id INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- One row per mutating call; `outcome` is 'ok' or an error_code.
 CREATE TABLE audit (
     id         INTEGER PRIMARY KEY,

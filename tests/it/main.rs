@@ -7,6 +7,7 @@ mod support;
 mod channels;
 mod cli;
 mod durability;
+mod hooks;
 mod identity;
 mod interop;
 mod messages;
