@@ -34,6 +34,9 @@ _relay() {
             relay,serve)
                 cmd="relay__subcmd__serve"
                 ;;
+            relay,tail)
+                cmd="relay__subcmd__tail"
+                ;;
             relay,worker)
                 cmd="relay__subcmd__worker"
                 ;;
@@ -55,6 +58,9 @@ _relay() {
             relay__subcmd__help,serve)
                 cmd="relay__subcmd__help__subcmd__serve"
                 ;;
+            relay__subcmd__help,tail)
+                cmd="relay__subcmd__help__subcmd__tail"
+                ;;
             relay__subcmd__help,worker)
                 cmd="relay__subcmd__help__subcmd__worker"
                 ;;
@@ -65,7 +71,7 @@ _relay() {
 
     case "${cmd}" in
         relay)
-            opts="-q -v -h -V --db --quiet --verbose --help --version serve worker hook generate-hooks completions man help"
+            opts="-q -v -h -V --db --quiet --verbose --help --version serve worker hook generate-hooks tail completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -131,7 +137,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help)
-            opts="serve worker hook generate-hooks completions man help"
+            opts="serve worker hook generate-hooks tail completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,6 +234,20 @@ _relay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        relay__subcmd__help__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         relay__subcmd__help__subcmd__worker)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -306,6 +326,32 @@ _relay() {
                     return 0
                     ;;
                 --capabilities)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__tail)
+            opts="-q -v -h -V --agent --json --last --db --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --agent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --last)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -31,6 +31,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand worker 'Claim tasks addressed to an agent and run them (a headless worker)'
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
+            cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -96,6 +97,20 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'relay;tail'= {
+            cand --agent 'Only events to or from this agent'
+            cand --last 'Start with the last N events already stored'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --json 'Print one JSON object per event instead of a line of text'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'relay;completions'= {
             cand --out-dir 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
@@ -125,6 +140,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand worker 'Claim tasks addressed to an agent and run them (a headless worker)'
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
+            cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -136,6 +152,8 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;hook'= {
         }
         &'relay;help;generate-hooks'= {
+        }
+        &'relay;help;tail'= {
         }
         &'relay;help;completions'= {
         }

@@ -33,6 +33,7 @@ complete -c relay -n "__fish_relay_needs_command" -f -a "serve" -d 'Run the MCP 
 complete -c relay -n "__fish_relay_needs_command" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
 complete -c relay -n "__fish_relay_needs_command" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
 complete -c relay -n "__fish_relay_needs_command" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
+complete -c relay -n "__fish_relay_needs_command" -f -a "tail" -d 'Follow relay events live: messages, channel posts, tasks, agents'
 complete -c relay -n "__fish_relay_needs_command" -f -a "completions" -d 'Print shell completions, generated from these definitions'
 complete -c relay -n "__fish_relay_needs_command" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
 complete -c relay -n "__fish_relay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -75,6 +76,14 @@ complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s q -l quie
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand tail" -l agent -d 'Only events to or from this agent' -r
+complete -c relay -n "__fish_relay_using_subcommand tail" -l last -d 'Start with the last N events already stored' -r
+complete -c relay -n "__fish_relay_using_subcommand tail" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand tail" -l json -d 'Print one JSON object per event instead of a line of text'
+complete -c relay -n "__fish_relay_using_subcommand tail" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand tail" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand tail" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand tail" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand completions" -l out-dir -d 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one' -r -F
 complete -c relay -n "__fish_relay_using_subcommand completions" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand completions" -s q -l quiet -d 'Only log errors (to stderr)'
@@ -87,10 +96,11 @@ complete -c relay -n "__fish_relay_using_subcommand man" -s q -l quiet -d 'Only 
 complete -c relay -n "__fish_relay_using_subcommand man" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand man" -s V -l version -d 'Print version'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks completions man help" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks completions man help" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks completions man help" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail completions man help" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail completions man help" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail completions man help" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail completions man help" -f -a "tail" -d 'Follow relay events live: messages, channel posts, tasks, agents'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -79,6 +79,12 @@ pub enum Command {
     /// Example: `relay generate-hooks --agent frontend --write .claude/settings.json`.
     GenerateHooks(GenerateHooksArgs),
 
+    /// Follow relay events live: messages, channel posts, tasks, agents.
+    ///
+    /// The operator's window into what the agents are doing. Shows ids and
+    /// names, never message text. Runs until interrupted.
+    Tail(TailArgs),
+
     /// Print shell completions, generated from these definitions.
     ///
     /// Example: `relay completions bash > ~/.local/share/bash-completion/completions/relay`.
@@ -233,4 +239,20 @@ pub struct GenerateHooksArgs {
     /// nothing.
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+}
+
+/// `relay tail` options.
+#[derive(Debug, Clone, Args)]
+pub struct TailArgs {
+    /// Only events to or from this agent.
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Print one JSON object per event instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Start with the last N events already stored.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub last: usize,
 }

@@ -16,6 +16,7 @@ pub mod logging;
 pub mod mcp;
 pub mod store;
 pub mod token;
+pub mod watch;
 pub mod worker;
 
 pub use error::{Error, ErrorCode, Result};

@@ -20,7 +20,7 @@
 //!
 //! Nothing is sent before the client's `notifications/initialized`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,50 +30,15 @@ use serde_json::json;
 
 use super::server::RelayServer;
 use crate::store::events::Event;
+use crate::watch::RECHECK_MS;
 
 /// The longest a missed file event can delay delivery.
 pub const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// Events read per wake-up (more are read on the next turn of the loop).
 const BATCH: usize = 256;
-/// After a wake-up, when to look for new events, in milliseconds from the
-/// previous look (see the loop in [`follow`]).
-const RECHECK_MS: [u64; 7] = [0, 1, 2, 4, 8, 16, 32];
 
 /// The notification method Claude Code's channels listen for.
 pub const CLAUDE_CHANNEL_METHOD: &str = "notifications/claude/channel";
-
-/// Watches the directory of `db` and pings `wake` whenever the WAL (or the
-/// database) file changes. Returns the watcher, which must be kept alive;
-/// `None` if the platform watcher cannot start (the fallback poll still
-/// delivers, within [`FALLBACK_POLL`]).
-fn watch(db: &Path, wake: Arc<tokio::sync::Notify>) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher;
-    let dir = db
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_owned();
-    let name = db.file_name()?.to_owned();
-    let mut wal = name.clone();
-    wal.push("-wal");
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event
-            && event
-                .paths
-                .iter()
-                .any(|p| p.file_name().is_some_and(|f| f == wal || f == name))
-        {
-            wake.notify_one();
-        }
-    })
-    .map_err(|e| tracing::warn!("cannot watch the store for changes ({e}); polling once a second"))
-    .ok()?;
-    watcher
-        .watch(&dir, notify::RecursiveMode::NonRecursive)
-        .map_err(|e| tracing::warn!("cannot watch {} ({e}); polling once a second", dir.display()))
-        .ok()?;
-    Some(watcher)
-}
 
 /// The URIs an event touches, for `resources/updated`.
 pub fn uris_for(agent: &str, event: &Event) -> Vec<String> {
@@ -124,7 +89,7 @@ pub async fn follow(server: RelayServer, peer: Peer<RoleServer>, db: PathBuf, ch
         return;
     };
     let wake = Arc::new(tokio::sync::Notify::new());
-    let _watcher = watch(&db, wake.clone());
+    let _watcher = crate::watch::store_changes(&db, wake.clone());
     server.wait_until_initialized().await;
     loop {
         let Some(agent) = server.bound_agent() else {

@@ -151,6 +151,20 @@ impl Store {
         })
     }
 
+    /// The cursor `count` events back from the newest (the newest id for
+    /// 0, i.e. only what happens next): where `relay tail --last N` starts.
+    pub fn event_id_back(&self, count: usize) -> Result<i64> {
+        if count == 0 {
+            return self.latest_event_id();
+        }
+        self.read(|c, _| {
+            Ok(c.prepare_cached(
+                "SELECT COALESCE(MIN(id) - 1, 0) FROM (SELECT id FROM events ORDER BY id DESC LIMIT ?1)",
+            )?
+            .query_row([count as i64], |r| r.get(0))?)
+        })
+    }
+
     /// Where `agent`'s hook last delivered (`None`: never).
     pub fn hook_cursor(&self, agent: &str) -> Result<Option<i64>> {
         self.read(|c, _| {

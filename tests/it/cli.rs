@@ -25,7 +25,15 @@ fn relay() -> Command {
 fn help_lists_only_working_subcommands() {
     let out = relay().arg("--help").assert().success().get_output().stdout.clone();
     let help = String::from_utf8(out).unwrap();
-    for sub in ["serve", "worker", "hook", "generate-hooks", "completions", "man"] {
+    for sub in [
+        "serve",
+        "worker",
+        "hook",
+        "generate-hooks",
+        "tail",
+        "completions",
+        "man",
+    ] {
         assert!(
             help.contains(&format!("  {sub} ")),
             "{sub} missing from --help:\n{help}"

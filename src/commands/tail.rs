@@ -1,0 +1,105 @@
+//! `relay tail`: a live stream of relay events for the operator. Reads the
+//! `events` outbox from its own cursor, woken by the store's file watch.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cli::TailArgs;
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::store::Store;
+use crate::store::events::Event;
+use crate::watch::RECHECK_MS;
+
+/// The longest a missed file event delays a line.
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+
+/// Follows the outbox until interrupted (or stdout closes).
+///
+/// Errors (exit 2): the store cannot be opened.
+pub fn run(args: &TailArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    if let Some(agent) = &args.agent {
+        crate::store::validate::agent_name(agent)?;
+    }
+    let store = Arc::new(Store::open(&settings.db, Arc::new(SystemClock), settings.limits)?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(follow(store, settings.db.clone(), args.clone()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn follow(store: Arc<Store>, db: std::path::PathBuf, args: TailArgs) -> anyhow::Result<()> {
+    let mut cursor = store.event_id_back(args.last)?;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let _watcher = crate::watch::store_changes(&db, wake.clone());
+    loop {
+        let mut events = Vec::new();
+        for delay in RECHECK_MS {
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            events = store.events_after(cursor, 512)?;
+            if !events.is_empty() {
+                break;
+            }
+        }
+        let mut out = std::io::stdout().lock();
+        for event in &events {
+            cursor = event.id;
+            if args
+                .agent
+                .as_deref()
+                .is_some_and(|a| event.target.as_deref() != Some(a) && event.actor.as_deref() != Some(a))
+            {
+                continue;
+            }
+            let line = if args.json {
+                serde_json::to_string(event)?
+            } else {
+                line(event)
+            };
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(());
+                }
+                return Err(e.into());
+            }
+        }
+        drop(out);
+        if events.len() == 512 {
+            continue;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(FALLBACK_POLL) => {}
+        }
+    }
+}
+
+/// One event as a line: time, kind, who → whom, and the id involved.
+pub fn line(e: &Event) -> String {
+    let time = e.created_at.get(11..23).unwrap_or(&e.created_at);
+    let actor = e.actor.as_deref().unwrap_or("relay");
+    let target = e.target.as_deref().unwrap_or("");
+    let id = e.subject_id.map(|i| i.to_string()).unwrap_or_default();
+    let what = match e.kind.as_str() {
+        "message" => format!("{actor} → {target}  message {id}"),
+        "broadcast" => format!("{actor} → {target}  broadcast {id}"),
+        "channel_post" => format!("{actor} → #{}  post {id}", e.channel.as_deref().unwrap_or("?")),
+        "channel_created" => format!("{actor} created #{}", e.channel.as_deref().unwrap_or("?")),
+        "task_posted" => format!("{actor} → {target}  task {id} posted"),
+        "task_finished" => format!("{actor} → {target}  task {id} finished"),
+        "task_cancelled" => format!("{actor} → {target}  task {id} cancelled"),
+        "agent_registered" => format!("{actor} registered"),
+        "agent_unregistered" => format!("{actor} unregistered"),
+        "status_changed" => format!("{actor} changed status"),
+        other => format!("{actor} {other} {target} {id}"),
+    };
+    format!("{time}  {:<16} {what}", e.kind)
+}
