@@ -47,6 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('--capabilities', '--capabilities', [CompletionResultType]::ParameterName, 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
             [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Push Claude Code channel notifications (`notifications/claude/channel`) when mail, tasks or channel posts arrive: a fixed envelope with ids only, never the message text. Start Claude Code with `--channels` to receive them')
+            [CompletionResult]::new('--notify', '--notify', [CompletionResultType]::ParameterName, 'Show a desktop notification (notify-send, osascript, PowerShell) when mail, tasks or channel posts arrive: at most one per 10 s, sender and kind only. A missing notifier is a warning, not an error')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')

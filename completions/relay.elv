@@ -43,6 +43,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --capabilities 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --channel 'Push Claude Code channel notifications (`notifications/claude/channel`) when mail, tasks or channel posts arrive: a fixed envelope with ids only, never the message text. Start Claude Code with `--channels` to receive them'
+            cand --notify 'Show a desktop notification (notify-send, osascript, PowerShell) when mail, tasks or channel posts arrive: at most one per 10 s, sender and kind only. A missing notifier is a warning, not an error'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'

@@ -43,6 +43,7 @@ complete -c relay -n "__fish_relay_using_subcommand serve" -l role -d 'The agent
 complete -c relay -n "__fish_relay_using_subcommand serve" -l capabilities -d 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand serve" -l channel -d 'Push Claude Code channel notifications (`notifications/claude/channel`) when mail, tasks or channel posts arrive: a fixed envelope with ids only, never the message text. Start Claude Code with `--channels` to receive them'
+complete -c relay -n "__fish_relay_using_subcommand serve" -l notify -d 'Show a desktop notification (notify-send, osascript, PowerShell) when mail, tasks or channel posts arrive: at most one per 10 s, sender and kind only. A missing notifier is a warning, not an error'
 complete -c relay -n "__fish_relay_using_subcommand serve" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_using_subcommand serve" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -148,6 +148,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub channel: bool,
 
+    /// Show a desktop notification (notify-send, osascript, PowerShell)
+    /// when mail, tasks or channel posts arrive: at most one per 10 s,
+    /// sender and kind only. A missing notifier is a warning, not an error.
+    #[arg(long)]
+    pub notify: bool,
+
     /// Comma-separated capabilities granted to --agent: tasks, broadcast,
     /// channels, webhooks, spawn, admin.
     #[arg(

@@ -53,6 +53,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         agent.map(|a| a.name),
         settings.clone(),
         args.channel,
+        args.notify,
     ))?;
     Ok(ExitCode::SUCCESS)
 }

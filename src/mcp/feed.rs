@@ -78,8 +78,9 @@ pub fn channel_envelope(event: &Event) -> Option<serde_json::Value> {
 }
 
 /// Follows the outbox for `server`'s session until the session ends,
-/// pushing notifications through `peer`.
-pub async fn follow(server: RelayServer, peer: Peer<RoleServer>, db: PathBuf, channel_mode: bool) {
+/// pushing notifications through `peer` (and to the desktop with `notify`).
+pub async fn follow(server: RelayServer, peer: Peer<RoleServer>, db: PathBuf, channel_mode: bool, notify: bool) {
+    let mut desktop = super::desktop::Desktop::default();
     let exec = server.executor().clone();
     let store = exec.store().clone();
     let Ok(mut cursor) = tokio::task::spawn_blocking(move || store.latest_event_id())
@@ -139,6 +140,9 @@ pub async fn follow(server: RelayServer, peer: Peer<RoleServer>, db: PathBuf, ch
                 {
                     return; // the session is gone
                 }
+            }
+            if notify && let Some(text) = super::desktop::text(event) {
+                desktop.show(&text);
             }
             if channel_mode && let Some(params) = channel_envelope(event) {
                 let note = CustomNotification::new(CLAUDE_CHANNEL_METHOD, Some(params));

@@ -1,6 +1,7 @@
 //! The MCP server (`relay serve`): tools over the store, spoken on stdio.
 
 pub mod args;
+pub mod desktop;
 pub mod feed;
 pub mod server;
 pub mod stdio;
@@ -34,6 +35,7 @@ pub async fn serve_stdio(
     agent: Option<String>,
     settings: Settings,
     channel: bool,
+    notify: bool,
 ) -> anyhow::Result<()> {
     let (transport, pipes) = stdio::start(settings.max_line_bytes);
     let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio").with_channel(channel);
@@ -41,7 +43,7 @@ pub async fn serve_stdio(
     let ticker = tokio::spawn(background(store, server.clone(), settings));
     let outcome = match server.clone().serve(transport).await {
         Ok(running) => {
-            let feed = tokio::spawn(feed::follow(server, running.peer().clone(), db, channel));
+            let feed = tokio::spawn(feed::follow(server, running.peer().clone(), db, channel, notify));
             let done = running.waiting().await.map(|_| ()).map_err(anyhow::Error::from);
             feed.abort();
             done

@@ -184,3 +184,64 @@ async fn task_and_channel_subscriptions_follow_their_resources() {
     let _ = boss.service.cancel().await;
     worker.close().await;
 }
+
+#[tokio::test]
+async fn desktop_notifications_name_the_sender_never_the_content_and_are_rate_limited() {
+    use std::os::unix::fs::PermissionsExt;
+    let relay = Relay::new();
+    let bin = relay.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = relay.dir.path().join("notify.log");
+    let fake = bin.join("notify-send");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" >> \"$NOTIFY_OUT\"\necho --- >> \"$NOTIFY_OUT\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let log_str = log.display().to_string();
+    let bob = relay
+        .serve_env(
+            &["--agent", "bob", "--notify"],
+            &[("PATH", path.as_str()), ("NOTIFY_OUT", log_str.as_str())],
+        )
+        .await;
+    bob.call("health_check", json!({})).await;
+    let alice = relay.agent("alice", &[]).await;
+    for n in 0..3 {
+        alice
+            .call("send_message", json!({"to": "bob", "content": format!("private {n}")}))
+            .await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !log.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let text = std::fs::read_to_string(&log).expect("notify-send was called");
+    assert_eq!(text.matches("---").count(), 1, "rate limit: {text}");
+    assert!(
+        text.contains("--app-name=relay") && text.contains("New message from alice"),
+        "{text}"
+    );
+    assert!(!text.contains("private"), "content leaked: {text}");
+    bob.close().await;
+
+    // A missing notifier is not an error: the session works.
+    let carol = relay
+        .serve_env(&["--agent", "carol", "--notify"], &[("PATH", "/nonexistent")])
+        .await;
+    alice
+        .call("send_message", json!({"to": "carol", "content": "hi"}))
+        .await;
+    assert_eq!(
+        carol.call("get_messages", json!({})).await["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    carol.close().await;
+    alice.close().await;
+}
