@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('--transport', '--transport', [CompletionResultType]::ParameterName, 'The transport to speak')
             [CompletionResult]::new('--agent', '--agent', [CompletionResultType]::ParameterName, 'Bind this session to agent NAME, registering it if new')
             [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'The agent''s role (e.g. reviewer, builder); used with --agent')
+            [CompletionResult]::new('--spawn-mode', '--spawn-mode', [CompletionResultType]::ParameterName, 'How the spawn_agent tool opens terminals: auto (a terminal emulator on a desktop, else tmux), tmux, terminal, or dry-run (only return the command)')
             [CompletionResult]::new('--capabilities', '--capabilities', [CompletionResultType]::ParameterName, 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
             [CompletionResult]::new('--channel', '--channel', [CompletionResultType]::ParameterName, 'Push Claude Code channel notifications (`notifications/claude/channel`) when mail, tasks or channel posts arrive: a fixed envelope with ids only, never the message text. Start Claude Code with `--channels` to receive them')

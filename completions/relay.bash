@@ -307,7 +307,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__serve)
-            opts="-q -v -h -V --transport --agent --role --channel --notify --capabilities --db --quiet --verbose --help --version"
+            opts="-q -v -h -V --transport --agent --role --channel --spawn-mode --notify --capabilities --db --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,6 +323,10 @@ _relay() {
                     ;;
                 --role)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spawn-mode)
+                    COMPREPLY=($(compgen -W "auto tmux terminal dry-run" -- "${cur}"))
                     return 0
                     ;;
                 --capabilities)

@@ -40,6 +40,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --transport 'The transport to speak'
             cand --agent 'Bind this session to agent NAME, registering it if new'
             cand --role 'The agent''s role (e.g. reviewer, builder); used with --agent'
+            cand --spawn-mode 'How the spawn_agent tool opens terminals: auto (a terminal emulator on a desktop, else tmux), tmux, terminal, or dry-run (only return the command)'
             cand --capabilities 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --channel 'Push Claude Code channel notifications (`notifications/claude/channel`) when mail, tasks or channel posts arrive: a fixed envelope with ids only, never the message text. Start Claude Code with `--channels` to receive them'

@@ -40,6 +40,10 @@ complete -c relay -n "__fish_relay_needs_command" -f -a "help" -d 'Print this me
 complete -c relay -n "__fish_relay_using_subcommand serve" -l transport -d 'The transport to speak' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'"
 complete -c relay -n "__fish_relay_using_subcommand serve" -l agent -d 'Bind this session to agent NAME, registering it if new' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l role -d 'The agent\'s role (e.g. reviewer, builder); used with --agent' -r
+complete -c relay -n "__fish_relay_using_subcommand serve" -l spawn-mode -d 'How the spawn_agent tool opens terminals: auto (a terminal emulator on a desktop, else tmux), tmux, terminal, or dry-run (only return the command)' -r -f -a "auto\t'A terminal emulator on a desktop, else tmux'
+tmux\t'A detached tmux session named `relay-NAME`'
+terminal\t'A terminal emulator (x-terminal-emulator, gnome-terminal, konsole, xterm; Terminal on macOS)'
+dry-run\t'Start nothing; return the command'"
 complete -c relay -n "__fish_relay_using_subcommand serve" -l capabilities -d 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand serve" -l channel -d 'Push Claude Code channel notifications (`notifications/claude/channel`) when mail, tasks or channel posts arrive: a fixed envelope with ids only, never the message text. Start Claude Code with `--channels` to receive them'

@@ -148,6 +148,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub channel: bool,
 
+    /// How the spawn_agent tool opens terminals: auto (a terminal emulator
+    /// on a desktop, else tmux), tmux, terminal, or dry-run (only return
+    /// the command).
+    #[arg(long, env = "RELAY_SPAWN_MODE", value_enum, default_value = "auto")]
+    pub spawn_mode: crate::mcp::spawn::SpawnMode,
+
     /// Show a desktop notification (notify-send, osascript, PowerShell)
     /// when mail, tasks or channel posts arrive: at most one per 10 s,
     /// sender and kind only. A missing notifier is a warning, not an error.

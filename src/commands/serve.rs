@@ -54,6 +54,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         settings.clone(),
         args.channel,
         args.notify,
+        args.spawn_mode,
     ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -231,3 +231,21 @@ pub struct GetTasks {
     /// How many, 1-100 (default 20), newest first.
     pub limit: Option<u32>,
 }
+
+/// `spawn_agent` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpawnAgent {
+    /// The new agent's name (1-64 characters from A-Z a-z 0-9 _ . -).
+    pub name: String,
+    /// Its role, e.g. "reviewer".
+    #[serde(default)]
+    pub role: String,
+    /// Its capabilities; you can only grant ones you hold.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// The directory the new terminal starts in (default: this server's).
+    pub cwd: Option<String>,
+    /// A first message for the new agent; it waits in its relay inbox.
+    pub initial_message: Option<String>,
+}

@@ -4,6 +4,7 @@ pub mod args;
 pub mod desktop;
 pub mod feed;
 pub mod server;
+pub mod spawn;
 pub mod stdio;
 
 use std::sync::Arc;
@@ -36,9 +37,12 @@ pub async fn serve_stdio(
     settings: Settings,
     channel: bool,
     notify: bool,
+    spawn_mode: spawn::SpawnMode,
 ) -> anyhow::Result<()> {
     let (transport, pipes) = stdio::start(settings.max_line_bytes);
-    let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio").with_channel(channel);
+    let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio")
+        .with_channel(channel)
+        .with_spawn_mode(spawn_mode);
     let db = settings.db.clone();
     let ticker = tokio::spawn(background(store, server.clone(), settings));
     let outcome = match server.clone().serve(transport).await {

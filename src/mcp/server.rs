@@ -59,6 +59,8 @@ pub struct RelayServer {
     initialized: tokio::sync::watch::Sender<bool>,
     /// `serve --channel`: push `notifications/claude/channel` envelopes.
     channel_mode: bool,
+    /// How `spawn_agent` opens terminals.
+    spawn_mode: super::spawn::SpawnMode,
 }
 
 struct ToolDef {
@@ -170,6 +172,15 @@ ones with update_task) or tasks you posted (role \"posted\"), newest first, opti
         read_only: true,
     },
     ToolDef {
+        name: "spawn_agent",
+        description: "Open a new agent terminal (Claude Code by default) already connected to relay as a new agent, \
+e.g. to get a reviewer or a helper for a sub-task. It starts in tmux or a terminal window; the operator may \
+configure relay to only return the command. initial_message waits in the new agent's inbox. You can only grant \
+capabilities you hold. Needs the spawn capability.",
+        schema: schema::<args::SpawnAgent>,
+        read_only: false,
+    },
+    ToolDef {
         name: "create_channel",
         description: "Create a channel (a named group conversation) and join it. Needs the channels capability. \
 Errors: ALREADY_EXISTS, VALIDATION (names are lowercase a-z 0-9 _ -).",
@@ -262,7 +273,14 @@ impl RelayServer {
             subscriptions: Arc::default(),
             initialized: tokio::sync::watch::Sender::new(false),
             channel_mode: false,
+            spawn_mode: super::spawn::SpawnMode::Auto,
         }
+    }
+
+    /// How `spawn_agent` opens terminals (`serve --spawn-mode`).
+    pub fn with_spawn_mode(mut self, mode: super::spawn::SpawnMode) -> Self {
+        self.spawn_mode = mode;
+        self
     }
 
     /// Pushes `notifications/claude/channel` envelopes (`serve --channel`)
@@ -489,6 +507,10 @@ impl RelayServer {
                     .await?;
                 Ok(json!({ "count": tasks.len(), "tasks": tasks }))
             }
+            "spawn_agent" => {
+                let a: args::SpawnAgent = parse(args)?;
+                self.spawn_agent(a).await
+            }
             "create_channel" => {
                 let a: args::CreateChannel = parse(args)?;
                 let ch = self
@@ -629,6 +651,68 @@ impl RelayServer {
                 }
             }
         }
+    }
+
+    async fn spawn_agent(&self, a: args::SpawnAgent) -> Result<Value> {
+        crate::store::validate::agent_name(&a.name)?;
+        crate::store::validate::text("role", &a.role, crate::store::validate::MAX_ROLE_CHARS)?;
+        crate::store::validate::capabilities(&a.capabilities)?;
+        if let Some(m) = &a.initial_message {
+            crate::store::validate::content(m, self.exec.store().limits().max_content_bytes)?;
+        }
+        let cwd = match &a.cwd {
+            Some(dir) => std::path::PathBuf::from(dir),
+            None => std::env::current_dir().map_err(|e| Error::internal(format!("no current directory: {e}")))?,
+        };
+        if !cwd.is_dir() {
+            return Err(Error::validation(format!("cwd {} is not a directory", cwd.display())));
+        }
+        let (name, role, caps) = (a.name.clone(), a.role.clone(), a.capabilities.clone());
+        let agent = self
+            .with_caller(move |s, c| {
+                s.require_capabilities(c, "spawn", &caps)?;
+                let exists = s.agent(&name)?.is_some();
+                let role = (!role.is_empty()).then_some(role.as_str());
+                s.bind_agent(&name, role, (!exists).then_some(caps.as_slice()), "spawn")
+            })
+            .await?;
+        if let Some(message) = a.initial_message.clone() {
+            let to = a.name.clone();
+            self.with_caller(move |s, c| s.send_message(c, &to, &message, crate::store::Priority::High, None))
+                .await?;
+        }
+        let db = self.exec.store().path().to_owned();
+        let spawn = super::spawn::Spawn {
+            name: &a.name,
+            role: &a.role,
+            capabilities: &agent.capabilities,
+            db: &db,
+            cwd: &cwd,
+            has_message: a.initial_message.is_some(),
+        };
+        let argv = super::spawn::agent_argv(&spawn);
+        let launcher = super::spawn::launcher(self.spawn_mode, &a.name, &cwd, &argv)
+            .map_err(|e| Error::new(ErrorCode::InvalidState, e))?;
+        if let Some(launcher) = &launcher {
+            let child = std::process::Command::new(&launcher[0])
+                .args(&launcher[1..])
+                .current_dir(&cwd)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| Error::internal(format!("cannot start {}: {e}", launcher[0])))?;
+            let mut child = child;
+            std::thread::spawn(move || child.wait());
+        }
+        Ok(json!({
+            "agent": agent,
+            "mode": self.spawn_mode,
+            "launched": launcher.is_some(),
+            "launcher": launcher,
+            "argv": argv,
+            "command_line": super::spawn::command_line(&argv),
+        }))
     }
 
     /// Audits a failed mutating call, including from a session that is

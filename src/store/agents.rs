@@ -441,6 +441,24 @@ impl Store {
         })
     }
 
+    /// Checks that the caller holds `cap` and every capability in `grants`
+    /// (an agent may not hand out more than it has).
+    ///
+    /// Errors: [`ErrorCode::CapDenied`], [`ErrorCode::AuthFailed`].
+    pub fn require_capabilities(&self, caller: Caller<'_>, cap: &str, grants: &[String]) -> Result<()> {
+        self.write(|tx, now| {
+            authorize(tx, caller.agent, now, Some(cap))?;
+            let caps: Vec<String> = load(tx, caller.agent, now)?.map(|a| a.capabilities).unwrap_or_default();
+            match grants.iter().find(|g| !caps.contains(g)) {
+                Some(g) => Err(Error::new(
+                    ErrorCode::CapDenied,
+                    format!("you cannot grant the {g:?} capability: you do not hold it"),
+                )),
+                None => Ok(()),
+            }
+        })
+    }
+
     /// Binds a `relay worker --agent NAME`: registers NAME with the `tasks`
     /// capability (role `worker`) if it is new, otherwise keeps what is
     /// stored (SPEC §4 Workers).

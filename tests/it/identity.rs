@@ -121,6 +121,7 @@ async fn tools_take_no_sender_identity_arguments() {
         "update_task",
         "get_task",
         "get_tasks",
+        "spawn_agent",
     ] {
         assert!(names.contains(&expected), "missing tool {expected}");
     }

@@ -12,6 +12,7 @@ mod identity;
 mod interop;
 mod messages;
 mod protocol;
+mod spawn;
 mod tail;
 mod tasks;
 mod wakeup;
