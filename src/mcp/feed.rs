@@ -131,7 +131,12 @@ pub async fn follow(server: RelayServer, peer: Peer<RoleServer>, db: PathBuf, ch
         }
         for event in &events {
             cursor = event.id;
+            let listeners = server.listeners();
             for uri in uris_for(&agent, event) {
+                // 2026 subscriptions: each sink passes only its own URIs.
+                for sink in &listeners {
+                    let _ = sink.notify_resource_updated(uri.clone()).await;
+                }
                 if server.is_subscribed(&uri)
                     && peer
                         .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))

@@ -61,6 +61,9 @@ pub struct RelayServer {
     channel_mode: bool,
     /// How `spawn_agent` opens terminals.
     spawn_mode: super::spawn::SpawnMode,
+    /// Live 2026-style subscriptions (`subscriptions/listen`); each sink
+    /// only passes the URIs its client asked for.
+    listeners: Arc<Mutex<Vec<rmcp::service::SubscriptionSink>>>,
 }
 
 struct ToolDef {
@@ -274,6 +277,7 @@ impl RelayServer {
             initialized: tokio::sync::watch::Sender::new(false),
             channel_mode: false,
             spawn_mode: super::spawn::SpawnMode::Auto,
+            listeners: Arc::default(),
         }
     }
 
@@ -293,6 +297,11 @@ impl RelayServer {
     /// The executor this session's store calls go through.
     pub fn executor(&self) -> &Executor {
         &self.exec
+    }
+
+    /// The live `subscriptions/listen` sinks (each filters by its own URIs).
+    pub fn listeners(&self) -> Vec<rmcp::service::SubscriptionSink> {
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Whether the client subscribed to `uri`.
@@ -848,7 +857,42 @@ impl ServerHandler for RelayServer {
         self.initialized.send_replace(true);
     }
 
-    #[allow(deprecated)] // the 2025 form; the 2026 `subscriptions/listen` is not served yet
+    fn accepted_subscription_filter(
+        &self,
+        requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        // The 2026 form: keep the resource URIs this session may watch.
+        let uris: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| self.subscribable(uri).is_ok())
+            .cloned()
+            .collect();
+        if uris.is_empty() {
+            return None;
+        }
+        let mut accepted = rmcp::model::SubscriptionFilter::default();
+        accepted.resource_subscriptions = Some(uris);
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> std::result::Result<(), ErrorData> {
+        let sink = context.sink().clone();
+        let id = sink.id().clone();
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner()).push(sink);
+        // A 2026 session has no `initialized` notification: a live
+        // subscription is its signal that pushing may start.
+        self.initialized.send_replace(true);
+        context.cancelled().await;
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|s| s.id() != &id);
+        Ok(())
+    }
+
+    #[allow(deprecated)] // the 2025 form; 2026 clients use subscriptions/listen (above)
     async fn subscribe(
         &self,
         request: rmcp::model::SubscribeRequestParams,

@@ -245,3 +245,66 @@ async fn desktop_notifications_name_the_sender_never_the_content_and_are_rate_li
     carol.close().await;
     alice.close().await;
 }
+
+#[tokio::test]
+async fn a_2026_client_subscribes_with_subscriptions_listen() {
+    use rmcp::model::{ProtocolVersion, ServerNotification, SubscriptionFilter};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+    let relay = Relay::new();
+    let db = relay.db.clone();
+    let cmd = tokio::process::Command::new(crate::support::relay_bin()).configure(|c| {
+        c.arg("--db")
+            .arg(&db)
+            .args(["serve", "--agent", "bob"])
+            .env_remove("RELAY_AGENT");
+    });
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let bob = ().serve_with_lifecycle(transport, lifecycle).await.expect("a 2026 session");
+    let filter = SubscriptionFilter::builder()
+        .resource_subscriptions(["relay://inbox/bob", "relay://inbox/alice"])
+        .build();
+    let mut sub = bob.listen(filter).await.expect("subscriptions/listen");
+    // Only bob's own inbox is accepted.
+    assert_eq!(
+        sub.acknowledged().resource_subscriptions,
+        Some(vec!["relay://inbox/bob".to_string()])
+    );
+    let alice = relay.agent("alice", &[]).await;
+    alice.call("send_message", json!({"to": "bob", "content": "hi"})).await;
+    let note = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+        .await
+        .expect("a notification in time");
+    match note.unwrap() {
+        Some(ServerNotification::ResourceUpdatedNotification(n)) => assert_eq!(n.params.uri, "relay://inbox/bob"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let _ = sub.cancel().await;
+    let _ = bob.cancel().await;
+    alice.close().await;
+}
+
+#[tokio::test]
+async fn nothing_is_pushed_before_the_client_says_initialized() {
+    let relay = Relay::new();
+    let mut bob = relay.raw(&["--agent", "bob", "--channel"]);
+    bob.send(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}));
+    assert!(bob.recv()["result"].is_object());
+    let alice = relay.agent("alice", &[]).await;
+    alice
+        .call("send_message", json!({"to": "bob", "content": "early"}))
+        .await;
+    assert!(bob.recv_within(1500).is_none(), "a notification before initialized");
+    bob.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let note = bob.recv_within(10_000).expect("the held-back notification");
+    assert_eq!(note["method"], "notifications/claude/channel");
+    assert_eq!(note["params"]["meta"]["event"], "message");
+    alice.close().await;
+}

@@ -300,6 +300,12 @@ impl RawSession {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
     }
 
+    /// The next stdout line if one arrives within `ms` milliseconds.
+    pub fn recv_within(&self, ms: u64) -> Option<Value> {
+        let line = self.lines.recv_timeout(Duration::from_millis(ms)).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}")))
+    }
+
     /// Sends `initialize` + `notifications/initialized` and returns the result.
     pub fn initialize(&mut self) -> Value {
         self.send(&serde_json::json!({
