@@ -32,6 +32,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
+            cand recover 'Clear an agent''s lost token so its name can be registered again'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -113,6 +114,21 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'relay;recover'= {
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand -y 'Do not ask for confirmation (needed when not on a terminal)'
+            cand --yes 'Do not ask for confirmation (needed when not on a terminal)'
+            cand --dry-run 'Show what would change; change nothing'
+            cand --json 'Print the result as JSON'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'relay;completions'= {
             cand --out-dir 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
@@ -143,6 +159,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
+            cand recover 'Clear an agent''s lost token so its name can be registered again'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -156,6 +173,8 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;generate-hooks'= {
         }
         &'relay;help;tail'= {
+        }
+        &'relay;help;recover'= {
         }
         &'relay;help;completions'= {
         }

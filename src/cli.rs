@@ -85,6 +85,13 @@ pub enum Command {
     /// names, never message text. Runs until interrupted.
     Tail(TailArgs),
 
+    /// Clear an agent's lost token so its name can be registered again.
+    ///
+    /// Its messages, tasks and channel memberships stay. The next
+    /// `register_agent` for the name gets a new token (a `relay serve
+    /// --agent NAME` process binds it as before). Audited with your OS user.
+    Recover(RecoverArgs),
+
     /// Print shell completions, generated from these definitions.
     ///
     /// Example: `relay completions bash > ~/.local/share/bash-completion/completions/relay`.
@@ -267,4 +274,24 @@ pub struct TailArgs {
     /// Start with the last N events already stored.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub last: usize,
+}
+
+/// `relay recover` options.
+#[derive(Debug, Clone, Args)]
+pub struct RecoverArgs {
+    /// The agent whose credentials to clear.
+    #[arg(value_name = "AGENT")]
+    pub agent: String,
+
+    /// Do not ask for confirmation (needed when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

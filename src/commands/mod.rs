@@ -4,6 +4,7 @@ pub mod completions;
 pub mod generate_hooks;
 pub mod hook;
 pub mod man;
+pub mod recover;
 pub mod serve;
 pub mod tail;
 pub mod worker;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&args, &Settings::resolve(&cli.global)?),
         Command::Hook(args) => Ok(hook::run(&args, &cli.global)),
         Command::GenerateHooks(args) => generate_hooks::run(&args, &cli.global),
+        Command::Recover(args) => recover::run(&args, &Settings::resolve(&cli.global)?),
         Command::Tail(args) => tail::run(&args, &Settings::resolve(&cli.global)?),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),

@@ -441,6 +441,41 @@ impl Store {
         })
     }
 
+    /// Clears `name`'s credentials so it can register again (`relay
+    /// recover`, after a lost token): token and recovery token removed,
+    /// state back to active. Its messages, tasks and channels stay. Audited
+    /// with the operator's OS user. Returns the agent as it is now.
+    ///
+    /// Errors: [`ErrorCode::NotFound`] for an unknown agent.
+    pub fn recover_agent(&self, name: &str, os_user: &str) -> Result<Agent> {
+        validate::agent_name(name)?;
+        self.write(|tx, now| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE agents SET token_hash = NULL, recovery_token_hash = NULL, auth_state = 'active'
+                     WHERE name = ?1",
+                )?
+                .execute([name])?;
+            if changed == 0 {
+                return Err(Error::not_found(format!(
+                    "no agent named {name:?}; `relay` lists none by that name"
+                )));
+            }
+            audit::record(
+                tx,
+                Caller {
+                    agent: name,
+                    transport: "cli",
+                },
+                "recover",
+                None,
+                &serde_json::json!({"os_user": os_user}),
+                now,
+            )?;
+            load_written(tx, name, now)
+        })
+    }
+
     /// Checks that the caller holds `cap` and every capability in `grants`
     /// (an agent may not hand out more than it has).
     ///

@@ -12,6 +12,7 @@ mod identity;
 mod interop;
 mod messages;
 mod protocol;
+mod recover;
 mod spawn;
 mod tail;
 mod tasks;
