@@ -16,6 +16,9 @@ _relay() {
             ",$1")
                 cmd="relay"
                 ;;
+            relay,backup)
+                cmd="relay__subcmd__backup"
+                ;;
             relay,completions)
                 cmd="relay__subcmd__completions"
                 ;;
@@ -34,6 +37,9 @@ _relay() {
             relay,recover)
                 cmd="relay__subcmd__recover"
                 ;;
+            relay,restore)
+                cmd="relay__subcmd__restore"
+                ;;
             relay,serve)
                 cmd="relay__subcmd__serve"
                 ;;
@@ -42,6 +48,9 @@ _relay() {
                 ;;
             relay,worker)
                 cmd="relay__subcmd__worker"
+                ;;
+            relay__subcmd__help,backup)
+                cmd="relay__subcmd__help__subcmd__backup"
                 ;;
             relay__subcmd__help,completions)
                 cmd="relay__subcmd__help__subcmd__completions"
@@ -61,6 +70,9 @@ _relay() {
             relay__subcmd__help,recover)
                 cmd="relay__subcmd__help__subcmd__recover"
                 ;;
+            relay__subcmd__help,restore)
+                cmd="relay__subcmd__help__subcmd__restore"
+                ;;
             relay__subcmd__help,serve)
                 cmd="relay__subcmd__help__subcmd__serve"
                 ;;
@@ -77,12 +89,42 @@ _relay() {
 
     case "${cmd}" in
         relay)
-            opts="-q -v -h -V --db --quiet --verbose --help --version serve worker hook generate-hooks tail recover completions man help"
+            opts="-q -v -h -V --db --quiet --verbose --help --version serve worker hook generate-hooks tail backup restore recover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__backup)
+            opts="-o -q -v -h -V --output --keep --json --db --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -143,8 +185,22 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help)
-            opts="serve worker hook generate-hooks tail recover completions man help"
+            opts="serve worker hook generate-hooks tail backup restore recover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__help__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -227,6 +283,20 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help__subcmd__recover)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -328,6 +398,24 @@ _relay() {
             ;;
         relay__subcmd__recover)
             opts="-y -q -v -h -V --yes --dry-run --json --db --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__restore)
+            opts="-y -q -v -h -V --yes --force --json --db --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

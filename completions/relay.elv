@@ -32,6 +32,8 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
+            cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
+            cand restore 'Replace the store with a backup (stop every relay process first)'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
@@ -114,6 +116,36 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'relay;backup'= {
+            cand -o 'Where to write: a file, or a directory (ending in `/` or existing)'
+            cand --output 'Where to write: a file, or a directory (ending in `/` or existing)'
+            cand --keep 'Keep only the newest N backups in the output directory'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --json 'Print the result (path, manifest, pruned files) as JSON'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;restore'= {
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand -y 'Do not ask for confirmation (needed when not on a terminal)'
+            cand --yes 'Do not ask for confirmation (needed when not on a terminal)'
+            cand --force 'Restore a backup with an older schema (migrated when next opened)'
+            cand --json 'Print the result as JSON'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'relay;recover'= {
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand -y 'Do not ask for confirmation (needed when not on a terminal)'
@@ -159,6 +191,8 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
+            cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
+            cand restore 'Replace the store with a backup (stop every relay process first)'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
@@ -173,6 +207,10 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;generate-hooks'= {
         }
         &'relay;help;tail'= {
+        }
+        &'relay;help;backup'= {
+        }
+        &'relay;help;restore'= {
         }
         &'relay;help;recover'= {
         }

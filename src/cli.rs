@@ -85,6 +85,22 @@ pub enum Command {
     /// names, never message text. Runs until interrupted.
     Tail(TailArgs),
 
+    /// Write a consistent backup of the store (tar.gz), safe while agents run.
+    ///
+    /// The archive holds `relay.db` (a `VACUUM INTO` snapshot) and
+    /// `manifest.json` (schema and relay versions, time, rows per table).
+    /// Default: `backups/relay-<time>.tar.gz` beside the store. Silent unless
+    /// on a terminal or `--json`, so it suits cron.
+    Backup(BackupArgs),
+
+    /// Replace the store with a backup (stop every relay process first).
+    ///
+    /// Verifies the archive, its manifest and the database's integrity
+    /// before touching anything, writes a safety backup, then swaps the
+    /// file in atomically. Refuses while any relay process has the store
+    /// open (DAEMON_RUNNING).
+    Restore(RestoreArgs),
+
     /// Clear an agent's lost token so its name can be registered again.
     ///
     /// Its messages, tasks and channel memberships stay. The next
@@ -290,6 +306,42 @@ pub struct RecoverArgs {
     /// Show what would change; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `relay backup` options.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Where to write: a file, or a directory (ending in `/` or existing).
+    #[arg(long, short, value_name = "FILE|DIR/")]
+    pub output: Option<PathBuf>,
+
+    /// Keep only the newest N backups in the output directory.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+
+    /// Print the result (path, manifest, pruned files) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `relay restore` options.
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The backup archive (from `relay backup`).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+
+    /// Do not ask for confirmation (needed when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Restore a backup with an older schema (migrated when next opened).
+    #[arg(long)]
+    pub force: bool,
 
     /// Print the result as JSON.
     #[arg(long)]

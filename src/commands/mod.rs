@@ -1,10 +1,12 @@
 //! One module per subcommand; each exposes `run(args, settings) -> Result<ExitCode>`.
 
+pub mod backup;
 pub mod completions;
 pub mod generate_hooks;
 pub mod hook;
 pub mod man;
 pub mod recover;
+pub mod restore;
 pub mod serve;
 pub mod tail;
 pub mod worker;
@@ -20,6 +22,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&args, &Settings::resolve(&cli.global)?),
         Command::Hook(args) => Ok(hook::run(&args, &cli.global)),
         Command::GenerateHooks(args) => generate_hooks::run(&args, &cli.global),
+        Command::Backup(args) => backup::run(&args, &Settings::resolve(&cli.global)?),
+        Command::Restore(args) => restore::run(&args, &Settings::resolve(&cli.global)?),
         Command::Recover(args) => recover::run(&args, &Settings::resolve(&cli.global)?),
         Command::Tail(args) => tail::run(&args, &Settings::resolve(&cli.global)?),
         Command::Completions(args) => completions::run(&args),
@@ -44,7 +48,9 @@ pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     use crate::ErrorCode as C;
     match err.downcast_ref::<crate::Error>().map(|e| e.code) {
-        Some(C::CorruptStore | C::SchemaMismatch | C::Validation | C::Timeout) | None => ExitCode::from(2),
+        Some(C::CorruptStore | C::SchemaMismatch | C::Validation | C::Timeout | C::NotFound) | None => {
+            ExitCode::from(2)
+        }
         Some(_) => ExitCode::from(1),
     }
 }

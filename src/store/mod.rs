@@ -15,6 +15,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod backup;
 pub mod channels;
 pub mod events;
 pub mod executor;
