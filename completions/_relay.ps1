@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('hook', 'hook', [CompletionResultType]::ParameterValue, 'Claude Code hook handler: print new relay mail and tasks as context')
             [CompletionResult]::new('generate-hooks', 'generate-hooks', [CompletionResultType]::ParameterValue, 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`')
             [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Follow relay events live: messages, channel posts, tasks, agents')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check that relay can work here: PASS/WARN/FAIL per check')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Write a consistent backup of the store (tar.gz), safe while agents run')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Replace the store with a backup (stop every relay process first)')
             [CompletionResult]::new('recover', 'recover', [CompletionResultType]::ParameterValue, 'Clear an agent''s lost token so its name can be registered again')
@@ -125,6 +126,19 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'relay;doctor' {
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the checks as JSON')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'relay;backup' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Where to write: a file, or a directory (ending in `/` or existing)')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Where to write: a file, or a directory (ending in `/` or existing)')
@@ -205,6 +219,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('hook', 'hook', [CompletionResultType]::ParameterValue, 'Claude Code hook handler: print new relay mail and tasks as context')
             [CompletionResult]::new('generate-hooks', 'generate-hooks', [CompletionResultType]::ParameterValue, 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`')
             [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Follow relay events live: messages, channel posts, tasks, agents')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check that relay can work here: PASS/WARN/FAIL per check')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Write a consistent backup of the store (tar.gz), safe while agents run')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Replace the store with a backup (stop every relay process first)')
             [CompletionResult]::new('recover', 'recover', [CompletionResultType]::ParameterValue, 'Clear an agent''s lost token so its name can be registered again')
@@ -226,6 +241,9 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             break
         }
         'relay;help;tail' {
+            break
+        }
+        'relay;help;doctor' {
             break
         }
         'relay;help;backup' {

@@ -22,6 +22,9 @@ _relay() {
             relay,completions)
                 cmd="relay__subcmd__completions"
                 ;;
+            relay,doctor)
+                cmd="relay__subcmd__doctor"
+                ;;
             relay,generate-hooks)
                 cmd="relay__subcmd__generate__subcmd__hooks"
                 ;;
@@ -54,6 +57,9 @@ _relay() {
                 ;;
             relay__subcmd__help,completions)
                 cmd="relay__subcmd__help__subcmd__completions"
+                ;;
+            relay__subcmd__help,doctor)
+                cmd="relay__subcmd__help__subcmd__doctor"
                 ;;
             relay__subcmd__help,generate-hooks)
                 cmd="relay__subcmd__help__subcmd__generate__subcmd__hooks"
@@ -89,7 +95,7 @@ _relay() {
 
     case "${cmd}" in
         relay)
-            opts="-q -v -h -V --db --quiet --verbose --help --version serve worker hook generate-hooks tail backup restore recover completions man help"
+            opts="-q -v -h -V --db --quiet --verbose --help --version serve worker hook generate-hooks tail doctor backup restore recover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,6 +164,24 @@ _relay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        relay__subcmd__doctor)
+            opts="-q -v -h -V --json --db --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         relay__subcmd__generate__subcmd__hooks)
             opts="-q -v -h -V --agent --write --db --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -185,7 +209,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help)
-            opts="serve worker hook generate-hooks tail backup restore recover completions man help"
+            opts="serve worker hook generate-hooks tail doctor backup restore recover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -213,6 +237,20 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

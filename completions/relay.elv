@@ -32,6 +32,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
+            cand doctor 'Check that relay can work here: PASS/WARN/FAIL per check'
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
@@ -116,6 +117,18 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'relay;doctor'= {
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --json 'Print the checks as JSON'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'relay;backup'= {
             cand -o 'Where to write: a file, or a directory (ending in `/` or existing)'
             cand --output 'Where to write: a file, or a directory (ending in `/` or existing)'
@@ -191,6 +204,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
+            cand doctor 'Check that relay can work here: PASS/WARN/FAIL per check'
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
@@ -207,6 +221,8 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;generate-hooks'= {
         }
         &'relay;help;tail'= {
+        }
+        &'relay;help;doctor'= {
         }
         &'relay;help;backup'= {
         }

@@ -85,6 +85,14 @@ pub enum Command {
     /// names, never message text. Runs until interrupted.
     Tail(TailArgs),
 
+    /// Check that relay can work here: PASS/WARN/FAIL per check.
+    ///
+    /// Store opens, schema current, quick_check, WAL, permissions, free
+    /// disk, Claude Code hooks and MCP configs that reference relay, other
+    /// relay processes. Every FAIL says how to fix it. Exit 0 with no FAIL,
+    /// else 1.
+    Doctor(DoctorArgs),
+
     /// Write a consistent backup of the store (tar.gz), safe while agents run.
     ///
     /// The archive holds `relay.db` (a `VACUUM INTO` snapshot) and
@@ -344,6 +352,14 @@ pub struct RestoreArgs {
     pub force: bool,
 
     /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `relay doctor` options.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
 }

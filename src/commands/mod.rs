@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod completions;
+pub mod doctor;
 pub mod generate_hooks;
 pub mod hook;
 pub mod man;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&args, &Settings::resolve(&cli.global)?),
         Command::Hook(args) => Ok(hook::run(&args, &cli.global)),
         Command::GenerateHooks(args) => generate_hooks::run(&args, &cli.global),
+        Command::Doctor(args) => doctor::run(&args, &Settings::resolve(&cli.global)?),
         Command::Backup(args) => backup::run(&args, &Settings::resolve(&cli.global)?),
         Command::Restore(args) => restore::run(&args, &Settings::resolve(&cli.global)?),
         Command::Recover(args) => recover::run(&args, &Settings::resolve(&cli.global)?),

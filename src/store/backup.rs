@@ -122,3 +122,30 @@ pub fn check_schema(m: &Manifest, force: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// What `relay doctor` reads from a store file, opened read-only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// `PRAGMA user_version`.
+    pub schema_version: i64,
+    /// `PRAGMA journal_mode`.
+    pub journal_mode: String,
+    /// `PRAGMA quick_check`'s first line (`ok` when healthy).
+    pub quick_check: String,
+}
+
+/// Reads [`Health`] from the store at `path` without writing to it.
+///
+/// Errors: [`ErrorCode::CorruptStore`] when it is not a SQLite database.
+pub fn health(path: &Path) -> Result<Health> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(std::time::Duration::from_millis(super::BUSY_TIMEOUT_MS))?;
+    let schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let journal_mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    let quick_check = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    Ok(Health {
+        schema_version,
+        journal_mode,
+        quick_check,
+    })
+}

@@ -7,6 +7,7 @@ mod support;
 mod backup;
 mod channels;
 mod cli;
+mod doctor;
 mod durability;
 mod hooks;
 mod identity;

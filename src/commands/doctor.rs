@@ -1,0 +1,268 @@
+//! `relay doctor`: diagnostics with PASS/WARN/FAIL and a fix for each FAIL.
+
+use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::cli::DoctorArgs;
+use crate::config::Settings;
+use crate::store::backup;
+use crate::store::lock::sidecar;
+use crate::store::schema::CURRENT_VERSION;
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// Fine.
+    Pass,
+    /// Works, but worth a look.
+    Warn,
+    /// Broken; the check says how to fix it.
+    Fail,
+}
+
+/// One check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// The verdict.
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// How to fix it (WARN and FAIL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Option<String>) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+        fix,
+    }
+}
+
+/// Free bytes on the filesystem holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(dir).ok()?;
+    Some(st.blocks_available() as u64 * st.fragment_size() as u64)
+}
+
+fn home() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|b| b.home_dir().to_owned())
+}
+
+/// Files that exist among `candidates` and mention `needle`.
+fn mentioning(candidates: &[PathBuf], needle: &str) -> Vec<PathBuf> {
+    candidates
+        .iter()
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(needle)))
+        .cloned()
+        .collect()
+}
+
+/// Runs every check.
+pub fn checks(db: &Path) -> Vec<Check> {
+    let mut out = Vec::new();
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    if !db.exists() {
+        out.push(check(
+            "store",
+            Status::Fail,
+            format!("no store at {}", db.display()),
+            Some("start an agent (relay serve --agent NAME) or pass --db PATH / RELAY_DB to point at yours".into()),
+        ));
+    } else {
+        match backup::health(db) {
+            Err(e) => out.push(check(
+                "store opens",
+                Status::Fail,
+                e.message.clone(),
+                Some(format!(
+                    "restore a backup: relay restore {}/relay-….tar.gz",
+                    crate::commands::backup::default_dir(db).display()
+                )),
+            )),
+            Ok(h) => {
+                out.push(check("store opens", Status::Pass, db.display().to_string(), None));
+                out.push(match h.schema_version {
+                    v if v == CURRENT_VERSION => check("schema current", Status::Pass, format!("version {v}"), None),
+                    v if v < CURRENT_VERSION => check(
+                        "schema current",
+                        Status::Warn,
+                        format!("version {v}; this relay writes {CURRENT_VERSION}"),
+                        Some("it is migrated the next time relay serve opens it".into()),
+                    ),
+                    v => check(
+                        "schema current",
+                        Status::Fail,
+                        format!("version {v} is newer than this relay's {CURRENT_VERSION}"),
+                        Some("upgrade relay (cargo install --locked --path .)".into()),
+                    ),
+                });
+                out.push(if h.quick_check == "ok" {
+                    check("quick_check", Status::Pass, "ok", None)
+                } else {
+                    check(
+                        "quick_check",
+                        Status::Fail,
+                        h.quick_check,
+                        Some("restore the newest good backup with relay restore".into()),
+                    )
+                });
+                out.push(if h.journal_mode.eq_ignore_ascii_case("wal") {
+                    check("WAL", Status::Pass, "journal_mode=wal", None)
+                } else {
+                    check(
+                        "WAL",
+                        Status::Warn,
+                        format!("journal_mode={}", h.journal_mode),
+                        Some("relay switches it to WAL when it next opens the store".into()),
+                    )
+                });
+            }
+        }
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0)
+        };
+        let (file_mode, dir_mode) = (mode(db), mode(&dir));
+        out.push(if file_mode & 0o077 == 0 && dir_mode & 0o077 == 0 {
+            check(
+                "permissions",
+                Status::Pass,
+                format!("store {file_mode:o}, directory {dir_mode:o}"),
+                None,
+            )
+        } else {
+            check(
+                "permissions",
+                Status::Warn,
+                format!("store {file_mode:o}, directory {dir_mode:o}: other users may read agent mail"),
+                Some(format!("chmod 600 {}*; chmod 700 {}", db.display(), dir.display())),
+            )
+        });
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(sidecar(db, ".lock"));
+        let busy = lock.is_ok_and(|f| f.try_lock().is_err());
+        out.push(check(
+            "relay processes",
+            Status::Pass,
+            if busy {
+                "the store is in use by relay processes"
+            } else {
+                "no relay process has the store open"
+            },
+            None,
+        ));
+    }
+    out.push(match free_bytes(&dir) {
+        Some(free) if free < 10 << 20 => check(
+            "free disk",
+            Status::Fail,
+            format!("{} MiB free in {}", free >> 20, dir.display()),
+            Some("free some space: writes fail when the disk is full".into()),
+        ),
+        Some(free) if free < 200 << 20 => check(
+            "free disk",
+            Status::Warn,
+            format!("{} MiB free", free >> 20),
+            Some("free some space soon".into()),
+        ),
+        Some(free) => check("free disk", Status::Pass, format!("{} MiB free", free >> 20), None),
+        None => check(
+            "free disk",
+            Status::Warn,
+            format!("cannot stat {}", dir.display()),
+            None,
+        ),
+    });
+    let home = home().unwrap_or_default();
+    let settings = [
+        PathBuf::from(".claude/settings.json"),
+        PathBuf::from(".claude/settings.local.json"),
+        home.join(".claude/settings.json"),
+    ];
+    let hooks = mentioning(&settings, "relay hook ");
+    out.push(if hooks.is_empty() {
+        check(
+            "Claude Code hooks",
+            Status::Warn,
+            "no relay hooks in .claude/settings.json or ~/.claude/settings.json",
+            Some("relay generate-hooks --agent NAME --write .claude/settings.json".into()),
+        )
+    } else {
+        check("Claude Code hooks", Status::Pass, list(&hooks), None)
+    });
+    let configs = [
+        PathBuf::from(".mcp.json"),
+        home.join(".claude.json"),
+        home.join(".codex/config.toml"),
+        PathBuf::from(".cursor/mcp.json"),
+        home.join(".cursor/mcp.json"),
+    ];
+    let mcp = mentioning(&configs, "relay");
+    out.push(if mcp.is_empty() {
+        check(
+            "MCP configs",
+            Status::Warn,
+            "no MCP config references relay",
+            Some("add relay to .mcp.json, ~/.codex/config.toml or .cursor/mcp.json (see README)".into()),
+        )
+    } else {
+        check("MCP configs", Status::Pass, list(&mcp), None)
+    });
+    out
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `relay doctor`: exit 0 with no FAIL, else 1.
+pub fn run(args: &DoctorArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let checks = checks(&settings.db);
+    let ok = checks.iter().all(|c| c.status != Status::Fail);
+    if args.json {
+        let report = serde_json::json!({ "ok": ok, "store": settings.db, "checks": checks });
+        super::write_stdout(format!("{report}\n").as_bytes())?;
+    } else {
+        let colour = std::io::stdout().is_terminal();
+        let mut text = String::new();
+        for c in &checks {
+            let (label, code) = match c.status {
+                Status::Pass => ("PASS", "32"),
+                Status::Warn => ("WARN", "33"),
+                Status::Fail => ("FAIL", "31"),
+            };
+            let label = if colour {
+                format!("\x1b[{code}m{label}\x1b[0m")
+            } else {
+                label.to_owned()
+            };
+            text.push_str(&format!("{label}  {:<18} {}\n", c.name, c.detail));
+            if let Some(fix) = &c.fix {
+                text.push_str(&format!("      {:<18} fix: {fix}\n", ""));
+            }
+        }
+        super::write_stdout(text.as_bytes())?;
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
