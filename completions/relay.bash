@@ -34,6 +34,9 @@ _relay() {
             relay,hook)
                 cmd="relay__subcmd__hook"
                 ;;
+            relay,init)
+                cmd="relay__subcmd__init"
+                ;;
             relay,man)
                 cmd="relay__subcmd__man"
                 ;;
@@ -70,6 +73,9 @@ _relay() {
             relay__subcmd__help,hook)
                 cmd="relay__subcmd__help__subcmd__hook"
                 ;;
+            relay__subcmd__help,init)
+                cmd="relay__subcmd__help__subcmd__init"
+                ;;
             relay__subcmd__help,man)
                 cmd="relay__subcmd__help__subcmd__man"
                 ;;
@@ -95,13 +101,17 @@ _relay() {
 
     case "${cmd}" in
         relay)
-            opts="-q -v -h -V --db --quiet --verbose --help --version serve worker hook generate-hooks tail doctor backup restore recover completions man help"
+            opts="-q -v -h -V --db --config --quiet --verbose --help --version serve worker hook generate-hooks tail init doctor backup restore recover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -113,7 +123,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__backup)
-            opts="-o -q -v -h -V --output --keep --json --db --quiet --verbose --help --version"
+            opts="-o -q -v -h -V --output --keep --json --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -135,6 +145,10 @@ _relay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -143,7 +157,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__completions)
-            opts="-q -v -h -V --out-dir --db --quiet --verbose --help --version bash elvish fish powershell zsh"
+            opts="-q -v -h -V --out-dir --db --config --quiet --verbose --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,6 +171,10 @@ _relay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -165,13 +183,17 @@ _relay() {
             return 0
             ;;
         relay__subcmd__doctor)
-            opts="-q -v -h -V --json --db --quiet --verbose --help --version"
+            opts="-q -v -h -V --json --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -183,7 +205,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__generate__subcmd__hooks)
-            opts="-q -v -h -V --agent --write --db --quiet --verbose --help --version"
+            opts="-q -v -h -V --agent --write --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -201,6 +223,10 @@ _relay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -209,7 +235,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help)
-            opts="serve worker hook generate-hooks tail doctor backup restore recover completions man help"
+            opts="serve worker hook generate-hooks tail init doctor backup restore recover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -293,6 +319,20 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help__subcmd__hook)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -391,7 +431,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__hook)
-            opts="-q -v -h -V --agent --db --quiet --verbose --help --version"
+            opts="-q -v -h -V --agent --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -405,6 +445,36 @@ _relay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__init)
+            opts="-y -q -v -h -V --yes --force --agent --install-hooks --db --config --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --agent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -413,7 +483,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__man)
-            opts="-q -v -h -V --out-dir --db --quiet --verbose --help --version"
+            opts="-q -v -h -V --out-dir --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -427,6 +497,10 @@ _relay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -435,13 +509,17 @@ _relay() {
             return 0
             ;;
         relay__subcmd__recover)
-            opts="-y -q -v -h -V --yes --dry-run --json --db --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --yes --dry-run --json --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -453,13 +531,17 @@ _relay() {
             return 0
             ;;
         relay__subcmd__restore)
-            opts="-y -q -v -h -V --yes --force --json --db --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --yes --force --json --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -471,7 +553,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__serve)
-            opts="-q -v -h -V --transport --agent --role --channel --spawn-mode --notify --capabilities --db --quiet --verbose --help --version"
+            opts="-q -v -h -V --transport --agent --role --channel --spawn-mode --notify --capabilities --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -501,6 +583,10 @@ _relay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -509,7 +595,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__tail)
-            opts="-q -v -h -V --agent --json --last --db --quiet --verbose --help --version"
+            opts="-q -v -h -V --agent --json --last --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -527,6 +613,10 @@ _relay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -535,7 +625,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__worker)
-            opts="-q -v -h -V --agent --executor --allow-writes --once --concurrency --lease-seconds --timeout-seconds --cwd --json --db --quiet --verbose --help --version"
+            opts="-q -v -h -V --agent --executor --allow-writes --once --concurrency --lease-seconds --timeout-seconds --cwd --json --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -566,6 +656,10 @@ _relay() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -19,6 +19,7 @@ set edit:completion:arg-completer[relay] = {|@words|
     var completions = [
         &'relay'= {
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'
@@ -32,6 +33,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
+            cand init 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
             cand doctor 'Check that relay can work here: PASS/WARN/FAIL per check'
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
@@ -47,6 +49,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --spawn-mode 'How the spawn_agent tool opens terminals: auto (a terminal emulator on a desktop, else tmux), tmux, terminal, or dry-run (only return the command)'
             cand --capabilities 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand --channel 'Push Claude Code channel notifications (`notifications/claude/channel`) when mail, tasks or channel posts arrive: a fixed envelope with ids only, never the message text. Start Claude Code with `--channels` to receive them'
             cand --notify 'Show a desktop notification (notify-send, osascript, PowerShell) when mail, tasks or channel posts arrive: at most one per 10 s, sender and kind only. A missing notifier is a warning, not an error'
             cand -q 'Only log errors (to stderr)'
@@ -66,6 +69,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --timeout-seconds 'Kill a task''s process after this many seconds and fail the task'
             cand --cwd 'Working directory for the executor [default: the current directory]'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand --allow-writes 'Run write tasks too (without it they fail and the executor never starts)'
             cand --once 'Drain the tasks there are now, then exit'
             cand --json 'Print one JSON object per finished task instead of a line of text'
@@ -81,6 +85,7 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;hook'= {
             cand --agent 'The agent whose mail to report'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'
@@ -94,6 +99,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --agent 'The agent the hooks report for (baked into the hook commands)'
             cand --write 'Merge the hooks into this Claude Code settings file (created if missing), keeping every other setting; running it again changes nothing'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'
@@ -107,7 +113,25 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --agent 'Only events to or from this agent'
             cand --last 'Start with the last N events already stored'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand --json 'Print one JSON object per event instead of a line of text'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;init'= {
+            cand --agent 'The agent name for this terminal [default: the current directory''s name]'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand -y 'Take the defaults; ask nothing'
+            cand --yes 'Take the defaults; ask nothing'
+            cand --force 'Overwrite an existing config file'
+            cand --install-hooks 'Merge the Claude Code hooks into ./.claude/settings.json'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'
@@ -119,6 +143,7 @@ set edit:completion:arg-completer[relay] = {|@words|
         }
         &'relay;doctor'= {
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand --json 'Print the checks as JSON'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
@@ -134,6 +159,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --output 'Where to write: a file, or a directory (ending in `/` or existing)'
             cand --keep 'Keep only the newest N backups in the output directory'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand --json 'Print the result (path, manifest, pruned files) as JSON'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
@@ -146,6 +172,7 @@ set edit:completion:arg-completer[relay] = {|@words|
         }
         &'relay;restore'= {
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand -y 'Do not ask for confirmation (needed when not on a terminal)'
             cand --yes 'Do not ask for confirmation (needed when not on a terminal)'
             cand --force 'Restore a backup with an older schema (migrated when next opened)'
@@ -161,6 +188,7 @@ set edit:completion:arg-completer[relay] = {|@words|
         }
         &'relay;recover'= {
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand -y 'Do not ask for confirmation (needed when not on a terminal)'
             cand --yes 'Do not ask for confirmation (needed when not on a terminal)'
             cand --dry-run 'Show what would change; change nothing'
@@ -177,6 +205,7 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;completions'= {
             cand --out-dir 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'
@@ -189,6 +218,7 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;man'= {
             cand --out-dir 'Write relay.1 and one page per subcommand into DIR instead of printing relay.1'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'
@@ -204,6 +234,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand hook 'Claude Code hook handler: print new relay mail and tasks as context'
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
+            cand init 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
             cand doctor 'Check that relay can work here: PASS/WARN/FAIL per check'
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
@@ -221,6 +252,8 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;generate-hooks'= {
         }
         &'relay;help;tail'= {
+        }
+        &'relay;help;init'= {
         }
         &'relay;help;doctor'= {
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_relay_global_optspecs
-    string join \n db= q/quiet v/verbose h/help V/version
+    string join \n db= config= q/quiet v/verbose h/help V/version
 end
 
 function __fish_relay_needs_command
@@ -25,6 +25,7 @@ function __fish_relay_using_subcommand
 end
 
 complete -c relay -n "__fish_relay_needs_command" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_needs_command" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_needs_command" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_needs_command" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -34,6 +35,7 @@ complete -c relay -n "__fish_relay_needs_command" -f -a "worker" -d 'Claim tasks
 complete -c relay -n "__fish_relay_needs_command" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
 complete -c relay -n "__fish_relay_needs_command" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
 complete -c relay -n "__fish_relay_needs_command" -f -a "tail" -d 'Follow relay events live: messages, channel posts, tasks, agents'
+complete -c relay -n "__fish_relay_needs_command" -f -a "init" -d 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
 complete -c relay -n "__fish_relay_needs_command" -f -a "doctor" -d 'Check that relay can work here: PASS/WARN/FAIL per check'
 complete -c relay -n "__fish_relay_needs_command" -f -a "backup" -d 'Write a consistent backup of the store (tar.gz), safe while agents run'
 complete -c relay -n "__fish_relay_needs_command" -f -a "restore" -d 'Replace the store with a backup (stop every relay process first)'
@@ -50,6 +52,7 @@ terminal\t'A terminal emulator (x-terminal-emulator, gnome-terminal, konsole, xt
 dry-run\t'Start nothing; return the command'"
 complete -c relay -n "__fish_relay_using_subcommand serve" -l capabilities -d 'Comma-separated capabilities granted to --agent: tasks, broadcast, channels, webhooks, spawn, admin' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand serve" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand serve" -l channel -d 'Push Claude Code channel notifications (`notifications/claude/channel`) when mail, tasks or channel posts arrive: a fixed envelope with ids only, never the message text. Start Claude Code with `--channels` to receive them'
 complete -c relay -n "__fish_relay_using_subcommand serve" -l notify -d 'Show a desktop notification (notify-send, osascript, PowerShell) when mail, tasks or channel posts arrive: at most one per 10 s, sender and kind only. A missing notifier is a warning, not an error'
 complete -c relay -n "__fish_relay_using_subcommand serve" -s q -l quiet -d 'Only log errors (to stderr)'
@@ -65,6 +68,7 @@ complete -c relay -n "__fish_relay_using_subcommand worker" -l lease-seconds -d 
 complete -c relay -n "__fish_relay_using_subcommand worker" -l timeout-seconds -d 'Kill a task\'s process after this many seconds and fail the task' -r
 complete -c relay -n "__fish_relay_using_subcommand worker" -l cwd -d 'Working directory for the executor [default: the current directory]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand worker" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand worker" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand worker" -l allow-writes -d 'Run write tasks too (without it they fail and the executor never starts)'
 complete -c relay -n "__fish_relay_using_subcommand worker" -l once -d 'Drain the tasks there are now, then exit'
 complete -c relay -n "__fish_relay_using_subcommand worker" -l json -d 'Print one JSON object per finished task instead of a line of text'
@@ -74,6 +78,7 @@ complete -c relay -n "__fish_relay_using_subcommand worker" -s h -l help -d 'Pri
 complete -c relay -n "__fish_relay_using_subcommand worker" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand hook" -l agent -d 'The agent whose mail to report' -r
 complete -c relay -n "__fish_relay_using_subcommand hook" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand hook" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand hook" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_using_subcommand hook" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand hook" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -81,6 +86,7 @@ complete -c relay -n "__fish_relay_using_subcommand hook" -s V -l version -d 'Pr
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -l agent -d 'The agent the hooks report for (baked into the hook commands)' -r
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -l write -d 'Merge the hooks into this Claude Code settings file (created if missing), keeping every other setting; running it again changes nothing' -r -F
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -88,12 +94,24 @@ complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s V -l vers
 complete -c relay -n "__fish_relay_using_subcommand tail" -l agent -d 'Only events to or from this agent' -r
 complete -c relay -n "__fish_relay_using_subcommand tail" -l last -d 'Start with the last N events already stored' -r
 complete -c relay -n "__fish_relay_using_subcommand tail" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand tail" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand tail" -l json -d 'Print one JSON object per event instead of a line of text'
 complete -c relay -n "__fish_relay_using_subcommand tail" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_using_subcommand tail" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand tail" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand tail" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand init" -l agent -d 'The agent name for this terminal [default: the current directory\'s name]' -r
+complete -c relay -n "__fish_relay_using_subcommand init" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand init" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand init" -s y -l yes -d 'Take the defaults; ask nothing'
+complete -c relay -n "__fish_relay_using_subcommand init" -l force -d 'Overwrite an existing config file'
+complete -c relay -n "__fish_relay_using_subcommand init" -l install-hooks -d 'Merge the Claude Code hooks into ./.claude/settings.json'
+complete -c relay -n "__fish_relay_using_subcommand init" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand init" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand init" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand doctor" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l json -d 'Print the checks as JSON'
 complete -c relay -n "__fish_relay_using_subcommand doctor" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_using_subcommand doctor" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
@@ -102,12 +120,14 @@ complete -c relay -n "__fish_relay_using_subcommand doctor" -s V -l version -d '
 complete -c relay -n "__fish_relay_using_subcommand backup" -s o -l output -d 'Where to write: a file, or a directory (ending in `/` or existing)' -r -F
 complete -c relay -n "__fish_relay_using_subcommand backup" -l keep -d 'Keep only the newest N backups in the output directory' -r
 complete -c relay -n "__fish_relay_using_subcommand backup" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand backup" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand backup" -l json -d 'Print the result (path, manifest, pruned files) as JSON'
 complete -c relay -n "__fish_relay_using_subcommand backup" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_using_subcommand backup" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand backup" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand restore" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand restore" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand restore" -s y -l yes -d 'Do not ask for confirmation (needed when not on a terminal)'
 complete -c relay -n "__fish_relay_using_subcommand restore" -l force -d 'Restore a backup with an older schema (migrated when next opened)'
 complete -c relay -n "__fish_relay_using_subcommand restore" -l json -d 'Print the result as JSON'
@@ -116,6 +136,7 @@ complete -c relay -n "__fish_relay_using_subcommand restore" -s v -l verbose -d 
 complete -c relay -n "__fish_relay_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand restore" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand recover" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand recover" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand recover" -s y -l yes -d 'Do not ask for confirmation (needed when not on a terminal)'
 complete -c relay -n "__fish_relay_using_subcommand recover" -l dry-run -d 'Show what would change; change nothing'
 complete -c relay -n "__fish_relay_using_subcommand recover" -l json -d 'Print the result as JSON'
@@ -125,25 +146,28 @@ complete -c relay -n "__fish_relay_using_subcommand recover" -s h -l help -d 'Pr
 complete -c relay -n "__fish_relay_using_subcommand recover" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand completions" -l out-dir -d 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one' -r -F
 complete -c relay -n "__fish_relay_using_subcommand completions" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand completions" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand completions" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_using_subcommand completions" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand man" -l out-dir -d 'Write relay.1 and one page per subcommand into DIR instead of printing relay.1' -r -F
 complete -c relay -n "__fish_relay_using_subcommand man" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand man" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand man" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_using_subcommand man" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand man" -s V -l version -d 'Print version'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "tail" -d 'Follow relay events live: messages, channel posts, tasks, agents'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "doctor" -d 'Check that relay can work here: PASS/WARN/FAIL per check'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "backup" -d 'Write a consistent backup of the store (tar.gz), safe while agents run'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "restore" -d 'Replace the store with a backup (stop every relay process first)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "recover" -d 'Clear an agent\'s lost token so its name can be registered again'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail doctor backup restore recover completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "tail" -d 'Follow relay events live: messages, channel posts, tasks, agents'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "init" -d 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "doctor" -d 'Check that relay can work here: PASS/WARN/FAIL per check'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "backup" -d 'Write a consistent backup of the store (tar.gz), safe while agents run'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "restore" -d 'Replace the store with a backup (stop every relay process first)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "recover" -d 'Clear an agent\'s lost token so its name can be registered again'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init doctor backup restore recover completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -29,6 +29,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "RELAY_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
+    /// The config file [default: ~/.config/relay/config.toml on Linux].
+    #[arg(long, global = true, env = "RELAY_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     /// Only log errors (to stderr).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -84,6 +88,13 @@ pub enum Command {
     /// The operator's window into what the agents are doing. Shows ids and
     /// names, never message text. Runs until interrupted.
     Tail(TailArgs),
+
+    /// Set relay up: write the config file, create the store, print MCP
+    /// configs to paste into Claude Code, Codex and Cursor.
+    ///
+    /// Asks on a terminal (store path, this terminal's agent name, install
+    /// the Claude Code hooks?); `--yes` takes the defaults.
+    Init(InitArgs),
 
     /// Check that relay can work here: PASS/WARN/FAIL per check.
     ///
@@ -362,4 +373,24 @@ pub struct DoctorArgs {
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `relay init` options.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Take the defaults; ask nothing.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Overwrite an existing config file.
+    #[arg(long)]
+    pub force: bool,
+
+    /// The agent name for this terminal [default: the current directory's name].
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Merge the Claude Code hooks into ./.claude/settings.json.
+    #[arg(long)]
+    pub install_hooks: bool,
 }

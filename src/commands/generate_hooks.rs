@@ -85,7 +85,7 @@ fn is_relay_entry(entry: &Value) -> bool {
 
 /// Merges `hooks` into the settings file: replaces earlier relay entries,
 /// keeps everything else. Returns whether the file changed.
-fn merge_into(file: &Path, hooks: &Value) -> anyhow::Result<bool> {
+pub fn merge_into(file: &Path, hooks: &Value) -> anyhow::Result<bool> {
     let before = match std::fs::read_to_string(file) {
         Ok(text) if text.trim().is_empty() => String::new(),
         Ok(text) => text,

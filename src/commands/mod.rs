@@ -5,6 +5,7 @@ pub mod completions;
 pub mod doctor;
 pub mod generate_hooks;
 pub mod hook;
+pub mod init;
 pub mod man;
 pub mod recover;
 pub mod restore;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&args, &Settings::resolve(&cli.global)?),
         Command::Hook(args) => Ok(hook::run(&args, &cli.global)),
         Command::GenerateHooks(args) => generate_hooks::run(&args, &cli.global),
+        Command::Init(args) => init::run(&args, &cli.global),
         Command::Doctor(args) => doctor::run(&args, &Settings::resolve(&cli.global)?),
         Command::Backup(args) => backup::run(&args, &Settings::resolve(&cli.global)?),
         Command::Restore(args) => restore::run(&args, &Settings::resolve(&cli.global)?),

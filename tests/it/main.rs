@@ -11,6 +11,7 @@ mod doctor;
 mod durability;
 mod hooks;
 mod identity;
+mod init;
 mod interop;
 mod messages;
 mod protocol;

@@ -31,7 +31,15 @@ impl Relay {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("relay.db");
+        // An empty config of its own: a developer's ~/.config/relay must
+        // not change what the tests see.
+        std::fs::write(dir.path().join("empty-config.toml"), "").expect("config");
         Self { dir, db }
+    }
+
+    /// The empty config file every spawned relay gets (`RELAY_CONFIG`).
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("empty-config.toml")
     }
 
     /// `relay serve --agent NAME [--capabilities ...]` with an MCP client attached.
@@ -68,11 +76,13 @@ impl Relay {
         let db = self.db.clone();
         let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = self.config();
         let cmd = tokio::process::Command::new(relay_bin()).configure(|c| {
             c.arg("--db").arg(&db).arg("serve").args(&args);
             for var in ["RELAY_AGENT", "RELAY_ROLE", "RELAY_CAPABILITIES"] {
                 c.env_remove(var);
             }
+            c.env("RELAY_CONFIG", &config);
             c.envs(env.iter().map(|(k, v)| (k, v)));
         });
         let (transport, _stderr) = TokioChildProcess::builder(cmd)
@@ -86,7 +96,11 @@ impl Relay {
     /// `relay --db DB worker ARGS...`, not yet started.
     pub fn worker(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(relay_bin());
-        cmd.arg("--db").arg(&self.db).arg("worker").args(args);
+        cmd.arg("--db")
+            .arg(&self.db)
+            .arg("worker")
+            .args(args)
+            .env("RELAY_CONFIG", self.config());
         for var in ["RELAY_AGENT", "RELAY_ROLE", "RELAY_CAPABILITIES"] {
             cmd.env_remove(var);
         }
@@ -95,7 +109,7 @@ impl Relay {
 
     /// A `relay serve` child driven by raw JSON-RPC lines.
     pub fn raw(&self, args: &[&str]) -> RawSession {
-        RawSession::spawn(&self.db, args)
+        RawSession::spawn(&self.db, &self.config(), args)
     }
 
     /// Opens the store directly, for assertions on what was stored.
@@ -235,8 +249,9 @@ pub struct RawSession {
 }
 
 impl RawSession {
-    pub fn spawn(db: &Path, args: &[&str]) -> Self {
+    pub fn spawn(db: &Path, config: &Path, args: &[&str]) -> Self {
         let mut child = std::process::Command::new(relay_bin())
+            .env("RELAY_CONFIG", config)
             .arg("--db")
             .arg(db)
             .arg("serve")

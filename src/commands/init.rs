@@ -1,0 +1,142 @@
+//! `relay init`: write the config file, create the store, and print the
+//! MCP configs to paste (SPEC §5).
+
+use std::io::IsTerminal;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use crate::cli::{GlobalArgs, InitArgs};
+use crate::clock::SystemClock;
+use crate::config::{default_config_path, default_db_path};
+use crate::store::{Limits, Store};
+
+/// A valid agent name from the current directory's name (or `agent`).
+fn default_agent() -> String {
+    let dir = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let cleaned: String = dir
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .take(64)
+        .collect();
+    if cleaned.is_empty() { "agent".into() } else { cleaned }
+}
+
+/// The config file `relay init` writes: the store path, and the defaults
+/// as comments to edit.
+fn config_text(db: &Path) -> String {
+    format!(
+        "# relay configuration (relay init). Flags and RELAY_* variables override it.\n\
+         db = {db:?}\n\n\
+         [limits]\n\
+         # max_content_bytes = 65536   # UTF-8 bytes per message, post or task text\n\
+         # max_title_chars = 256\n\
+         # max_line_bytes = 4194304    # one JSON-RPC line\n\n\
+         [retention]                   # days\n\
+         # read_messages_days = 30\n\
+         # events_days = 7\n\
+         # audit_days = 90\n\
+         # tasks_days = 30\n",
+        db = db.display().to_string()
+    )
+}
+
+/// The MCP config snippets for Claude Code, Codex and Cursor.
+pub fn snippets(agent: &str, db: Option<&Path>) -> String {
+    let mut args: Vec<String> = Vec::new();
+    if let Some(db) = db {
+        args.extend(["--db".into(), db.display().to_string()]);
+    }
+    args.extend(["serve".into(), "--agent".into(), agent.into()]);
+    let json_args = serde_json::to_string(&args).expect("strings serialise");
+    let mcp = serde_json::json!({ "mcpServers": { "relay": { "command": "relay", "args": args } } });
+    let mcp = serde_json::to_string_pretty(&mcp).expect("json");
+    format!(
+        "Claude Code (.mcp.json in your project):\n{mcp}\n\n\
+         Codex (~/.codex/config.toml):\n[mcp_servers.relay]\ncommand = \"relay\"\nargs = {json_args}\n\n\
+         Cursor (.cursor/mcp.json or ~/.cursor/mcp.json):\n{mcp}\n"
+    )
+}
+
+/// Runs `relay init`.
+///
+/// Exit codes: 0 done; 1 a config file exists (use --force); 2 not on a
+/// terminal without --yes, or the store cannot be created.
+pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let config = match &global.config {
+        Some(p) => p.clone(),
+        None => default_config_path().context("cannot find a config directory; pass --config PATH")?,
+    };
+    if config.exists() && !args.force {
+        eprintln!("relay: {} exists; pass --force to overwrite it", config.display());
+        return Ok(ExitCode::from(1));
+    }
+    let interactive = !args.yes && std::io::stdin().is_terminal();
+    if !args.yes && !interactive {
+        bail!("not on a terminal: pass --yes to take the defaults");
+    }
+    let default_db = match &global.db {
+        Some(p) => p.clone(),
+        None => default_db_path()?,
+    };
+    let agent_default = args.agent.clone().unwrap_or_else(default_agent);
+    let (db, agent, hooks) = if interactive {
+        let db: String = dialoguer::Input::new()
+            .with_prompt("Store (SQLite file shared by every agent)")
+            .default(default_db.display().to_string())
+            .interact_text()?;
+        let agent: String = dialoguer::Input::new()
+            .with_prompt("Agent name for this terminal")
+            .default(agent_default)
+            .validate_with(|n: &String| crate::store::validate::agent_name(n).map_err(|e| e.message))
+            .interact_text()?;
+        let hooks = args.install_hooks
+            || dialoguer::Confirm::new()
+                .with_prompt("Install the Claude Code hooks in ./.claude/settings.json?")
+                .default(false)
+                .interact()?;
+        (PathBuf::from(db), agent, hooks)
+    } else {
+        (default_db, agent_default, args.install_hooks)
+    };
+    crate::store::validate::agent_name(&agent)?;
+
+    if let Some(dir) = config.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let tmp = config.with_extension("toml.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    std::io::Write::write_all(&mut file, config_text(&db).as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &config).with_context(|| format!("cannot write {}", config.display()))?;
+    Store::open(&db, Arc::new(SystemClock), Limits::default())?;
+    if hooks {
+        let settings = PathBuf::from(".claude/settings.json");
+        super::generate_hooks::merge_into(&settings, &super::generate_hooks::hooks(&agent, None))?;
+    }
+    let is_default_db = default_db_path().is_ok_and(|d| d == db);
+    println!("relay is set up: config {}, store {}", config.display(), db.display());
+    if hooks {
+        println!("Claude Code hooks installed in .claude/settings.json");
+    }
+    println!("\n{}", snippets(&agent, (!is_default_db).then_some(db.as_path())));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,125 @@
+//! `relay init` and the config file (flags > environment > file > defaults).
+
+use std::os::unix::fs::PermissionsExt;
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+use crate::support::{Relay, relay_bin};
+
+fn relay() -> Command {
+    let mut cmd = Command::new(relay_bin());
+    for var in ["RELAY_DB", "RELAY_CONFIG", "RELAY_AGENT"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[test]
+fn init_writes_a_private_config_creates_the_store_and_prints_mcp_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cfg/config.toml");
+    let db = dir.path().join("data/relay.db");
+    let out = relay()
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("--db")
+        .arg(&db)
+        .args(["init", "--yes", "--agent", "frontend", "--install-hooks"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("\"mcpServers\"") && stdout.contains("[mcp_servers.relay]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"--agent\"") && stdout.contains("frontend"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(db.to_str().unwrap()),
+        "a non-default store is named in the snippets"
+    );
+    assert_eq!(std::fs::metadata(&config).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&config).unwrap().contains(db.to_str().unwrap()));
+    assert!(db.exists());
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(".claude/settings.json")).unwrap()).unwrap();
+    assert!(
+        settings["hooks"]["Stop"][0]["hooks"][0]["command"]
+            .as_str()
+            .unwrap()
+            .contains("--agent frontend")
+    );
+
+    let again = relay()
+        .arg("--config")
+        .arg(&config)
+        .args(["init", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    relay()
+        .arg("--config")
+        .arg(&config)
+        .arg("--db")
+        .arg(&db)
+        .args(["init", "--yes", "--force"])
+        .assert()
+        .success();
+
+    // Not on a terminal and no --yes: refused.
+    let other = dir.path().join("other.toml");
+    relay().arg("--config").arg(&other).arg("init").assert().code(2);
+}
+
+#[tokio::test]
+async fn the_config_file_sets_limits_and_the_store_and_flags_win() {
+    let relay_env = Relay::new();
+    let config = relay_env.dir.path().join("config.toml");
+    let from_file = relay_env.dir.path().join("from-file.db");
+    std::fs::write(
+        &config,
+        format!(
+            "db = {:?}\n[limits]\nmax_content_bytes = 10\n",
+            from_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    // The harness passes --db, which beats the file's db; the limit applies.
+    let a = relay_env
+        .serve(&["--config", config.to_str().unwrap(), "--agent", "alice"])
+        .await;
+    a.call("send_message", json!({"to": "bob", "content": "ten bytes!"}))
+        .await;
+    let (code, _) = a
+        .call_err("send_message", json!({"to": "bob", "content": "eleven byte"}))
+        .await;
+    assert_eq!(code, "PAYLOAD_TOO_LARGE");
+    a.close().await;
+    assert!(!from_file.exists(), "--db must beat the file's db");
+
+    // Without --db, the file's db is used.
+    let out = relay()
+        .arg("--config")
+        .arg(&config)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["store"], from_file.to_str().unwrap());
+
+    std::fs::write(&config, "db = 5\nnonsense = true\n").unwrap();
+    let out = relay().arg("--config").arg(&config).args(["doctor"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let missing = relay_env.dir.path().join("missing.toml");
+    relay().arg("--config").arg(&missing).args(["doctor"]).assert().code(2);
+}
