@@ -37,10 +37,11 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a backup of the store at `db` to `out` (0600, atomically).
+/// Writes a backup of the store at `db` (and the config file, if any) to
+/// `out` (0600, atomically).
 ///
 /// Errors: the store cannot be snapshot, or `out` cannot be written.
-pub fn write_archive(db: &Path, out: &Path) -> anyhow::Result<Manifest> {
+pub fn write_archive(db: &Path, out: &Path, config: Option<&Path>) -> anyhow::Result<Manifest> {
     let dir = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -67,6 +68,9 @@ pub fn write_archive(db: &Path, out: &Path) -> anyhow::Result<Manifest> {
     header.set_mode(0o600);
     header.set_cksum();
     tar.append_data(&mut header, "manifest.json", json.as_slice())?;
+    if let Some(config) = config.filter(|c| c.exists()) {
+        tar.append_path_with_name(config, "config.toml")?;
+    }
     let gz = tar.into_inner()?;
     let file = gz.finish()?;
     file.sync_all()?;
@@ -116,7 +120,7 @@ pub fn run(args: &BackupArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         s.enable_steady_tick(std::time::Duration::from_millis(100));
         s
     });
-    let manifest = write_archive(&settings.db, &out);
+    let manifest = write_archive(&settings.db, &out, settings.config_file.as_deref());
     if let Some(s) = &spinner {
         s.finish_and_clear();
     }

@@ -68,8 +68,16 @@ fn mentioning(candidates: &[PathBuf], needle: &str) -> Vec<PathBuf> {
 }
 
 /// Runs every check.
-pub fn checks(db: &Path) -> Vec<Check> {
-    let mut out = Vec::new();
+pub fn checks(db: &Path, config: Option<&Path>) -> Vec<Check> {
+    let mut out = vec![match config {
+        Some(path) => check("config", Status::Pass, format!("{} parses", path.display()), None),
+        None => check(
+            "config",
+            Status::Pass,
+            "no config file; defaults (relay init writes one)",
+            None,
+        ),
+    }];
     let dir = db
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -236,12 +244,33 @@ fn list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Runs `relay doctor`: exit 0 with no FAIL, else 1.
-pub fn run(args: &DoctorArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let checks = checks(&settings.db);
+/// Runs `relay doctor`: exit 0 with no FAIL, else 1. A config file that
+/// does not parse is a FAIL (with the parse error), not a crash: the other
+/// checks then run with the defaults.
+pub fn run(args: &DoctorArgs, global: &crate::cli::GlobalArgs) -> anyhow::Result<ExitCode> {
+    let (db, checks) = match Settings::resolve(global) {
+        Ok(settings) => (
+            settings.db.clone(),
+            checks(&settings.db, settings.config_file.as_deref()),
+        ),
+        Err(e) => {
+            let db = match &global.db {
+                Some(p) => p.clone(),
+                None => crate::config::default_db_path()?,
+            };
+            let mut all = vec![check(
+                "config",
+                Status::Fail,
+                e.message.clone(),
+                Some("fix the file (see README, \"Set up\") or rewrite it with relay init --force".into()),
+            )];
+            all.extend(checks(&db, None).into_iter().skip(1));
+            (db, all)
+        }
+    };
     let ok = checks.iter().all(|c| c.status != Status::Fail);
     if args.json {
-        let report = serde_json::json!({ "ok": ok, "store": settings.db, "checks": checks });
+        let report = serde_json::json!({ "ok": ok, "store": db, "checks": checks });
         super::write_stdout(format!("{report}\n").as_bytes())?;
     } else {
         let colour = std::io::stdout().is_terminal();

@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hook(args) => Ok(hook::run(&args, &cli.global)),
         Command::GenerateHooks(args) => generate_hooks::run(&args, &cli.global),
         Command::Init(args) => init::run(&args, &cli.global),
-        Command::Doctor(args) => doctor::run(&args, &Settings::resolve(&cli.global)?),
+        Command::Doctor(args) => doctor::run(&args, &cli.global),
         Command::Backup(args) => backup::run(&args, &Settings::resolve(&cli.global)?),
         Command::Restore(args) => restore::run(&args, &Settings::resolve(&cli.global)?),
         Command::Recover(args) => recover::run(&args, &Settings::resolve(&cli.global)?),

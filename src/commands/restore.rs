@@ -77,7 +77,8 @@ pub fn run(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<ExitCode> 
     // 4. Safety backup of what is there now.
     let safety = if db.exists() {
         let path = super::backup::default_dir(db).join(format!("pre-restore-{}", super::backup::file_name()));
-        super::backup::write_archive(db, &path).context("cannot write the safety backup; nothing changed")?;
+        super::backup::write_archive(db, &path, settings.config_file.as_deref())
+            .context("cannot write the safety backup; nothing changed")?;
         Some(path)
     } else {
         None

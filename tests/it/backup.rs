@@ -10,6 +10,7 @@ use crate::support::{Relay, relay_bin};
 
 fn relay_cmd(relay: &Relay, args: &[&str]) -> std::process::Output {
     Command::new(relay_bin())
+        .env("RELAY_CONFIG", relay.config())
         .arg("--db")
         .arg(&relay.db)
         .args(args)
@@ -75,6 +76,13 @@ async fn backup_then_restore_brings_the_store_back_with_a_safety_backup() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["manifest"]["row_counts"]["messages"], 1);
+    // The archive also carries the config file the backup ran with.
+    let names: Vec<String> = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(archive).unwrap()))
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["relay.db", "manifest.json", "config.toml"]);
     let safety = report["safety_backup"].as_str().unwrap();
     assert!(Path::new(safety).exists());
 

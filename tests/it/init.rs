@@ -113,13 +113,25 @@ async fn the_config_file_sets_limits_and_the_store_and_flags_win() {
     assert_eq!(report["store"], from_file.to_str().unwrap());
 
     std::fs::write(&config, "db = 5\nnonsense = true\n").unwrap();
-    let out = relay().arg("--config").arg(&config).args(["doctor"]).output().unwrap();
+    let out = relay().arg("--config").arg(&config).args(["backup"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("invalid"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // doctor reports it as a FAIL with a fix instead of crashing.
+    let out = relay()
+        .arg("--config")
+        .arg(&config)
+        .arg("--db")
+        .arg(&relay_env.db)
+        .args(["doctor"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.starts_with("FAIL  config")), "{text}");
     let missing = relay_env.dir.path().join("missing.toml");
-    relay().arg("--config").arg(&missing).args(["doctor"]).assert().code(2);
+    relay().arg("--config").arg(&missing).args(["backup"]).assert().code(2);
 }
