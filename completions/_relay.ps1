@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('generate-hooks', 'generate-hooks', [CompletionResultType]::ParameterValue, 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`')
             [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Follow relay events live: messages, channel posts, tasks, agents')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor')
+            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Self-check on a throwaway store: real relay processes, end to end')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check that relay can work here: PASS/WARN/FAIL per check')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Write a consistent backup of the store (tar.gz), safe while agents run')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Replace the store with a backup (stop every relay process first)')
@@ -151,6 +152,20 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'relay;test' {
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file [default: ~/.config/relay/config.toml on Linux]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the steps as JSON')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'relay;doctor' {
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file [default: ~/.config/relay/config.toml on Linux]')
@@ -251,6 +266,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('generate-hooks', 'generate-hooks', [CompletionResultType]::ParameterValue, 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`')
             [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Follow relay events live: messages, channel posts, tasks, agents')
             [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor')
+            [CompletionResult]::new('test', 'test', [CompletionResultType]::ParameterValue, 'Self-check on a throwaway store: real relay processes, end to end')
             [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check that relay can work here: PASS/WARN/FAIL per check')
             [CompletionResult]::new('backup', 'backup', [CompletionResultType]::ParameterValue, 'Write a consistent backup of the store (tar.gz), safe while agents run')
             [CompletionResult]::new('restore', 'restore', [CompletionResultType]::ParameterValue, 'Replace the store with a backup (stop every relay process first)')
@@ -276,6 +292,9 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             break
         }
         'relay;help;init' {
+            break
+        }
+        'relay;help;test' {
             break
         }
         'relay;help;doctor' {

@@ -52,6 +52,9 @@ _relay() {
             relay,tail)
                 cmd="relay__subcmd__tail"
                 ;;
+            relay,test)
+                cmd="relay__subcmd__test"
+                ;;
             relay,worker)
                 cmd="relay__subcmd__worker"
                 ;;
@@ -91,6 +94,9 @@ _relay() {
             relay__subcmd__help,tail)
                 cmd="relay__subcmd__help__subcmd__tail"
                 ;;
+            relay__subcmd__help,test)
+                cmd="relay__subcmd__help__subcmd__test"
+                ;;
             relay__subcmd__help,worker)
                 cmd="relay__subcmd__help__subcmd__worker"
                 ;;
@@ -101,7 +107,7 @@ _relay() {
 
     case "${cmd}" in
         relay)
-            opts="-q -v -h -V --db --config --quiet --verbose --help --version serve worker hook generate-hooks tail init doctor backup restore recover completions man help"
+            opts="-q -v -h -V --db --config --quiet --verbose --help --version serve worker hook generate-hooks tail init test doctor backup restore recover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -235,7 +241,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help)
-            opts="serve worker hook generate-hooks tail init doctor backup restore recover completions man help"
+            opts="serve worker hook generate-hooks tail init test doctor backup restore recover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -403,6 +409,20 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__help__subcmd__test)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -609,6 +629,28 @@ _relay() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__test)
+            opts="-q -v -h -V --json --db --config --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -34,6 +34,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
             cand init 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
+            cand test 'Self-check on a throwaway store: real relay processes, end to end'
             cand doctor 'Check that relay can work here: PASS/WARN/FAIL per check'
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
@@ -141,6 +142,19 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'relay;test'= {
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand --json 'Print the steps as JSON'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'relay;doctor'= {
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
@@ -235,6 +249,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand generate-hooks 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
             cand tail 'Follow relay events live: messages, channel posts, tasks, agents'
             cand init 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
+            cand test 'Self-check on a throwaway store: real relay processes, end to end'
             cand doctor 'Check that relay can work here: PASS/WARN/FAIL per check'
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
@@ -254,6 +269,8 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;tail'= {
         }
         &'relay;help;init'= {
+        }
+        &'relay;help;test'= {
         }
         &'relay;help;doctor'= {
         }

@@ -96,6 +96,14 @@ pub enum Command {
     /// the Claude Code hooks?); `--yes` takes the defaults.
     Init(InitArgs),
 
+    /// Self-check on a throwaway store: real relay processes, end to end.
+    ///
+    /// Starts `relay serve` children and speaks MCP to them: a message, a
+    /// wake-up notification, a task through a `relay worker`, a backup and a
+    /// restore. PASS/FAIL per step; exit 0 when all pass. Your own store is
+    /// never touched.
+    Test(SelfTestArgs),
+
     /// Check that relay can work here: PASS/WARN/FAIL per check.
     ///
     /// Store opens, schema current, quick_check, WAL, permissions, free
@@ -393,4 +401,12 @@ pub struct InitArgs {
     /// Merge the Claude Code hooks into ./.claude/settings.json.
     #[arg(long)]
     pub install_hooks: bool,
+}
+
+/// `relay test` options.
+#[derive(Debug, Clone, Args)]
+pub struct SelfTestArgs {
+    /// Print the steps as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -9,6 +9,7 @@ pub mod init;
 pub mod man;
 pub mod recover;
 pub mod restore;
+pub mod self_test;
 pub mod serve;
 pub mod tail;
 pub mod worker;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hook(args) => Ok(hook::run(&args, &cli.global)),
         Command::GenerateHooks(args) => generate_hooks::run(&args, &cli.global),
         Command::Init(args) => init::run(&args, &cli.global),
+        Command::Test(args) => self_test::run(&args),
         Command::Doctor(args) => doctor::run(&args, &cli.global),
         Command::Backup(args) => backup::run(&args, &Settings::resolve(&cli.global)?),
         Command::Restore(args) => restore::run(&args, &Settings::resolve(&cli.global)?),

@@ -134,3 +134,42 @@ fn completions_and_man_print_to_stdout() {
     let man = relay().arg("man").assert().success().get_output().stdout.clone();
     assert!(String::from_utf8_lossy(&man).starts_with(".ie"));
 }
+
+#[test]
+fn relay_test_passes_every_step_on_a_throwaway_store() {
+    let home = tempfile::tempdir().unwrap();
+    let out = relay()
+        .env("HOME", home.path())
+        .args(["test", "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "serve starts",
+            "message",
+            "wake notification",
+            "task through a worker",
+            "backup",
+            "restore"
+        ]
+    );
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "PASS"),
+        "{report}"
+    );
+    // The user's store (default path under HOME) was never created.
+    assert!(!home.path().join(".local/share/relay").exists());
+}
