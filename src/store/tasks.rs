@@ -589,37 +589,53 @@ fn assignee_is_gone(tx: &rusqlite::Connection, name: &str, now: Millis) -> Resul
     })
 }
 
-/// Assigns queued tasks that `agent` (holding `caps`) can take; called when
-/// an agent registers or is bound.
-pub(crate) fn assign_queued(tx: &rusqlite::Connection, agent: &str, caps: &[String], now: Millis) -> Result<usize> {
-    let queued: Vec<(i64, String, String)> = tx
+/// Queued tasks, oldest first: `(id, required_capabilities, requester)`.
+fn queued(tx: &rusqlite::Connection) -> Result<Vec<(i64, Vec<String>, String)>> {
+    let rows: Vec<(i64, String, String)> = tx
         .prepare_cached(
             "SELECT id, required_capabilities, requester FROM tasks WHERE state = 'queued' ORDER BY created_at, id",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, caps, requester)| (id, serde_json::from_str(&caps).unwrap_or_default(), requester))
+        .collect())
+}
+
+/// Moves queued task `id` to `agent` (compare-and-set), with its history
+/// and outbox event. Returns whether it moved.
+fn assign(tx: &rusqlite::Connection, id: i64, agent: &str, now: Millis) -> Result<bool> {
+    tx.prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1 AND state = 'queued'")?
+        .execute(params![id, agent])?;
+    if !cas(tx, id, TaskState::Queued, TaskState::Posted, "", now)? {
+        return Ok(false);
+    }
+    history(
+        tx,
+        id,
+        "route",
+        Some(TaskState::Queued),
+        TaskState::Posted,
+        None,
+        None,
+        Some(agent),
+        now,
+    )?;
+    let task = load(tx, id)?;
+    announce(tx, &task, TaskState::Posted, None, now)?;
+    Ok(true)
+}
+
+/// Assigns queued tasks that `agent` (holding `caps`) can take; called when
+/// an agent registers or is bound.
+pub(crate) fn assign_queued(tx: &rusqlite::Connection, agent: &str, caps: &[String], now: Millis) -> Result<usize> {
     let mut assigned = 0;
-    for (id, required, requester) in queued {
-        let required: Vec<String> = serde_json::from_str(&required).unwrap_or_default();
+    for (id, required, requester) in queued(tx)? {
         if requester == agent || !caps.iter().any(|c| c == "tasks") || !required.iter().all(|c| caps.contains(c)) {
             continue;
         }
-        tx.prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1 AND state = 'queued'")?
-            .execute(params![id, agent])?;
-        if cas(tx, id, TaskState::Queued, TaskState::Posted, "", now)? {
-            history(
-                tx,
-                id,
-                "route",
-                Some(TaskState::Queued),
-                TaskState::Posted,
-                None,
-                None,
-                Some(agent),
-                now,
-            )?;
-            let task = load(tx, id)?;
-            announce(tx, &task, TaskState::Posted, None, now)?;
+        if assign(tx, id, agent, now)? {
             assigned += 1;
         }
     }
@@ -1196,22 +1212,12 @@ impl Store {
             return Ok(0);
         }
         self.write(|tx, now| {
-            let queued: Vec<(i64, String, String)> = tx
-                .prepare_cached(
-                    "SELECT id, required_capabilities, requester FROM tasks WHERE state = 'queued' ORDER BY created_at, id",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<_>>()?;
             let mut assigned = 0;
-            for (id, required, requester) in queued {
-                let required: Vec<String> = serde_json::from_str(&required).unwrap_or_default();
-                let Some(agent) = route(tx, &required, &[&requester], now)? else { continue };
-                tx.prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1 AND state = 'queued'")?
-                    .execute(params![id, agent])?;
-                if cas(tx, id, TaskState::Queued, TaskState::Posted, "", now)? {
-                    history(tx, id, "route", Some(TaskState::Queued), TaskState::Posted, None, None, Some(&agent), now)?;
-                    let task = load(tx, id)?;
-                    announce(tx, &task, TaskState::Posted, None, now)?;
+            for (id, required, requester) in queued(tx)? {
+                let Some(agent) = route(tx, &required, &[&requester], now)? else {
+                    continue;
+                };
+                if assign(tx, id, &agent, now)? {
                     assigned += 1;
                 }
             }
