@@ -21,6 +21,9 @@ struct Serve {
     child: Child,
     stdin: BufWriter<ChildStdin>,
     lines: mpsc::Receiver<String>,
+    /// Lines that arrived while waiting for something else (a
+    /// notification racing a reply), kept for later waits.
+    backlog: std::collections::VecDeque<Value>,
     next_id: u64,
 }
 
@@ -51,6 +54,7 @@ impl Serve {
             child,
             stdin,
             lines,
+            backlog: Default::default(),
             next_id: 1,
         };
         s.send(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
@@ -67,8 +71,12 @@ impl Serve {
         Ok(())
     }
 
-    /// The next line matching `pred`, within [`STEP_TIMEOUT`].
-    fn wait_for(&self, pred: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    /// The next line matching `pred`, within [`STEP_TIMEOUT`]; other lines
+    /// are kept for later waits.
+    fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return Ok(self.backlog.remove(i).expect("index in range"));
+        }
         let deadline = Instant::now() + STEP_TIMEOUT;
         loop {
             let left = deadline
@@ -82,6 +90,7 @@ impl Serve {
             if pred(&v) {
                 return Ok(v);
             }
+            self.backlog.push_back(v);
         }
     }
 

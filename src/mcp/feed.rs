@@ -79,16 +79,18 @@ pub fn channel_envelope(event: &Event) -> Option<serde_json::Value> {
 
 /// Follows the outbox for `server`'s session until the session ends,
 /// pushing notifications through `peer` (and to the desktop with `notify`).
-pub async fn follow(server: RelayServer, peer: Peer<RoleServer>, db: PathBuf, channel_mode: bool, notify: bool) {
+/// `cursor` is the newest event id when the process started (read before
+/// the MCP handshake, so an event committed during it is not skipped).
+pub async fn follow(
+    server: RelayServer,
+    peer: Peer<RoleServer>,
+    db: PathBuf,
+    channel_mode: bool,
+    notify: bool,
+    mut cursor: i64,
+) {
     let mut desktop = super::desktop::Desktop::default();
     let exec = server.executor().clone();
-    let store = exec.store().clone();
-    let Ok(mut cursor) = tokio::task::spawn_blocking(move || store.latest_event_id())
-        .await
-        .unwrap_or(Ok(0))
-    else {
-        return;
-    };
     let wake = Arc::new(tokio::sync::Notify::new());
     let _watcher = crate::watch::store_changes(&db, wake.clone());
     server.wait_until_initialized().await;

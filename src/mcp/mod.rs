@@ -44,10 +44,20 @@ pub async fn serve_stdio(
         .with_channel(channel)
         .with_spawn_mode(spawn_mode);
     let db = settings.db.clone();
+    // Where the change feed starts: read before the handshake, so an event
+    // committed while the client initializes is still delivered.
+    let cursor = store.latest_event_id()?;
     let ticker = tokio::spawn(background(store, server.clone(), settings));
     let outcome = match server.clone().serve(transport).await {
         Ok(running) => {
-            let feed = tokio::spawn(feed::follow(server, running.peer().clone(), db, channel, notify));
+            let feed = tokio::spawn(feed::follow(
+                server,
+                running.peer().clone(),
+                db,
+                channel,
+                notify,
+                cursor,
+            ));
             let done = running.waiting().await.map(|_| ()).map_err(anyhow::Error::from);
             feed.abort();
             done

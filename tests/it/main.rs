@@ -16,6 +16,7 @@ mod interop;
 mod messages;
 mod protocol;
 mod recover;
+mod snapshots_human;
 mod spawn;
 mod tail;
 mod tasks;
