@@ -4,11 +4,14 @@
 //!
 //! Change detection costs nothing while idle: the process watches the
 //! store's WAL file (inotify on Linux, through the `notify` crate; every
-//! commit by any process writes it), is also woken by commits of its own
-//! process, and re-checks once a second in case a file event was missed.
-//! Each wake-up reads only events after the cursor, so no event is
-//! delivered twice, and only the agent's own events (its mail, its tasks,
-//! posts by others in channels it joined), so there is no cross-talk.
+//! commit by any process writes it). A file event arrives a moment before
+//! SQLite publishes the commit, and most commits are not for this agent,
+//! so the feed then polls SQLite's `data_version` (about a microsecond)
+//! on a short backoff and reads the outbox once it has moved. A 1 s
+//! fallback catches a missed file event and this process's own commits.
+//! Each read takes only events after the cursor, so no event is delivered
+//! twice, and only the agent's own events (its mail, its tasks, posts by
+//! others in channels it joined), so there is no cross-talk.
 //!
 //! What is pushed:
 //! - `notifications/resources/updated` for subscribed URIs
@@ -94,83 +97,133 @@ pub async fn follow(
     let wake = Arc::new(tokio::sync::Notify::new());
     let _watcher = crate::watch::store_changes(&db, wake.clone());
     server.wait_until_initialized().await;
+    let version = |exec: &crate::store::Executor| {
+        let store = exec.store().clone();
+        async move {
+            tokio::task::spawn_blocking(move || store.data_version())
+                .await
+                .ok()
+                .and_then(Result::ok)
+        }
+    };
+    let mut seen = version(&exec).await.unwrap_or(0);
+    let mut fallback = false;
     loop {
-        let Some(agent) = server.bound_agent() else {
+        if let Some(agent) = server.bound_agent() {
+            // Read the outbox until it has nothing more for us.
+            loop {
+                let store = exec.store().clone();
+                let me = agent.clone();
+                let events = match tokio::task::spawn_blocking(move || store.events_for(&me, cursor, BATCH)).await {
+                    Ok(Ok(events)) => events,
+                    Ok(Err(e)) => {
+                        tracing::warn!("reading the outbox failed: {e}");
+                        Vec::new()
+                    }
+                    Err(_) => return,
+                };
+                if !deliver(
+                    &server,
+                    &peer,
+                    &agent,
+                    &events,
+                    &mut cursor,
+                    channel_mode,
+                    notify.then_some(&mut desktop),
+                )
+                .await
+                {
+                    return; // the session is gone
+                }
+                if events.len() < BATCH {
+                    break;
+                }
+            }
+        } else if fallback {
             // Unbound: nothing is ours yet; start from now once bound.
             let store = exec.store().clone();
             if let Ok(Ok(latest)) = tokio::task::spawn_blocking(move || store.latest_event_id()).await {
                 cursor = latest;
             }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = exec.changed().notified() => {}
-                _ = tokio::time::sleep(FALLBACK_POLL) => {}
-            }
-            continue;
-        };
-        // A file event fires when a commit writes the WAL, a moment before
-        // SQLite publishes the commit (fsync, then the shared-memory index,
-        // which no file event reports). So after a wake-up, look again on a
-        // short backoff until the new events show.
-        let mut events = Vec::new();
-        for delay_ms in RECHECK_MS {
-            if delay_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-            }
-            let store = exec.store().clone();
-            let me = agent.clone();
-            events = match tokio::task::spawn_blocking(move || store.events_for(&me, cursor, BATCH)).await {
-                Ok(Ok(events)) => events,
-                Ok(Err(e)) => {
-                    tracing::warn!("reading the outbox failed: {e}");
-                    Vec::new()
-                }
-                Err(_) => return,
+        }
+        // Wait for another process's commit (file event) or the fallback.
+        // A file event comes a moment before SQLite publishes the commit,
+        // and most commits are not for us: poll the cheap data_version
+        // until it moves, then read the outbox once.
+        loop {
+            fallback = tokio::select! {
+                _ = wake.notified() => false,
+                _ = tokio::time::sleep(FALLBACK_POLL) => true,
             };
-            if !events.is_empty() {
+            if fallback {
+                seen = version(&exec).await.unwrap_or(seen);
+                break;
+            }
+            let mut moved = false;
+            for delay_ms in RECHECK_MS {
+                if delay_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                }
+                if let Some(v) = version(&exec).await
+                    && v != seen
+                {
+                    seen = v;
+                    moved = true;
+                    break;
+                }
+            }
+            if moved {
                 break;
             }
         }
-        for event in &events {
-            cursor = event.id;
-            let listeners = server.listeners();
-            for uri in uris_for(&agent, event) {
-                // 2026 subscriptions: each sink passes only its own URIs.
-                for sink in &listeners {
-                    let _ = sink.notify_resource_updated(uri.clone()).await;
-                }
-                if server.is_subscribed(&uri)
-                    && peer
-                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
-                        .await
-                        .is_err()
-                {
-                    return; // the session is gone
-                }
+    }
+}
+
+/// Pushes the notifications for `events`, advancing `cursor`. Returns
+/// false when the session is gone.
+async fn deliver(
+    server: &RelayServer,
+    peer: &Peer<RoleServer>,
+    agent: &str,
+    events: &[Event],
+    cursor: &mut i64,
+    channel_mode: bool,
+    mut desktop: Option<&mut super::desktop::Desktop>,
+) -> bool {
+    for event in events {
+        *cursor = event.id;
+        let listeners = server.listeners();
+        for uri in uris_for(agent, event) {
+            // 2026 subscriptions: each sink passes only its own URIs.
+            for sink in &listeners {
+                let _ = sink.notify_resource_updated(uri.clone()).await;
             }
-            if notify && let Some(text) = super::desktop::text(event) {
-                desktop.show(&text);
-            }
-            if channel_mode && let Some(params) = channel_envelope(event) {
-                let note = CustomNotification::new(CLAUDE_CHANNEL_METHOD, Some(params));
-                if peer
-                    .send_notification(ServerNotification::CustomNotification(note))
+            if server.is_subscribed(&uri)
+                && peer
+                    .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
                     .await
                     .is_err()
-                {
-                    return;
-                }
+            {
+                return false;
             }
         }
-        if events.len() == BATCH {
-            continue; // more are waiting
+        if let Some(d) = desktop.as_deref_mut()
+            && let Some(text) = super::desktop::text(event)
+        {
+            d.show(&text);
         }
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = exec.changed().notified() => {}
-            _ = tokio::time::sleep(FALLBACK_POLL) => {}
+        if channel_mode && let Some(params) = channel_envelope(event) {
+            let note = CustomNotification::new(CLAUDE_CHANNEL_METHOD, Some(params));
+            if peer
+                .send_notification(ServerNotification::CustomNotification(note))
+                .await
+                .is_err()
+            {
+                return false;
+            }
         }
     }
+    true
 }
 
 #[cfg(test)]

@@ -120,6 +120,14 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
 }
 
 impl Store {
+    /// SQLite's `PRAGMA data_version` on this process's connection: it
+    /// changes when another connection commits. A follower woken by a file
+    /// event polls this (about a microsecond) instead of the outbox, and
+    /// reads the outbox once it has changed.
+    pub fn data_version(&self) -> Result<i64> {
+        self.read(|c, _| Ok(c.query_row("PRAGMA data_version", [], |r| r.get(0))?))
+    }
+
     /// The newest event id (0 when there is none): where a new follower
     /// starts, so it delivers only what happens from now on.
     pub fn latest_event_id(&self) -> Result<i64> {
