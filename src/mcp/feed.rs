@@ -35,6 +35,8 @@ use super::server::RelayServer;
 use crate::store::events::Event;
 use crate::watch::RECHECK_MS;
 
+/// The shortest time between two outbox checks of one session.
+pub const MIN_SPACING: Duration = Duration::from_millis(5);
 /// The longest a missed file event can delay delivery.
 pub const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// Events read per wake-up (more are read on the next turn of the loop).
@@ -108,8 +110,13 @@ pub async fn follow(
     };
     let mut seen = version(&exec).await.unwrap_or(0);
     let mut fallback = false;
+    let mut last_check = tokio::time::Instant::now();
+    // Pushes only matter to a session with a subscription, --channel or
+    // --notify; the others let commits go by without looking.
+    let interested = |server: &RelayServer| channel_mode || notify || server.has_subscriptions();
     loop {
-        if let Some(agent) = server.bound_agent() {
+        let agent = server.bound_agent().filter(|_| interested(&server));
+        if let Some(agent) = agent {
             // Read the outbox until it has nothing more for us.
             loop {
                 let store = exec.store().clone();
@@ -140,7 +147,7 @@ pub async fn follow(
                 }
             }
         } else if fallback {
-            // Unbound: nothing is ours yet; start from now once bound.
+            // Unbound or not listening: nothing to push; start from now.
             let store = exec.store().clone();
             if let Ok(Ok(latest)) = tokio::task::spawn_blocking(move || store.latest_event_id()).await {
                 cursor = latest;
@@ -159,6 +166,13 @@ pub async fn follow(
                 seen = version(&exec).await.unwrap_or(seen);
                 break;
             }
+            if !interested(&server) {
+                continue;
+            }
+            // At most one check per MIN_SPACING: a burst of commits by
+            // other processes coalesces into one look.
+            tokio::time::sleep_until(last_check + MIN_SPACING).await;
+            last_check = tokio::time::Instant::now();
             let mut moved = false;
             for delay_ms in RECHECK_MS {
                 if delay_ms > 0 {

@@ -304,6 +304,13 @@ impl RelayServer {
         self.listeners.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Whether anything subscribed (either form): the feed only reads the
+    /// outbox for a session that has something to push.
+    pub fn has_subscriptions(&self) -> bool {
+        !self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+            || !self.listeners.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
     /// Whether the client subscribed to `uri`.
     pub fn is_subscribed(&self, uri: &str) -> bool {
         self.subscriptions
