@@ -24,7 +24,6 @@
 //! Nothing is sent before the client's `notifications/initialized`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{CustomNotification, ResourceUpdatedNotificationParam, ServerNotification};
@@ -96,8 +95,10 @@ pub async fn follow(
 ) {
     let mut desktop = super::desktop::Desktop::default();
     let exec = server.executor().clone();
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let _watcher = crate::watch::store_changes(&db, wake.clone());
+    let wake = server.wake();
+    // The file watch exists only while the session has something to push:
+    // otherwise every commit by any process would wake this one for nothing.
+    let mut watcher: Option<notify::RecommendedWatcher> = None;
     server.wait_until_initialized().await;
     let version = |exec: &crate::store::Executor| {
         let store = exec.store().clone();
@@ -115,6 +116,11 @@ pub async fn follow(
     // --notify; the others let commits go by without looking.
     let interested = |server: &RelayServer| channel_mode || notify || server.has_subscriptions();
     loop {
+        match (interested(&server), watcher.is_some()) {
+            (true, false) => watcher = crate::watch::store_changes(&db, wake.clone()),
+            (false, true) => watcher = None,
+            _ => {}
+        }
         let agent = server.bound_agent().filter(|_| interested(&server));
         if let Some(agent) = agent {
             // Read the outbox until it has nothing more for us.
@@ -165,6 +171,9 @@ pub async fn follow(
             if fallback {
                 seen = version(&exec).await.unwrap_or(seen);
                 break;
+            }
+            if interested(&server) != watcher.is_some() {
+                break; // subscribed or unsubscribed: start or stop watching
             }
             if !interested(&server) {
                 continue;

@@ -64,6 +64,8 @@ pub struct RelayServer {
     /// Live 2026-style subscriptions (`subscriptions/listen`); each sink
     /// only passes the URIs its client asked for.
     listeners: Arc<Mutex<Vec<rmcp::service::SubscriptionSink>>>,
+    /// Wakes the change feed: file events, and a new subscription.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 struct ToolDef {
@@ -278,7 +280,13 @@ impl RelayServer {
             channel_mode: false,
             spawn_mode: super::spawn::SpawnMode::Auto,
             listeners: Arc::default(),
+            wake: Arc::default(),
         }
+    }
+
+    /// The change feed's wake-up (rung by file events and subscriptions).
+    pub fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     /// How `spawn_agent` opens terminals (`serve --spawn-mode`).
@@ -888,6 +896,7 @@ impl ServerHandler for RelayServer {
         let sink = context.sink().clone();
         let id = sink.id().clone();
         self.listeners.lock().unwrap_or_else(|p| p.into_inner()).push(sink);
+        self.wake.notify_one();
         // A 2026 session has no `initialized` notification: a live
         // subscription is its signal that pushing may start.
         self.initialized.send_replace(true);
@@ -910,6 +919,7 @@ impl ServerHandler for RelayServer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(request.uri.clone());
+        self.wake.notify_one();
         Ok(())
     }
 
