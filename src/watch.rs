@@ -4,15 +4,43 @@
 //! nothing while idle. Used by `relay serve`'s feed and `relay tail`.
 //!
 //! A file event comes a moment before SQLite publishes the commit (fsync,
-//! then the shared-memory index, which no file event reports): readers
-//! re-check on a short backoff after a wake-up ([`RECHECK_MS`]).
+//! then the shared-memory index, which no file event reports), and most
+//! commits are not for the reader: after a wake-up, [`commit_visible`]
+//! polls SQLite's cheap `data_version` on a short backoff, and the reader
+//! reads its rows once that has moved.
 
 use std::path::Path;
 use std::sync::Arc;
 
-/// After a wake-up, when to look for new rows, in milliseconds from the
-/// previous look.
+/// After a wake-up, when to look at `data_version`, in milliseconds from
+/// the previous look.
 pub const RECHECK_MS: [u64; 7] = [0, 1, 2, 4, 8, 16, 32];
+
+/// The longest a missed file event delays a reader.
+pub const FALLBACK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Polls `version` (SQLite's `PRAGMA data_version`, which moves when
+/// another connection commits) on the [`RECHECK_MS`] backoff. Returns
+/// true, with `seen` updated, once it differs from `seen`; false if it
+/// never did (the file event was not a visible commit).
+pub async fn commit_visible<F, Fut>(seen: &mut i64, mut version: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<i64>>,
+{
+    for delay_ms in RECHECK_MS {
+        if delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        }
+        if let Some(v) = version().await
+            && v != *seen
+        {
+            *seen = v;
+            return true;
+        }
+    }
+    false
+}
 
 /// Watches the directory of `db` and pings `wake` whenever the WAL (or the
 /// database) file changes. Returns the watcher, which must be kept alive;

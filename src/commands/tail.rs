@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -13,10 +12,7 @@ use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::Store;
 use crate::store::events::Event;
-use crate::watch::RECHECK_MS;
-
-/// The longest a missed file event delays a line.
-const FALLBACK_POLL: Duration = Duration::from_secs(1);
+use crate::watch::{FALLBACK_POLL, commit_visible};
 
 /// Follows the outbox until interrupted (or stdout closes).
 ///
@@ -38,17 +34,9 @@ async fn follow(store: Arc<Store>, db: std::path::PathBuf, args: TailArgs) -> an
     let mut cursor = store.event_id_back(args.last)?;
     let wake = Arc::new(tokio::sync::Notify::new());
     let _watcher = crate::watch::store_changes(&db, wake.clone());
+    let mut seen = store.data_version()?;
     loop {
-        let mut events = Vec::new();
-        for delay in RECHECK_MS {
-            if delay > 0 {
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-            }
-            events = store.events_after(cursor, 512)?;
-            if !events.is_empty() {
-                break;
-            }
-        }
+        let events = store.events_after(cursor, 512)?;
         let mut out = std::io::stdout().lock();
         for event in &events {
             cursor = event.id;
@@ -75,9 +63,16 @@ async fn follow(store: Arc<Store>, db: std::path::PathBuf, args: TailArgs) -> an
         if events.len() == 512 {
             continue;
         }
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(FALLBACK_POLL) => {}
+        // Read again after the fallback, or once another process's commit
+        // is visible after a file event.
+        loop {
+            let fallback = tokio::select! {
+                _ = wake.notified() => false,
+                _ = tokio::time::sleep(FALLBACK_POLL) => true,
+            };
+            if fallback || commit_visible(&mut seen, || std::future::ready(store.data_version().ok())).await {
+                break;
+            }
         }
     }
 }

@@ -32,12 +32,10 @@ use serde_json::json;
 
 use super::server::RelayServer;
 use crate::store::events::Event;
-use crate::watch::RECHECK_MS;
+use crate::watch::{FALLBACK_POLL, commit_visible};
 
 /// The shortest time between two outbox checks of one session.
 pub const MIN_SPACING: Duration = Duration::from_millis(5);
-/// The longest a missed file event can delay delivery.
-pub const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// Events read per wake-up (more are read on the next turn of the loop).
 const BATCH: usize = 256;
 
@@ -182,20 +180,7 @@ pub async fn follow(
             // other processes coalesces into one look.
             tokio::time::sleep_until(last_check + MIN_SPACING).await;
             last_check = tokio::time::Instant::now();
-            let mut moved = false;
-            for delay_ms in RECHECK_MS {
-                if delay_ms > 0 {
-                    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                }
-                if let Some(v) = version(&exec).await
-                    && v != seen
-                {
-                    seen = v;
-                    moved = true;
-                    break;
-                }
-            }
-            if moved {
+            if commit_visible(&mut seen, || version(&exec)).await {
                 break;
             }
         }
