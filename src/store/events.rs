@@ -198,9 +198,7 @@ impl Store {
     /// senders) and open tasks assigned to it (count and up to five ids).
     pub fn pending(&self, agent: &str) -> Result<Pending> {
         self.read(|c, _| {
-            let unread: i64 = c
-                .prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
-                .query_row([agent], |r| r.get(0))?;
+            let unread = super::messages::unread(c, agent)?;
             let senders: Vec<String> = c
                 .prepare_cached(
                     "SELECT DISTINCT m.sender FROM message_recipients r JOIN messages m ON m.id = r.message_id

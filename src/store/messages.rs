@@ -270,9 +270,7 @@ impl Store {
                     mark.execute(params![caller.agent, m.id, now])?;
                 }
             }
-            let unread_remaining = tx
-                .prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
-                .query_row([caller.agent], |r| r.get(0))?;
+            let unread_remaining = unread(tx, caller.agent)?;
             Ok(Inbox {
                 messages,
                 unread_remaining,
@@ -282,13 +280,16 @@ impl Store {
 
     /// How many unread messages wait for `agent`.
     pub fn unread_count(&self, agent: &str) -> Result<i64> {
-        self.read(|c, _| {
-            Ok(
-                c.prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
-                    .query_row([agent], |r| r.get(0))?,
-            )
-        })
+        self.read(|c, _| unread(c, agent))
     }
+}
+
+/// How many unread messages wait for `agent` (the partial unread index).
+pub(crate) fn unread(c: &rusqlite::Connection, agent: &str) -> Result<i64> {
+    Ok(
+        c.prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND read_at IS NULL")?
+            .query_row([agent], |r| r.get(0))?,
+    )
 }
 
 fn filter_str(f: ReadFilter) -> &'static str {
