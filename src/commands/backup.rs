@@ -4,7 +4,7 @@
 //! terminal.
 
 use std::io::{IsTerminal, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,17 +26,6 @@ pub fn file_name() -> String {
     format!("relay-{compact}.tar.gz")
 }
 
-fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    Ok(())
-}
-
 /// Writes a backup of the store at `db` (and the config file, if any) to
 /// `out` (0600, atomically).
 ///
@@ -46,7 +35,7 @@ pub fn write_archive(db: &Path, out: &Path, config: Option<&Path>) -> anyhow::Re
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    private_dir(dir)?;
+    crate::store::private_dir(dir)?;
     let work = tempfile::Builder::new().prefix(".relay-backup-").tempdir_in(dir)?;
     let snapshot = work.path().join("relay.db");
     backup::snapshot(db, &snapshot)?;

@@ -2,7 +2,7 @@
 //! MCP configs to paste (SPEC §5).
 
 use std::io::IsTerminal;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -114,8 +114,8 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     };
     crate::store::validate::agent_name(&agent)?;
 
-    if let Some(dir) = config.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    if let Some(dir) = config.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::store::private_dir(dir)?;
     }
     let tmp = config.with_extension("toml.tmp");
     let _ = std::fs::remove_file(&tmp);

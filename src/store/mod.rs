@@ -352,13 +352,24 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Creates the parent directory (0700) and the file (0600) before SQLite
 /// opens it, so the file is never world-readable, not even for an instant.
-fn prepare_file(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+/// Creates `dir` (and its parents) with mode 0700 if it does not exist;
+/// an existing directory is left as it is.
+///
+/// Errors: [`ErrorCode::Internal`](crate::ErrorCode::Internal) on I/O failure.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| io_error("create the store directory", dir, e))?;
+            .map_err(|e| io_error("create the directory", dir, e))?;
+    }
+    Ok(())
+}
+
+fn prepare_file(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_dir(dir)?;
     }
     if !path.exists() {
         OpenOptions::new()
