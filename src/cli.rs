@@ -135,6 +135,21 @@ pub enum Command {
     /// --agent NAME` process binds it as before). Audited with your OS user.
     Recover(RecoverArgs),
 
+    /// Move encrypted values to another key of the keyring (rotation).
+    ///
+    /// Encryption at rest is opt-in: a keyring from RELAY_ENCRYPTION_KEYRING,
+    /// RELAY_ENCRYPTION_KEYRING_PATH or the config's [encryption]
+    /// keyring_path. To rotate: add the new key and make it `current`,
+    /// restart the agents, run `relay re-encrypt --to NEW`, check with
+    /// `relay re-encrypt --verify-clean OLD`, then drop OLD from the
+    /// keyring. Plain values written before the keyring move too. Safe
+    /// while agents run (short batches, compare-and-set per row) and
+    /// resumable: run the same command again after an interruption.
+    /// Exit 0 done (or clean), 1 --verify-clean found the key in use, 2
+    /// keyring or store error.
+    #[command(name = "re-encrypt")]
+    ReEncrypt(ReEncryptArgs),
+
     /// Print shell completions, generated from these definitions.
     ///
     /// Example: `relay completions bash > ~/.local/share/bash-completion/completions/relay`.
@@ -335,6 +350,45 @@ pub struct RecoverArgs {
     pub dry_run: bool,
 
     /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `relay re-encrypt` options.
+#[derive(Debug, Clone, Args)]
+pub struct ReEncryptArgs {
+    /// Seal every value with key KID (in the keyring; normally its `current`).
+    #[arg(
+        long,
+        value_name = "KID",
+        required_unless_present = "verify_clean",
+        conflicts_with = "verify_clean"
+    )]
+    pub to: Option<String>,
+
+    /// Move only values sealed with key KID (default: plain values and
+    /// every key but --to).
+    #[arg(long, value_name = "KID", requires = "to")]
+    pub from: Option<String>,
+
+    /// Rows read per batch; each batch's writes are one short transaction.
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+
+    /// Stop after N batches (run the same command again to go on).
+    #[arg(long, value_name = "N", requires = "to")]
+    pub max_batches: Option<u64>,
+
+    /// Count what would move; change nothing.
+    #[arg(long, requires = "to")]
+    pub dry_run: bool,
+
+    /// Exit 0 only when no stored value is sealed with key KID (check
+    /// before removing KID from the keyring).
+    #[arg(long, value_name = "KID")]
+    pub verify_clean: Option<String>,
+
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -20,16 +20,25 @@
 //! events_days = 7
 //! audit_days = 90
 //! tasks_days = 30
+//!
+//! [encryption]                # SPEC §6; see crate::crypto
+//! keyring_path = "/home/me/.config/relay/keyring.json"
 //! ```
+//!
+//! The keyring itself never goes in this file (`relay backup` packs the
+//! config next to the store; keys belong elsewhere).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalArgs;
+use crate::clock::SystemClock;
+use crate::crypto::{self, Codec, Keyring, KeyringSource};
 use crate::error::{Error, ErrorCode, Result};
-use crate::store::Limits;
 use crate::store::retention::Retention;
+use crate::store::{Limits, Store};
 
 /// Largest JSON-RPC line `relay serve` accepts on stdio by default, in
 /// bytes (SPEC §8).
@@ -48,6 +57,9 @@ pub struct Settings {
     pub max_line_bytes: usize,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Every place that names an encryption keyring; [`Settings::keyring`]
+    /// refuses more than one.
+    pub keyring_sources: Vec<KeyringSource>,
 }
 
 /// The config file's shape. Every field is optional.
@@ -62,6 +74,18 @@ pub struct FileConfig {
     /// Retention, in days.
     #[serde(default)]
     pub retention: FileRetention,
+    /// Encryption at rest.
+    #[serde(default)]
+    pub encryption: FileEncryption,
+}
+
+/// `[encryption]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEncryption {
+    /// A keyring JSON file (SPEC §6). Relative paths are taken from the
+    /// config file's directory.
+    pub keyring_path: Option<PathBuf>,
 }
 
 /// `[limits]`.
@@ -121,13 +145,46 @@ impl Settings {
             audit_days: file.retention.audit_days.unwrap_or(r.audit_days),
             tasks_days: file.retention.tasks_days.unwrap_or(r.tasks_days),
         };
+        let mut keyring_sources = Vec::new();
+        if let Some(json) = std::env::var(crypto::ENV_KEYRING).ok().filter(|v| !v.is_empty()) {
+            keyring_sources.push(KeyringSource::Env(json));
+        }
+        if let Some(path) = std::env::var_os(crypto::ENV_KEYRING_PATH).filter(|v| !v.is_empty()) {
+            keyring_sources.push(KeyringSource::EnvPath(path.into()));
+        }
+        if let Some(path) = &file.encryption.keyring_path {
+            let base = config_file.as_deref().and_then(Path::parent).unwrap_or(Path::new(""));
+            keyring_sources.push(KeyringSource::Config(base.join(path)));
+        }
         Ok(Self {
             db,
             limits,
             retention,
             max_line_bytes: file.limits.max_line_bytes.unwrap_or(MAX_LINE_BYTES),
             config_file,
+            keyring_sources,
         })
+    }
+
+    /// The encryption keyring, if one is configured.
+    ///
+    /// Errors ([`ErrorCode::Validation`], exit 2): more than one source,
+    /// an unreadable file, malformed JSON or a bad key
+    /// ([`crypto::load`]).
+    pub fn keyring(&self) -> Result<Option<Arc<Keyring>>> {
+        Ok(crypto::load(&self.keyring_sources)?.map(|(keyring, source)| {
+            tracing::debug!(source = %source.describe(), current = keyring.current(), "encryption keyring loaded");
+            Arc::new(keyring)
+        }))
+    }
+
+    /// Opens the store these settings name, with the system clock, the
+    /// configured limits and the keyring.
+    ///
+    /// Errors: those of [`Settings::keyring`] and [`Store::open`].
+    pub fn open_store(&self) -> Result<Store> {
+        let codec = Codec::new(self.keyring()?);
+        Store::open_with(&self.db, Arc::new(SystemClock), self.limits, codec)
     }
 }
 

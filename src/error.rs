@@ -161,6 +161,9 @@ impl Error {
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode as Sql;
+        if let Some(carried) = carried_by(&err) {
+            return carried;
+        }
         match err.sqlite_error_code() {
             Some(Sql::DatabaseCorrupt | Sql::NotADatabase) => Error::new(
                 ErrorCode::CorruptStore,
@@ -173,4 +176,25 @@ impl From<rusqlite::Error> for Error {
             _ => Error::internal(format!("store error: {err}")),
         }
     }
+}
+
+/// An [`Error`] raised inside a SQL function (`relay_open` failing to
+/// decrypt, see [`crate::crypto::register`]): SQLite carries it back as
+/// a plain `SQLITE_ERROR` whose message is `CODE: text`.
+fn carried_by(err: &rusqlite::Error) -> Option<Error> {
+    let text = match err {
+        rusqlite::Error::UserFunctionError(inner) => return inner.downcast_ref::<Error>().cloned(),
+        rusqlite::Error::SqliteFailure(e, Some(text))
+            if matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_ERROR | rusqlite::ffi::SQLITE_CONSTRAINT_FUNCTION
+            ) =>
+        {
+            text
+        }
+        _ => return None,
+    };
+    let (code, message) = text.split_once(": ")?;
+    let code = ErrorCode::ALL.into_iter().find(|c| c.as_str() == code)?;
+    Some(Error::new(code, message))
 }

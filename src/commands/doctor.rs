@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::cli::DoctorArgs;
 use crate::config::Settings;
+use crate::crypto;
 use crate::store::backup;
 use crate::store::lock::sidecar;
 use crate::store::schema::CURRENT_VERSION;
@@ -67,17 +68,23 @@ fn mentioning(candidates: &[PathBuf], needle: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs every check.
-pub fn checks(db: &Path, config: Option<&Path>) -> Vec<Check> {
-    let mut out = vec![match config {
-        Some(path) => check("config", Status::Pass, format!("{} parses", path.display()), None),
-        None => check(
-            "config",
-            Status::Pass,
-            "no config file; defaults (relay init writes one)",
-            None,
-        ),
-    }];
+/// Runs every check. `settings` is `None` when the config file did not
+/// parse: the caller reports that, and the checks that need settings (the
+/// keyring) are left out.
+pub fn checks(db: &Path, settings: Option<&Settings>) -> Vec<Check> {
+    let mut out = Vec::new();
+    if let Some(settings) = settings {
+        out.push(match &settings.config_file {
+            Some(path) => check("config", Status::Pass, format!("{} parses", path.display()), None),
+            None => check(
+                "config",
+                Status::Pass,
+                "no config file; defaults (relay init writes one)",
+                None,
+            ),
+        });
+    }
+    let mut health = None;
     let dir = db
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -102,6 +109,7 @@ pub fn checks(db: &Path, config: Option<&Path>) -> Vec<Check> {
                 )),
             )),
             Ok(h) => {
+                health = Some(h.clone());
                 out.push(check("store opens", Status::Pass, db.display().to_string(), None));
                 out.push(match h.schema_version {
                     v if v == CURRENT_VERSION => check("schema current", Status::Pass, format!("version {v}"), None),
@@ -177,6 +185,9 @@ pub fn checks(db: &Path, config: Option<&Path>) -> Vec<Check> {
             None,
         ));
     }
+    if let Some(settings) = settings {
+        out.push(keyring_check(settings, health.as_ref()));
+    }
     out.push(match free_bytes(&dir) {
         Some(free) if free < 10 << 20 => check(
             "free disk",
@@ -236,6 +247,103 @@ pub fn checks(db: &Path, config: Option<&Path>) -> Vec<Check> {
     out
 }
 
+/// The keyring loads, opens the newest and oldest value of each encrypted
+/// column, and is private; plain values or an unfinished re-encrypt under
+/// a keyring are worth a WARN.
+fn keyring_check(settings: &Settings, health: Option<&backup::Health>) -> Check {
+    let samples = health.map_or(&[][..], |h| &h.samples[..]);
+    let mut sealed_with: Vec<&str> = samples.iter().filter_map(|(_, v)| crypto::key_id(v)).collect();
+    sealed_with.sort_unstable();
+    sealed_with.dedup();
+    let keyring = match settings.keyring() {
+        Err(e) => {
+            return check(
+                "keyring",
+                Status::Fail,
+                e.message,
+                Some(format!(
+                    "keep exactly one of {}, {} or [encryption] keyring_path, holding {{\"current\": \"k1\", \"keys\": \
+                     {{\"k1\": \"<base64 of 32 bytes>\"}}}} (make a key with: openssl rand -base64 32)",
+                    crypto::ENV_KEYRING,
+                    crypto::ENV_KEYRING_PATH
+                )),
+            );
+        }
+        Ok(None) if sealed_with.is_empty() => {
+            return check("keyring", Status::Pass, "encryption at rest is off (no keyring)", None);
+        }
+        Ok(None) => {
+            return check(
+                "keyring",
+                Status::Fail,
+                format!(
+                    "no keyring is configured, but the store holds values sealed with key {}",
+                    sealed_with.join(", ")
+                ),
+                Some(format!(
+                    "set {} to the keyring file that holds it",
+                    crypto::ENV_KEYRING_PATH
+                )),
+            );
+        }
+        Ok(Some(k)) => k,
+    };
+    for (field, value) in samples {
+        if crypto::key_id(value).is_some()
+            && let Err(e) = keyring.open(*field, value)
+        {
+            return check(
+                "keyring",
+                Status::Fail,
+                e.message,
+                Some("put the key that sealed these values back in the keyring (keep old keys until relay re-encrypt --verify-clean passes)".into()),
+            );
+        }
+    }
+    let source = settings.keyring_sources.first();
+    if let Some(path) = source.and_then(|s| s.path())
+        && std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+    {
+        return check(
+            "keyring",
+            Status::Warn,
+            format!("{} is readable by other users", path.display()),
+            Some(format!("chmod 600 {}", path.display())),
+        );
+    }
+    if let Some(plan) = health.and_then(|h| h.reencrypt_pending.as_ref()) {
+        let from = plan.from.as_ref().map(|f| format!(" --from {f}")).unwrap_or_default();
+        return check(
+            "keyring",
+            Status::Warn,
+            format!("an unfinished re-encrypt to key {:?}", plan.to),
+            Some(format!(
+                "run relay re-encrypt --to {}{from} again to finish it",
+                plan.to
+            )),
+        );
+    }
+    if samples.iter().any(|(_, v)| crypto::key_id(v).is_none()) {
+        return check(
+            "keyring",
+            Status::Warn,
+            "some stored values are plain text (written before the keyring)",
+            Some(format!("relay re-encrypt --to {}", keyring.current())),
+        );
+    }
+    check(
+        "keyring",
+        Status::Pass,
+        format!(
+            "current key {:?} of {}, from {}",
+            keyring.current(),
+            keyring.key_ids().collect::<Vec<_>>().join(", "),
+            source.map(|s| s.describe()).unwrap_or_default()
+        ),
+        None,
+    )
+}
+
 fn list(paths: &[PathBuf]) -> String {
     paths
         .iter()
@@ -249,10 +357,7 @@ fn list(paths: &[PathBuf]) -> String {
 /// checks then run with the defaults.
 pub fn run(args: &DoctorArgs, global: &crate::cli::GlobalArgs) -> anyhow::Result<ExitCode> {
     let (db, checks) = match Settings::resolve(global) {
-        Ok(settings) => (
-            settings.db.clone(),
-            checks(&settings.db, settings.config_file.as_deref()),
-        ),
+        Ok(settings) => (settings.db.clone(), checks(&settings.db, Some(&settings))),
         Err(e) => {
             let db = match &global.db {
                 Some(p) => p.clone(),
@@ -264,7 +369,7 @@ pub fn run(args: &DoctorArgs, global: &crate::cli::GlobalArgs) -> anyhow::Result
                 e.message.clone(),
                 Some("fix the file (see README, \"Set up\") or rewrite it with relay init --force".into()),
             )];
-            all.extend(checks(&db, None).into_iter().skip(1));
+            all.extend(checks(&db, None));
             (db, all)
         }
     };

@@ -8,12 +8,10 @@
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use crate::cli::{GlobalArgs, HookArgs};
-use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::Store;
 use crate::store::events::Event;
@@ -45,7 +43,7 @@ fn output(args: &HookArgs, global: &GlobalArgs) -> anyhow::Result<Option<Value>>
     if !settings.db.exists() {
         return Ok(None); // nothing was ever stored: nothing is new
     }
-    let store = Store::open(&settings.db, Arc::new(SystemClock), settings.limits)?;
+    let store = settings.open_store()?;
     let latest = store.latest_event_id()?;
     match args.event.as_str() {
         "session-start" | "SessionStart" => {

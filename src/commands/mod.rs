@@ -8,6 +8,7 @@ pub mod hook;
 pub mod init;
 pub mod man;
 pub mod recover;
+pub mod reencrypt;
 pub mod restore;
 pub mod self_test;
 pub mod serve;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::run(&args, &Settings::resolve(&cli.global)?),
         Command::Restore(args) => restore::run(&args, &Settings::resolve(&cli.global)?),
         Command::Recover(args) => recover::run(&args, &Settings::resolve(&cli.global)?),
+        Command::ReEncrypt(args) => reencrypt::run(&args, &Settings::resolve(&cli.global)?),
         Command::Tail(args) => tail::run(&args, &Settings::resolve(&cli.global)?),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),

@@ -2,15 +2,12 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::bail;
 use serde_json::json;
 
 use crate::cli::RecoverArgs;
-use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::store::Store;
 
 /// The OS user running the command, for the audit log.
 pub fn os_user() -> String {
@@ -25,7 +22,7 @@ pub fn os_user() -> String {
 /// error or not confirmable (no terminal and no `--yes`).
 pub fn run(args: &RecoverArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     crate::store::validate::agent_name(&args.agent)?;
-    let store = Store::open(&settings.db, Arc::new(SystemClock), settings.limits)?;
+    let store = settings.open_store()?;
     let Some(agent) = store.agent(&args.agent)? else {
         eprintln!("relay: no agent named {:?} in {}", args.agent, settings.db.display());
         return Ok(ExitCode::from(1));

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::cli::ServeArgs;
-use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::store::Store;
 
 /// Opens the store, binds `--agent` if given, and serves MCP on stdio
 /// until the client closes stdin.
@@ -17,7 +15,7 @@ use crate::store::Store;
 /// Errors (exit 2): the store cannot be opened, or `--agent` is not a
 /// valid name or belongs to a revoked agent.
 pub fn run(args: &ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let store = Arc::new(Store::open(&settings.db, Arc::new(SystemClock), settings.limits)?);
+    let store = Arc::new(settings.open_store()?);
     // An empty `RELAY_AGENT=` (or role, or capability) in an MCP config
     // means "not set".
     let role = args.role.as_deref().filter(|r| !r.is_empty());

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::cli::TailArgs;
-use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::Store;
 use crate::store::events::Event;
@@ -21,7 +20,7 @@ pub fn run(args: &TailArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     if let Some(agent) = &args.agent {
         crate::store::validate::agent_name(agent)?;
     }
-    let store = Arc::new(Store::open(&settings.db, Arc::new(SystemClock), settings.limits)?);
+    let store = Arc::new(settings.open_store()?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

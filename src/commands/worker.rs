@@ -8,9 +8,7 @@ use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ExecutorKind, WorkerArgs};
-use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::store::Store;
 use crate::worker::{self, Config, Executor};
 
 /// Runs the worker until `--once` drains or SIGTERM/Ctrl-C; prints a line
@@ -37,7 +35,7 @@ pub fn run(args: &WorkerArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
-    let store = Arc::new(Store::open(&settings.db, Arc::new(SystemClock), settings.limits)?);
+    let store = Arc::new(settings.open_store()?);
     let config = Config {
         agent: args.agent.clone(),
         executor,

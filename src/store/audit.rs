@@ -33,7 +33,7 @@ fn insert(
 ) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO audit (agent, tool, outcome, transport, params, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?4, relay_seal('audit.params', ?5), ?6)",
     )?
     .execute(params![
         agent,

@@ -7,10 +7,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::reencrypt::Plan;
 use super::schema;
+use crate::crypto::Field;
 use crate::error::{Error, ErrorCode, Result};
 
 /// Tables counted in a manifest.
@@ -132,6 +134,12 @@ pub struct Health {
     pub journal_mode: String,
     /// `PRAGMA quick_check`'s first line (`ok` when healthy).
     pub quick_check: String,
+    /// The newest and oldest stored value of each encrypted column, for
+    /// checking that the keyring opens them (two index lookups per column,
+    /// no scan).
+    pub samples: Vec<(Field, String)>,
+    /// The plan of an unfinished `relay re-encrypt`, if one is recorded.
+    pub reencrypt_pending: Option<Plan>,
 }
 
 /// Reads [`Health`] from the store at `path` without writing to it.
@@ -143,9 +151,32 @@ pub fn health(path: &Path) -> Result<Health> {
     let schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let journal_mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     let quick_check = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    let mut samples = Vec::new();
+    for field in Field::ALL {
+        let (table, column) = (field.table(), field.column());
+        for order in ["DESC", "ASC"] {
+            let sql = format!("SELECT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY rowid {order} LIMIT 1");
+            // A store too old or too new to have the column has no sample.
+            if let Ok(Some(value)) = conn.query_row(&sql, [], |r| r.get::<_, String>(0)).optional()
+                && !samples.contains(&(field, value.clone()))
+            {
+                samples.push((field, value));
+            }
+        }
+    }
+    let reencrypt_pending = conn
+        .query_row("SELECT to_key, from_key FROM reencrypt_progress LIMIT 1", [], |r| {
+            Ok(Plan {
+                to: r.get(0)?,
+                from: r.get(1)?,
+            })
+        })
+        .ok();
     Ok(Health {
         schema_version,
         journal_mode,
         quick_check,
+        samples,
+        reencrypt_pending,
     })
 }

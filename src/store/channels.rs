@@ -223,7 +223,7 @@ impl Store {
             let id: i64 = tx
                 .prepare_cached(
                     "INSERT INTO channel_messages (channel_id, sender, content, priority, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                     VALUES (?1, ?2, relay_seal('channel_messages.content', ?3), ?4, ?5) RETURNING id",
                 )?
                 .query_row(params![cid, caller.agent, content, priority.as_str(), now], |r| {
                     r.get(0)
@@ -278,10 +278,11 @@ impl Store {
             let cid = channel_id(tx, channel)?;
             let read_cursor = cursor(tx, cid, channel, caller.agent)?;
             let sql = if unread_only {
-                "SELECT id, sender, content, priority, created_at FROM channel_messages
-                 WHERE channel_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id, sender, relay_open('channel_messages.content', content), priority, created_at
+                 FROM channel_messages WHERE channel_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
             } else {
-                "SELECT * FROM (SELECT id, sender, content, priority, created_at FROM channel_messages
+                "SELECT * FROM (SELECT id, sender, relay_open('channel_messages.content', content), priority, created_at
+                 FROM channel_messages
                  WHERE channel_id = ?1 AND ?2 >= 0 ORDER BY id DESC LIMIT ?3) ORDER BY id"
             };
             let messages = tx

@@ -238,7 +238,7 @@ impl Store {
         self.write(|tx, now| {
             authorize(tx, caller.agent, now, None)?;
             let mut stmt = tx.prepare_cached(
-                "SELECT m.id, m.sender, m.kind, m.content, m.priority, m.reply_to, COALESCE(m.thread_id, m.id),
+                "SELECT m.id, m.sender, m.kind, relay_open('messages.content', m.content), m.priority, m.reply_to, COALESCE(m.thread_id, m.id),
                         m.created_at, r.read_at IS NOT NULL
                  FROM message_recipients r JOIN messages m ON m.id = r.message_id
                  WHERE r.recipient = ?1
@@ -336,7 +336,7 @@ fn insert_message(
     let id: i64 = tx
         .prepare_cached(
             "INSERT INTO messages (sender, kind, content, priority, reply_to, thread_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+             VALUES (?1, ?2, relay_seal('messages.content', ?3), ?4, ?5, ?6, ?7) RETURNING id",
         )?
         .query_row(
             params![sender, kind, content, priority.as_str(), reply_to, thread, now],

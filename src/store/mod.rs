@@ -21,6 +21,7 @@ pub mod events;
 pub mod executor;
 pub mod lock;
 pub mod messages;
+pub mod reencrypt;
 pub mod retention;
 pub mod schema;
 pub mod tasks;
@@ -37,6 +38,7 @@ use parking_lot::ReentrantMutex;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::clock::{Clock, Millis};
+use crate::crypto::{self, Codec};
 use crate::error::{Error, Result};
 
 pub use agents::{Agent, Presence, Registered, Registration};
@@ -122,6 +124,13 @@ impl Store {
     /// while a restore holds it, [`ErrorCode::Internal`](crate::ErrorCode::Internal)
     /// for I/O failures.
     pub fn open(path: &Path, clock: Arc<dyn Clock>, limits: Limits) -> Result<Self> {
+        Self::open_with(path, clock, limits, Codec::default())
+    }
+
+    /// [`Store::open`] with a [`Codec`]: the keyring that seals the
+    /// encrypted columns (SPEC §6), or none for plain text. Values already
+    /// stored under other keys of the keyring stay readable.
+    pub fn open_with(path: &Path, clock: Arc<dyn Clock>, limits: Limits, codec: Codec) -> Result<Self> {
         prepare_file(path)?;
         let process_lock = lock::ProcessLock::acquire(path)?;
         let mut conn = Connection::open_with_flags(
@@ -132,6 +141,7 @@ impl Store {
         conn.busy_handler(Some(busy_handler))
             .map_err(|e| opening(path, "configure", e))?;
         conn.set_prepared_statement_cache_capacity(64);
+        crypto::register(&conn, codec).map_err(|e| opening(path, "configure", e))?;
         set_wal(&conn).map_err(|e| opening(path, "switch to WAL", e))?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(|e| opening(path, "configure", e))?;

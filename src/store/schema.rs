@@ -162,12 +162,26 @@ CREATE TABLE audit (
 );
 "#;
 
+/// `relay re-encrypt`'s recorded progress: one row per encrypted column
+/// (`table.column`) of the unfinished run; empty when none is.
+const V2: &str = r#"
+CREATE TABLE reencrypt_progress (
+    field      TEXT    PRIMARY KEY,
+    to_key     TEXT    NOT NULL,
+    from_key   TEXT,                              -- NULL: plain values and every other key
+    cursor     INTEGER NOT NULL,                  -- last rowid handled
+    moved      INTEGER NOT NULL DEFAULT 0,
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The schema version this binary writes.
-pub const CURRENT_VERSION: i64 = 1;
+pub const CURRENT_VERSION: i64 = 2;
 
 /// Brings the store to [`CURRENT_VERSION`].
 ///

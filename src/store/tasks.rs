@@ -286,9 +286,9 @@ pub enum TaskRole {
     Posted,
 }
 
-const TASK_COLUMNS: &str = "id, requester, assignee, state, title, description, priority, required_capabilities, \
-     auto_routed, write, request_id, attempts, max_attempts, fencing_token, claimant, lease_expires_at, expires_at, \
-     result, error, created_at, updated_at";
+const TASK_COLUMNS: &str = "id, requester, assignee, state, title, relay_open('tasks.description', description), \
+     priority, required_capabilities, auto_routed, write, request_id, attempts, max_attempts, fencing_token, claimant, \
+     lease_expires_at, expires_at, relay_open('tasks.result', result), error, created_at, updated_at";
 
 fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
     let priority: String = r.get(6)?;
@@ -758,7 +758,8 @@ impl Store {
                     "INSERT INTO tasks (requester, assignee, auto_routed, required_capabilities, title, description,
                                         priority, state, write, request_id, content_hash, max_attempts, expires_at,
                                         created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14) RETURNING id",
+                     VALUES (?1, ?2, ?3, ?4, ?5, relay_seal('tasks.description', ?6), ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+                     RETURNING id",
                 )?
                 .query_row(
                     params![
@@ -899,7 +900,7 @@ impl Store {
                     }
                     (
                         TaskState::Completed,
-                        "result = ?5, lease_expires_at = NULL, error = NULL".into(),
+                        "result = relay_seal('tasks.result', ?5), lease_expires_at = NULL, error = NULL".into(),
                         None,
                     )
                 }

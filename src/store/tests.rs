@@ -376,3 +376,58 @@ fn rebinding_keeps_the_role_and_operator_capability_changes_are_audited() {
         2
     );
 }
+
+#[test]
+fn re_encrypt_loses_a_race_to_a_concurrent_write_and_reads_the_row_again() {
+    use crate::crypto::{Codec, Field, Keyring};
+    use crate::store::reencrypt::Plan;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    let clock = ManualClock::new(1_700_000_000_000);
+    let plain = Store::open(&path, clock.clone(), Limits::default()).unwrap();
+    for n in ["a", "b"] {
+        plain.bind_agent(n, None, None, "test").unwrap();
+    }
+    for i in 0..5 {
+        plain
+            .send_message(caller("a"), "b", &format!("m{i}"), Priority::Normal, None)
+            .unwrap();
+    }
+    drop(plain);
+    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [3u8; 32]);
+    let keyring =
+        Arc::new(Keyring::from_json(&format!(r#"{{"current":"k1","keys":{{"k1":"{key}"}}}}"#), "test").unwrap());
+    let s = Store::open_with(&path, clock, Limits::default(), Codec::new(Some(keyring.clone()))).unwrap();
+    let plan = Plan {
+        to: "k1".into(),
+        from: None,
+    };
+    assert!(!s.reencrypt_begin(&plan).unwrap());
+    let prepared = s.reencrypt_prepare(&keyring, &plan, Field::MessageContent, 10).unwrap();
+    assert_eq!(prepared.len(), 5);
+    // An agent rewrites message 3 between the read and the write.
+    s.write(|tx, _| Ok(tx.execute("UPDATE messages SET content = 'edited' WHERE id = 3", [])?))
+        .unwrap();
+    let batch = s.reencrypt_apply(&plan, prepared).unwrap();
+    assert_eq!((batch.moved, batch.conflicts), (4, 1));
+    assert_eq!(
+        s.reencrypt_progress().unwrap()[0].cursor,
+        2,
+        "stops before the lost race"
+    );
+    // The next batch reads message 3 again; 4 and 5 are already moved.
+    let batch = s.reencrypt_batch(&keyring, &plan, Field::MessageContent, 10).unwrap();
+    assert_eq!((batch.scanned, batch.moved, batch.conflicts), (3, 1, 0));
+    assert!(
+        s.reencrypt_batch(&keyring, &plan, Field::MessageContent, 10)
+            .unwrap()
+            .done
+    );
+    let counts = s.key_counts(Field::MessageContent).unwrap();
+    assert_eq!((counts.plain, counts.by_key["k1"]), (0, 5));
+    let inbox = s.get_messages(caller("b"), ReadFilter::All, None, 10, true).unwrap();
+    let texts: Vec<&str> = inbox.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, ["m0", "m1", "edited", "m3", "m4"]);
+    s.reencrypt_finish().unwrap();
+    assert!(s.reencrypt_progress().unwrap().is_empty());
+}

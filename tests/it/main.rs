@@ -9,6 +9,7 @@ mod channels;
 mod cli;
 mod doctor;
 mod durability;
+mod encryption;
 mod hooks;
 mod identity;
 mod init;

@@ -16,6 +16,16 @@ use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 
+/// Variables a developer's shell may set that would change what a spawned
+/// relay does; every spawned process has them removed.
+pub const SCRUBBED_ENV: [&str; 5] = [
+    "RELAY_AGENT",
+    "RELAY_ROLE",
+    "RELAY_CAPABILITIES",
+    "RELAY_ENCRYPTION_KEYRING",
+    "RELAY_ENCRYPTION_KEYRING_PATH",
+];
+
 /// The `relay` binary under test.
 pub fn relay_bin() -> &'static str {
     env!("CARGO_BIN_EXE_relay")
@@ -79,7 +89,7 @@ impl Relay {
         let config = self.config();
         let cmd = tokio::process::Command::new(relay_bin()).configure(|c| {
             c.arg("--db").arg(&db).arg("serve").args(&args);
-            for var in ["RELAY_AGENT", "RELAY_ROLE", "RELAY_CAPABILITIES"] {
+            for var in SCRUBBED_ENV {
                 c.env_remove(var);
             }
             c.env("RELAY_CONFIG", &config);
@@ -101,7 +111,7 @@ impl Relay {
             .arg("worker")
             .args(args)
             .env("RELAY_CONFIG", self.config());
-        for var in ["RELAY_AGENT", "RELAY_ROLE", "RELAY_CAPABILITIES"] {
+        for var in SCRUBBED_ENV {
             cmd.env_remove(var);
         }
         cmd
@@ -256,9 +266,7 @@ impl RawSession {
             .arg(db)
             .arg("serve")
             .args(args)
-            .env_remove("RELAY_AGENT")
-            .env_remove("RELAY_ROLE")
-            .env_remove("RELAY_CAPABILITIES")
+            .env_clear_relay()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -351,5 +359,19 @@ impl Drop for RawSession {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Removes [`SCRUBBED_ENV`] from a command.
+pub trait ScrubRelayEnv {
+    fn env_clear_relay(&mut self) -> &mut Self;
+}
+
+impl ScrubRelayEnv for std::process::Command {
+    fn env_clear_relay(&mut self) -> &mut Self {
+        for var in SCRUBBED_ENV {
+            self.env_remove(var);
+        }
+        self
     }
 }
