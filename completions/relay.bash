@@ -40,6 +40,9 @@ _relay() {
             relay,man)
                 cmd="relay__subcmd__man"
                 ;;
+            relay,re-encrypt)
+                cmd="relay__subcmd__re__subcmd__encrypt"
+                ;;
             relay,recover)
                 cmd="relay__subcmd__recover"
                 ;;
@@ -82,6 +85,9 @@ _relay() {
             relay__subcmd__help,man)
                 cmd="relay__subcmd__help__subcmd__man"
                 ;;
+            relay__subcmd__help,re-encrypt)
+                cmd="relay__subcmd__help__subcmd__re__subcmd__encrypt"
+                ;;
             relay__subcmd__help,recover)
                 cmd="relay__subcmd__help__subcmd__recover"
                 ;;
@@ -107,7 +113,7 @@ _relay() {
 
     case "${cmd}" in
         relay)
-            opts="-q -v -h -V --db --config --quiet --verbose --help --version serve worker hook generate-hooks tail init test doctor backup restore recover completions man help"
+            opts="-q -v -h -V --db --config --quiet --verbose --help --version serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -241,7 +247,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__help)
-            opts="serve worker hook generate-hooks tail init test doctor backup restore recover completions man help"
+            opts="serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -366,6 +372,20 @@ _relay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        relay__subcmd__help__subcmd__re__subcmd__encrypt)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         relay__subcmd__help__subcmd__recover)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -477,7 +497,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__init)
-            opts="-y -q -v -h -V --yes --force --agent --install-hooks --db --config --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --yes --force --agent --install-hooks --transport --encrypt --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,6 +505,10 @@ _relay() {
             case "${prev}" in
                 --agent)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transport)
+                    COMPREPLY=($(compgen -W "stdio" -- "${cur}"))
                     return 0
                     ;;
                 --db)
@@ -510,6 +534,48 @@ _relay() {
             fi
             case "${prev}" in
                 --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__re__subcmd__encrypt)
+            opts="-q -v -h -V --to --from --batch-size --max-batches --dry-run --verify-clean --json --db --config --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-batches)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --verify-clean)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -39,6 +39,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
+            cand re-encrypt 'Move encrypted values to another key of the keyring (rotation)'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -127,12 +128,14 @@ set edit:completion:arg-completer[relay] = {|@words|
         }
         &'relay;init'= {
             cand --agent 'The agent name for this terminal [default: the current directory''s name]'
+            cand --transport 'The transport the agents'' MCP configs use'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand -y 'Take the defaults; ask nothing'
             cand --yes 'Take the defaults; ask nothing'
             cand --force 'Overwrite an existing config file'
             cand --install-hooks 'Merge the Claude Code hooks into ./.claude/settings.json'
+            cand --encrypt 'Encrypt message, channel and task text at rest: writes a new keyring (keyring.json, 0600, beside the config file; an existing one is kept) and points the config at it. Back the keyring up separately: `relay backup` does not include it'
             cand -q 'Only log errors (to stderr)'
             cand --quiet 'Only log errors (to stderr)'
             cand -v 'Log more to stderr; repeat for more detail (-vv)'
@@ -216,6 +219,25 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'relay;re-encrypt'= {
+            cand --to 'Seal every value with key KID (in the keyring; normally its `current`)'
+            cand --from 'Move only values sealed with key KID (default: plain values and every key but --to)'
+            cand --batch-size 'Rows read per batch; each batch''s writes are one short transaction'
+            cand --max-batches 'Stop after N batches (run the same command again to go on)'
+            cand --verify-clean 'Exit 0 only when no stored value is sealed with key KID (check before removing KID from the keyring)'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand --dry-run 'Count what would move; change nothing'
+            cand --json 'Print the report as JSON'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'relay;completions'= {
             cand --out-dir 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
@@ -254,6 +276,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
+            cand re-encrypt 'Move encrypted values to another key of the keyring (rotation)'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -279,6 +302,8 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;restore'= {
         }
         &'relay;help;recover'= {
+        }
+        &'relay;help;re-encrypt'= {
         }
         &'relay;help;completions'= {
         }

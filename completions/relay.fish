@@ -41,6 +41,7 @@ complete -c relay -n "__fish_relay_needs_command" -f -a "doctor" -d 'Check that 
 complete -c relay -n "__fish_relay_needs_command" -f -a "backup" -d 'Write a consistent backup of the store (tar.gz), safe while agents run'
 complete -c relay -n "__fish_relay_needs_command" -f -a "restore" -d 'Replace the store with a backup (stop every relay process first)'
 complete -c relay -n "__fish_relay_needs_command" -f -a "recover" -d 'Clear an agent\'s lost token so its name can be registered again'
+complete -c relay -n "__fish_relay_needs_command" -f -a "re-encrypt" -d 'Move encrypted values to another key of the keyring (rotation)'
 complete -c relay -n "__fish_relay_needs_command" -f -a "completions" -d 'Print shell completions, generated from these definitions'
 complete -c relay -n "__fish_relay_needs_command" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
 complete -c relay -n "__fish_relay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -102,11 +103,13 @@ complete -c relay -n "__fish_relay_using_subcommand tail" -s v -l verbose -d 'Lo
 complete -c relay -n "__fish_relay_using_subcommand tail" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand tail" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand init" -l agent -d 'The agent name for this terminal [default: the current directory\'s name]' -r
+complete -c relay -n "__fish_relay_using_subcommand init" -l transport -d 'The transport the agents\' MCP configs use' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'"
 complete -c relay -n "__fish_relay_using_subcommand init" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand init" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand init" -s y -l yes -d 'Take the defaults; ask nothing'
 complete -c relay -n "__fish_relay_using_subcommand init" -l force -d 'Overwrite an existing config file'
 complete -c relay -n "__fish_relay_using_subcommand init" -l install-hooks -d 'Merge the Claude Code hooks into ./.claude/settings.json'
+complete -c relay -n "__fish_relay_using_subcommand init" -l encrypt -d 'Encrypt message, channel and task text at rest: writes a new keyring (keyring.json, 0600, beside the config file; an existing one is kept) and points the config at it. Back the keyring up separately: `relay backup` does not include it'
 complete -c relay -n "__fish_relay_using_subcommand init" -s q -l quiet -d 'Only log errors (to stderr)'
 complete -c relay -n "__fish_relay_using_subcommand init" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -152,6 +155,19 @@ complete -c relay -n "__fish_relay_using_subcommand recover" -s q -l quiet -d 'O
 complete -c relay -n "__fish_relay_using_subcommand recover" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand recover" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand recover" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -l to -d 'Seal every value with key KID (in the keyring; normally its `current`)' -r
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -l from -d 'Move only values sealed with key KID (default: plain values and every key but --to)' -r
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -l batch-size -d 'Rows read per batch; each batch\'s writes are one short transaction' -r
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -l max-batches -d 'Stop after N batches (run the same command again to go on)' -r
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -l verify-clean -d 'Exit 0 only when no stored value is sealed with key KID (check before removing KID from the keyring)' -r
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -l dry-run -d 'Count what would move; change nothing'
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -l json -d 'Print the report as JSON'
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand re-encrypt" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand completions" -l out-dir -d 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one' -r -F
 complete -c relay -n "__fish_relay_using_subcommand completions" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand completions" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
@@ -166,17 +182,18 @@ complete -c relay -n "__fish_relay_using_subcommand man" -s q -l quiet -d 'Only 
 complete -c relay -n "__fish_relay_using_subcommand man" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand man" -s V -l version -d 'Print version'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "tail" -d 'Follow relay events live: messages, channel posts, tasks, agents'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "init" -d 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "test" -d 'Self-check on a throwaway store: real relay processes, end to end'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "doctor" -d 'Check that relay can work here: PASS/WARN/FAIL per check'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "backup" -d 'Write a consistent backup of the store (tar.gz), safe while agents run'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "restore" -d 'Replace the store with a backup (stop every relay process first)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "recover" -d 'Clear an agent\'s lost token so its name can be registered again'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "tail" -d 'Follow relay events live: messages, channel posts, tasks, agents'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "init" -d 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "test" -d 'Self-check on a throwaway store: real relay processes, end to end'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "doctor" -d 'Check that relay can work here: PASS/WARN/FAIL per check'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "backup" -d 'Write a consistent backup of the store (tar.gz), safe while agents run'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "restore" -d 'Replace the store with a backup (stop every relay process first)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "recover" -d 'Clear an agent\'s lost token so its name can be registered again'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "re-encrypt" -d 'Move encrypted values to another key of the keyring (rotation)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -92,8 +92,9 @@ pub enum Command {
     /// Set relay up: write the config file, create the store, print MCP
     /// configs to paste into Claude Code, Codex and Cursor.
     ///
-    /// Asks on a terminal (store path, this terminal's agent name, install
-    /// the Claude Code hooks?); `--yes` takes the defaults.
+    /// Asks on a terminal (transport, store path, this terminal's agent
+    /// name, encryption at rest, install the Claude Code hooks?); `--yes`
+    /// takes the defaults.
     Init(InitArgs),
 
     /// Self-check on a throwaway store: real relay processes, end to end.
@@ -455,6 +456,17 @@ pub struct InitArgs {
     /// Merge the Claude Code hooks into ./.claude/settings.json.
     #[arg(long)]
     pub install_hooks: bool,
+
+    /// The transport the agents' MCP configs use.
+    #[arg(long, value_enum, default_value = "stdio")]
+    pub transport: Transport,
+
+    /// Encrypt message, channel and task text at rest: writes a new
+    /// keyring (keyring.json, 0600, beside the config file; an existing
+    /// one is kept) and points the config at it. Back the keyring up
+    /// separately: `relay backup` does not include it.
+    #[arg(long)]
+    pub encrypt: bool,
 }
 
 /// `relay test` options.

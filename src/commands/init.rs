@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{GlobalArgs, InitArgs};
+use clap::ValueEnum;
+
+use crate::cli::{GlobalArgs, InitArgs, Transport};
 use crate::clock::SystemClock;
 use crate::config::{default_config_path, default_db_path};
+use crate::crypto::Codec;
 use crate::store::{Limits, Store};
 
 /// A valid agent name from the current directory's name (or `agent`).
@@ -35,9 +38,13 @@ fn default_agent() -> String {
     if cleaned.is_empty() { "agent".into() } else { cleaned }
 }
 
-/// The config file `relay init` writes: the store path, and the defaults
-/// as comments to edit.
-fn config_text(db: &Path) -> String {
+/// The config file `relay init` writes: the store path, the keyring path
+/// when encrypting, and the defaults as comments to edit.
+fn config_text(db: &Path, keyring: Option<&Path>) -> String {
+    let encryption = match keyring {
+        Some(path) => format!("keyring_path = {:?}", path.display().to_string()),
+        None => "# keyring_path = \"keyring.json\"  # relay init --encrypt writes one".to_owned(),
+    };
     format!(
         "# relay configuration (relay init). Flags and RELAY_* variables override it.\n\
          db = {db:?}\n\n\
@@ -49,13 +56,22 @@ fn config_text(db: &Path) -> String {
          # read_messages_days = 30\n\
          # events_days = 7\n\
          # audit_days = 90\n\
-         # tasks_days = 30\n",
+         # tasks_days = 30\n\n\
+         [encryption]                  # AES-256-GCM at rest; see relay re-encrypt\n\
+         {encryption}\n",
         db = db.display().to_string()
     )
 }
 
 /// The MCP config snippets for Claude Code, Codex and Cursor.
-pub fn snippets(agent: &str, db: Option<&Path>) -> String {
+pub fn snippets(agent: &str, db: Option<&Path>, transport: Transport) -> String {
+    match transport {
+        Transport::Stdio => stdio_snippets(agent, db),
+    }
+}
+
+/// Each agent's MCP client starts `relay serve --agent NAME` itself.
+fn stdio_snippets(agent: &str, db: Option<&Path>) -> String {
     let mut args: Vec<String> = Vec::new();
     if let Some(db) = db {
         args.extend(["--db".into(), db.display().to_string()]);
@@ -69,6 +85,31 @@ pub fn snippets(agent: &str, db: Option<&Path>) -> String {
          Codex (~/.codex/config.toml):\n[mcp_servers.relay]\ncommand = \"relay\"\nargs = {json_args}\n\n\
          Cursor (.cursor/mcp.json or ~/.cursor/mcp.json):\n{mcp}\n"
     )
+}
+
+/// The keyring `relay init --encrypt` writes, beside the config file (the
+/// config names it relative to its own directory).
+const KEYRING_FILE: &str = "keyring.json";
+
+/// Writes a new keyring with one random key, `k1`, at `path` (0600), or
+/// keeps the one there: replacing a keyring would lose what it sealed.
+///
+/// Errors: an existing file that is not a valid keyring; I/O failures.
+pub fn write_keyring(path: &Path) -> anyhow::Result<bool> {
+    if path.exists() {
+        crate::crypto::KeyringSource::Config(path.to_owned()).load()?;
+        return Ok(false);
+    }
+    let json = serde_json::json!({ "current": "k1", "keys": { "k1": crate::crypto::generate_key() } });
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{json:#}\n").as_bytes())?;
+    file.sync_all()?;
+    Ok(true)
 }
 
 /// Runs `relay init`.
@@ -93,7 +134,26 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         None => default_db_path()?,
     };
     let agent_default = args.agent.clone().unwrap_or_else(default_agent);
-    let (db, agent, hooks) = if interactive {
+    let transports = Transport::value_variants();
+    let transport = if interactive && transports.len() > 1 {
+        let names: Vec<String> = transports
+            .iter()
+            .filter_map(|t| t.to_possible_value().map(|v| v.get_name().to_owned()))
+            .collect();
+        let default = transports.iter().position(|t| *t == args.transport).unwrap_or(0);
+        let pick = dialoguer::Select::new()
+            .with_prompt("Transport")
+            .items(&names)
+            .default(default)
+            .interact()?;
+        transports[pick]
+    } else {
+        if interactive {
+            eprintln!("Transport: stdio (each agent's MCP config starts its own relay serve)");
+        }
+        args.transport
+    };
+    let (db, agent, encrypt, hooks) = if interactive {
         let db: String = dialoguer::Input::new()
             .with_prompt("Store (SQLite file shared by every agent)")
             .default(default_db.display().to_string())
@@ -103,20 +163,36 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             .default(agent_default)
             .validate_with(|n: &String| crate::store::validate::agent_name(n).map_err(|e| e.message))
             .interact_text()?;
+        let encrypt = args.encrypt
+            || dialoguer::Confirm::new()
+                .with_prompt("Encrypt message and task text at rest (writes a keyring to keep safe)?")
+                .default(false)
+                .interact()?;
         let hooks = args.install_hooks
             || dialoguer::Confirm::new()
                 .with_prompt("Install the Claude Code hooks in ./.claude/settings.json?")
                 .default(false)
                 .interact()?;
-        (PathBuf::from(db), agent, hooks)
+        (PathBuf::from(db), agent, encrypt, hooks)
     } else {
-        (default_db, agent_default, args.install_hooks)
+        (default_db, agent_default, args.encrypt, args.install_hooks)
     };
     crate::store::validate::agent_name(&agent)?;
 
     if let Some(dir) = config.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::store::private_dir(dir)?;
     }
+    let keyring = encrypt.then(|| {
+        config
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join(KEYRING_FILE)
+    });
+    let new_keyring = match &keyring {
+        Some(path) => write_keyring(path)?,
+        None => false,
+    };
     let tmp = config.with_extension("toml.tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
@@ -124,19 +200,43 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    std::io::Write::write_all(&mut file, config_text(&db).as_bytes())?;
+    std::io::Write::write_all(
+        &mut file,
+        config_text(&db, keyring.is_some().then_some(Path::new(KEYRING_FILE))).as_bytes(),
+    )?;
     file.sync_all()?;
     std::fs::rename(&tmp, &config).with_context(|| format!("cannot write {}", config.display()))?;
-    Store::open(&db, Arc::new(SystemClock), Limits::default())?;
+    let codec = Codec::new(
+        keyring
+            .as_ref()
+            .map(|p| crate::crypto::KeyringSource::Config(p.clone()).load())
+            .transpose()?
+            .map(Arc::new),
+    );
+    Store::open_with(&db, Arc::new(SystemClock), Limits::default(), codec)?;
     if hooks {
         let settings = PathBuf::from(".claude/settings.json");
         super::generate_hooks::merge_into(&settings, &super::generate_hooks::hooks(&agent, None))?;
     }
     let is_default_db = default_db_path().is_ok_and(|d| d == db);
     println!("relay is set up: config {}, store {}", config.display(), db.display());
+    if let Some(path) = &keyring {
+        let what = if new_keyring {
+            "new keyring written to"
+        } else {
+            "keeping the keyring"
+        };
+        println!(
+            "encryption at rest: {what} {} (back it up apart from relay backups, which do not include it)",
+            path.display()
+        );
+    }
     if hooks {
         println!("Claude Code hooks installed in .claude/settings.json");
     }
-    println!("\n{}", snippets(&agent, (!is_default_db).then_some(db.as_path())));
+    println!(
+        "\n{}",
+        snippets(&agent, (!is_default_db).then_some(db.as_path()), transport)
+    );
     Ok(ExitCode::SUCCESS)
 }

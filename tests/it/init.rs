@@ -135,3 +135,62 @@ async fn the_config_file_sets_limits_and_the_store_and_flags_win() {
     let missing = relay_env.dir.path().join("missing.toml");
     relay().arg("--config").arg(&missing).args(["backup"]).assert().code(2);
 }
+
+#[test]
+fn init_encrypt_writes_a_private_keyring_and_the_store_seals_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cfg/config.toml");
+    let db = dir.path().join("data/relay.db");
+    let init = |extra: &[&str]| {
+        relay()
+            .env_remove("RELAY_ENCRYPTION_KEYRING")
+            .env_remove("RELAY_ENCRYPTION_KEYRING_PATH")
+            .arg("--config")
+            .arg(&config)
+            .arg("--db")
+            .arg(&db)
+            .args(["init", "--yes", "--agent", "a", "--encrypt"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = init(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("new keyring written to"));
+    let keyring = dir.path().join("cfg/keyring.json");
+    assert_eq!(std::fs::metadata(&keyring).unwrap().permissions().mode() & 0o777, 0o600);
+    let first: Value = serde_json::from_str(&std::fs::read_to_string(&keyring).unwrap()).unwrap();
+    assert_eq!(first["current"], "k1");
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("keyring_path = \"keyring.json\"")
+    );
+
+    // --force rewrites the config but never a keyring: it would lose data.
+    let out = init(&["--force"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("keeping the keyring"));
+    let second: Value = serde_json::from_str(&std::fs::read_to_string(&keyring).unwrap()).unwrap();
+    assert_eq!(first, second);
+
+    // Subcommands find the keyring through the config: doctor opens it.
+    let out = relay()
+        .env_remove("RELAY_ENCRYPTION_KEYRING")
+        .env_remove("RELAY_ENCRYPTION_KEYRING_PATH")
+        .arg("--config")
+        .arg(&config)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "keyring")
+        .unwrap()
+        .clone();
+    assert_eq!(check["status"], "PASS", "{check}");
+    assert!(check["detail"].as_str().unwrap().contains("\"k1\""), "{check}");
+}
