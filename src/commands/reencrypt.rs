@@ -150,11 +150,11 @@ fn report(
     }
     let mut text = String::new();
     let scope = match &plan.from {
-        Some(from) => format!("values sealed with {from:?}"),
-        None => format!("plain values and values under other keys than {:?}", plan.to),
+        Some(from) => format!("sealed with {from:?}"),
+        None => "plain or sealed with another key".to_owned(),
     };
     if dry_run {
-        text.push_str(&format!("would move {to_move} {scope} to key {:?}:\n", plan.to));
+        text.push_str(&format!("would move {to_move} values ({scope}) to key {:?}:\n", plan.to));
     } else if complete {
         let how = if resumed { " (resumed an earlier run)" } else { "" };
         text.push_str(&format!("moved {moved} values to key {:?}{how}:\n", plan.to));

@@ -49,3 +49,48 @@ async fn recover_dry_run_human_output() {
     let text = String::from_utf8(out.stdout).unwrap();
     filtered().bind(|| insta::assert_snapshot!("recover_dry_run", text));
 }
+
+#[tokio::test]
+async fn re_encrypt_human_output() {
+    let relay = Relay::new();
+    let alice = relay.agent("alice", &[]).await;
+    for i in 0..3 {
+        alice
+            .call(
+                "send_message",
+                serde_json::json!({"to": "alice", "content": format!("m{i}")}),
+            )
+            .await;
+    }
+    alice.close().await;
+    let ring = relay.dir.path().join("keyring.json");
+    std::fs::write(
+        &ring,
+        r#"{"current":"k1","keys":{"k1":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}}"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(relay_bin())
+            .env("RELAY_CONFIG", relay.config())
+            .env("RELAY_ENCRYPTION_KEYRING_PATH", &ring)
+            .arg("--db")
+            .arg(&relay.db)
+            .args(args)
+            .output()
+            .unwrap();
+        format!(
+            "$ relay {} (exit {})\n{}",
+            args.join(" "),
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap()
+        )
+    };
+    let text = [
+        run(&["re-encrypt", "--to", "k1", "--dry-run"]),
+        run(&["re-encrypt", "--to", "k1", "--batch-size", "2", "--max-batches", "1"]),
+        run(&["re-encrypt", "--to", "k1"]),
+        run(&["re-encrypt", "--verify-clean", "k1"]),
+    ]
+    .join("\n");
+    filtered().bind(|| insta::assert_snapshot!("re_encrypt", text));
+}
