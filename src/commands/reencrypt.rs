@@ -154,7 +154,10 @@ fn report(
         None => "plain or sealed with another key".to_owned(),
     };
     if dry_run {
-        text.push_str(&format!("would move {to_move} values ({scope}) to key {:?}:\n", plan.to));
+        text.push_str(&format!(
+            "would move {to_move} values ({scope}) to key {:?}:\n",
+            plan.to
+        ));
     } else if complete {
         let how = if resumed { " (resumed an earlier run)" } else { "" };
         text.push_str(&format!("moved {moved} values to key {:?}{how}:\n", plan.to));
