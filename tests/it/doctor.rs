@@ -23,13 +23,10 @@ fn doctor(db: &Path, home: &Path, json: bool) -> (i32, String) {
 }
 
 fn status(report: &Value, name: &str) -> String {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .map(|c| c["status"].as_str().unwrap().to_owned())
+    crate::support::doctor_check(report, name)["status"]
+        .as_str()
         .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]

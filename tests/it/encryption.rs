@@ -266,13 +266,7 @@ fn a_bad_keyring_refuses_to_start_with_exit_2() {
     let out = cli(&relay, &["doctor", "--json"], &[(KEYRING_PATH, &short)]);
     assert_eq!(out.status.code(), Some(1));
     let report = json_of(&out);
-    let check = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "keyring")
-        .unwrap()
-        .clone();
+    let check = crate::support::doctor_check(&report, "keyring");
     assert_eq!(check["status"], "FAIL", "{check}");
     assert!(check["fix"].as_str().unwrap().contains("openssl rand -base64 32"));
 }
@@ -399,23 +393,11 @@ async fn re_encrypt_rotates_keys_resumably_while_values_stay_readable() {
     let inbox = bob.call("get_messages", json!({"status": "all", "limit": 100})).await;
     assert_eq!(inbox["messages"].as_array().unwrap().len(), 22);
     let doctor = json_of(&cli(&relay, &["doctor", "--json"], &[(KEYRING_PATH, &k2)]));
-    let check = doctor["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "keyring")
-        .unwrap()
-        .clone();
+    let check = crate::support::doctor_check(&doctor, "keyring");
     assert_eq!(check["status"], "PASS", "{check}");
     // doctor without the keyring: the sealed values need one.
     let doctor = json_of(&cli(&relay, &["doctor", "--json"], &[]));
-    let check = doctor["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "keyring")
-        .unwrap()
-        .clone();
+    let check = crate::support::doctor_check(&doctor, "keyring");
     assert_eq!(check["status"], "FAIL", "{check}");
     alice.close().await;
     bob.close().await;

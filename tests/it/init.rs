@@ -184,13 +184,7 @@ fn init_encrypt_writes_a_private_keyring_and_the_store_seals_with_it() {
         .output()
         .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let check = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "keyring")
-        .unwrap()
-        .clone();
+    let check = crate::support::doctor_check(&report, "keyring");
     assert_eq!(check["status"], "PASS", "{check}");
     assert!(check["detail"].as_str().unwrap().contains("\"k1\""), "{check}");
 }

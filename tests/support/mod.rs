@@ -375,3 +375,13 @@ impl ScrubRelayEnv for std::process::Command {
         self
     }
 }
+
+/// The check called `name` in a `relay doctor --json` report (`Null` when
+/// there is none).
+pub fn doctor_check(report: &Value, name: &str) -> Value {
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == name))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
