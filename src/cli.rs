@@ -146,8 +146,10 @@ pub enum Command {
     /// keyring. Plain values written before the keyring move too. Safe
     /// while agents run (short batches, compare-and-set per row) and
     /// resumable: run the same command again after an interruption.
-    /// Exit 0 done (or clean), 1 --verify-clean found the key in use, 2
-    /// keyring or store error.
+    /// Exit 0 done (or clean, or stopped at --max-batches); 1
+    /// --verify-clean found the key in use, values kept being written
+    /// under another key, or another re-encrypt is running; 2 keyring or
+    /// store error.
     #[command(name = "re-encrypt")]
     ReEncrypt(ReEncryptArgs),
 

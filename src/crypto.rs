@@ -36,6 +36,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorCode, Result};
 
@@ -115,8 +116,9 @@ impl Field {
 }
 
 /// A parsed keyring: the current key id and every key by id. Its `Debug`
-/// shows key ids only, never key material; the ciphers zero their keys on
-/// drop.
+/// shows key ids only, never key material. The AES key schedules are
+/// zeroed on drop (the `aes` crate's `zeroize` feature), and so are the
+/// decoded key bytes.
 #[derive(Clone)]
 pub struct Keyring {
     current: String,
@@ -154,9 +156,17 @@ impl Keyring {
     pub fn from_json(text: &str, source: &str) -> Result<Self> {
         let bad = |what: String| Error::validation(format!("the encryption keyring from {source} {what}"));
         let parsed: KeyringJson = serde_json::from_str(text).map_err(|e| {
-            // serde_json's message names a line and column, not the text.
+            // Only where, never serde's own message: it can quote a value,
+            // and a value here may be a key.
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "does not have the keyring's shape",
+                serde_json::error::Category::Eof => "is cut short",
+                _ => "is not valid JSON",
+            };
             bad(format!(
-                "is not valid keyring JSON ({e}); expected {{\"current\": \"k1\", \"keys\": {{\"k1\": \"<base64 of 32 bytes>\"}}}}"
+                "{what} (line {}, column {}); expected {{\"current\": \"k1\", \"keys\": {{\"k1\": \"<base64 of 32 bytes>\"}}}}",
+                e.line(),
+                e.column()
             ))
         })?;
         if parsed.keys.is_empty() {
@@ -165,12 +175,15 @@ impl Keyring {
         let mut keys = BTreeMap::new();
         for (id, b64) in parsed.keys {
             if !valid_key_id(&id) {
+                // Not quoted: a key pasted where its id belongs would be.
                 return Err(bad(format!(
-                    "has a bad key id {id:?}: use 1-64 letters, digits, '.', '_' or '-'"
+                    "has a key id of {} characters that is not 1-64 letters, digits, '.', '_' or '-'",
+                    id.chars().count()
                 )));
             }
             let bytes = BASE64
                 .decode(b64.trim())
+                .map(Zeroizing::new)
                 .map_err(|_| bad(format!("has a key {id:?} that is not standard base64")))?;
             if bytes.len() != KEY_BYTES {
                 return Err(bad(format!(
@@ -182,10 +195,12 @@ impl Keyring {
             keys.insert(id, cipher);
         }
         if !keys.contains_key(&parsed.current) {
-            return Err(bad(format!(
-                "names current key {:?}, which is not in keys",
-                parsed.current
-            )));
+            let named = if valid_key_id(&parsed.current) {
+                format!("{:?}", parsed.current)
+            } else {
+                "a malformed id".to_owned()
+            };
+            return Err(bad(format!("names current key {named}, which is not in keys")));
         }
         Ok(Self {
             current: parsed.current,
@@ -544,7 +559,14 @@ mod tests {
         let key = BASE64.encode([7u8; 32]);
         let short = BASE64.encode([7u8; 16]);
         for (json, needle) in [
-            ("{not json".to_string(), "not valid keyring JSON"),
+            ("{not json".to_string(), "not valid JSON"),
+            (format!(r#"{{"current":"a","keys":"{key}"}}"#), "shape"),
+            (format!(r#""{key}""#), "shape"),
+            (
+                format!(r#"{{"current":"{key}","keys":{{"a":"{key}"}}}}"#),
+                "malformed id",
+            ),
+            (format!(r#"{{"current":"a","keys":{{"{key}":"a"}}}}"#), "44 characters"),
             (r#"{"current":"a","keys":{}}"#.to_string(), "no keys"),
             (format!(r#"{{"current":"b","keys":{{"a":"{key}"}}}}"#), "not in keys"),
             (format!(r#"{{"current":"a","keys":{{"a":"{short}"}}}}"#), "16 bytes"),
@@ -552,10 +574,13 @@ mod tests {
                 r#"{"current":"a","keys":{"a":"!!!"}}"#.to_string(),
                 "not standard base64",
             ),
-            (format!(r#"{{"current":"a:b","keys":{{"a:b":"{key}"}}}}"#), "bad key id"),
+            (
+                format!(r#"{{"current":"a:b","keys":{{"a:b":"{key}"}}}}"#),
+                "3 characters",
+            ),
             (
                 format!(r#"{{"current":"a","keys":{{"a":"{key}"}},"extra":1}}"#),
-                "unknown field",
+                "shape",
             ),
         ] {
             let err = Keyring::from_json(&json, "test").unwrap_err();

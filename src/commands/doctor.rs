@@ -269,17 +269,21 @@ fn keyring_check(settings: &Settings, health: Option<&backup::Health>) -> Check 
                 )),
             );
         }
-        Ok(None) if sealed_with.is_empty() => {
+        Ok(None) if sealed_with.is_empty() && !health.is_some_and(|h| h.encryption_required) => {
             return check("keyring", Status::Pass, "encryption at rest is off (no keyring)", None);
         }
         Ok(None) => {
             return check(
                 "keyring",
                 Status::Fail,
-                format!(
-                    "no keyring is configured, but the store holds values sealed with key {}",
-                    sealed_with.join(", ")
-                ),
+                if sealed_with.is_empty() {
+                    "no keyring is configured, but the store is encrypted at rest".to_owned()
+                } else {
+                    format!(
+                        "no keyring is configured, but the store holds values sealed with key {}",
+                        sealed_with.join(", ")
+                    )
+                },
                 Some(format!(
                     "set {} to the keyring file that holds it",
                     crypto::ENV_KEYRING_PATH

@@ -189,6 +189,16 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(Path::new("."))
             .join(KEYRING_FILE)
     });
+    if keyring.is_some() {
+        for var in [crate::crypto::ENV_KEYRING, crate::crypto::ENV_KEYRING_PATH] {
+            if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+                eprintln!(
+                    "relay: warning: {var} is set too; relay refuses more than one keyring source, so unset it \
+                     (the config now names {KEYRING_FILE})"
+                );
+            }
+        }
+    }
     let new_keyring = match &keyring {
         Some(path) => write_keyring(path)?,
         None => false,

@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use crate::cli::ReEncryptArgs;
 use crate::config::Settings;
-use crate::crypto::{self, Field};
+use crate::crypto::{self, Field, Keyring};
 use crate::error::Error;
 use crate::store::Store;
+use crate::store::lock::ReencryptLock;
 use crate::store::reencrypt::{KeyCounts, Plan};
 
 /// One column's line in the report.
@@ -27,8 +28,10 @@ struct FieldReport {
 /// Runs `relay re-encrypt`.
 ///
 /// Exit codes: 0 done, stopped at `--max-batches`, or `--verify-clean`
-/// found nothing; 1 `--verify-clean` found values under the key; 2 no or
-/// bad keyring, a key not in it, a value that does not open, a store error.
+/// found nothing; 1 `--verify-clean` found values under the key, values
+/// kept being written under another key during every pass, or another run
+/// holds the store (`CONFLICT`); 2 no or bad keyring, a key not in it, a
+/// value that does not open, a store error.
 pub fn run(args: &ReEncryptArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     if let Some(key) = &args.verify_clean {
         return verify_clean(key, args.json, &settings.open_store()?);
@@ -70,7 +73,7 @@ pub fn run(args: &ReEncryptArgs, settings: &Settings) -> anyhow::Result<ExitCode
         .collect();
     let total: u64 = fields.iter().map(|f| f.to_move).sum();
     if args.dry_run {
-        report(args.json, &plan, true, false, true, &fields, &counts)?;
+        report(args.json, &plan, true, false, Outcome::Complete, &fields, &counts)?;
         return Ok(ExitCode::SUCCESS);
     }
     if plan.to != keyring.current() {
@@ -80,6 +83,7 @@ pub fn run(args: &ReEncryptArgs, settings: &Settings) -> anyhow::Result<ExitCode
             plan.to
         );
     }
+    let _one_run = ReencryptLock::acquire(&settings.db)?;
     let resumed = store.reencrypt_begin(&plan)?;
     let bar = (std::io::stderr().is_terminal() && !args.json).then(|| {
         let bar = indicatif::ProgressBar::new(total);
@@ -90,44 +94,95 @@ pub fn run(args: &ReEncryptArgs, settings: &Settings) -> anyhow::Result<ExitCode
         bar
     });
     let mut batches = 0u64;
-    let mut complete = true;
-    'fields: for (field, line) in Field::ALL.into_iter().zip(&mut fields) {
-        if let Some(bar) = &bar {
-            bar.set_message(field.name());
-        }
-        loop {
-            if args.max_batches.is_some_and(|max| batches >= max) {
-                complete = false;
-                break 'fields;
-            }
-            let batch = store.reencrypt_batch(&keyring, &plan, field, args.batch_size as usize);
-            let batch = match batch {
-                Ok(b) => b,
-                Err(e) => {
-                    if let Some(bar) = &bar {
-                        bar.abandon();
-                    }
-                    return Err(e.into());
+    let mut outcome = Outcome::Complete;
+    for pass in 1..=MAX_PASSES {
+        let stopped = match one_pass(&store, &keyring, &plan, args, &mut fields, &mut batches, bar.as_ref()) {
+            Ok(stopped) => stopped,
+            Err(e) => {
+                if let Some(bar) = &bar {
+                    bar.abandon();
                 }
-            };
-            if batch.done {
-                break;
+                return Err(e.into());
             }
-            batches += 1;
-            line.moved += batch.moved;
-            if let Some(bar) = &bar {
-                bar.inc(batch.moved);
-            }
+        };
+        if stopped {
+            outcome = Outcome::Stopped;
+            break;
+        }
+        // Rows behind the cursor can change during a pass (a task
+        // completed by a process whose current key is another, a reused
+        // audit rowid): count again, and go round once more if needed.
+        let left: u64 = Field::ALL
+            .into_iter()
+            .map(|f| store.key_counts(f).map(|c| c.to_move(&plan)))
+            .sum::<Result<_, _>>()?;
+        if left == 0 {
+            store.reencrypt_finish()?;
+            break;
+        }
+        if pass == MAX_PASSES {
+            outcome = Outcome::Left(left);
+        } else {
+            store.reencrypt_rewind()?;
         }
     }
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    if complete {
-        store.reencrypt_finish()?;
+    report(args.json, &plan, false, resumed, outcome, &fields, &counts)?;
+    Ok(match outcome {
+        Outcome::Left(_) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// How many times a run goes over the columns before it reports values
+/// that keep changing under another key.
+const MAX_PASSES: u32 = 3;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Every value is under the target key.
+    Complete,
+    /// `--max-batches` stopped it; the progress is recorded.
+    Stopped,
+    /// This many values still need moving after every pass: something
+    /// keeps writing them under another key.
+    Left(u64),
+}
+
+/// One pass over every column from the recorded cursors. Returns whether
+/// `--max-batches` stopped it.
+fn one_pass(
+    store: &Store,
+    keyring: &Keyring,
+    plan: &Plan,
+    args: &ReEncryptArgs,
+    fields: &mut [FieldReport],
+    batches: &mut u64,
+    bar: Option<&indicatif::ProgressBar>,
+) -> crate::error::Result<bool> {
+    for (field, line) in Field::ALL.into_iter().zip(fields) {
+        if let Some(bar) = bar {
+            bar.set_message(field.name());
+        }
+        loop {
+            if args.max_batches.is_some_and(|max| *batches >= max) {
+                return Ok(true);
+            }
+            let batch = store.reencrypt_batch(keyring, plan, field, args.batch_size as usize)?;
+            if batch.done {
+                break;
+            }
+            *batches += 1;
+            line.moved += batch.moved;
+            if let Some(bar) = bar {
+                bar.inc(batch.moved);
+            }
+        }
     }
-    report(args.json, &plan, false, resumed, complete, &fields, &counts)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(false)
 }
 
 fn report(
@@ -135,15 +190,20 @@ fn report(
     plan: &Plan,
     dry_run: bool,
     resumed: bool,
-    complete: bool,
+    outcome: Outcome,
     fields: &[FieldReport],
     counts: &[KeyCounts],
 ) -> anyhow::Result<()> {
     let moved: u64 = fields.iter().map(|f| f.moved).sum();
     let to_move: u64 = fields.iter().map(|f| f.to_move).sum();
+    let left = match outcome {
+        Outcome::Left(n) => n,
+        _ => 0,
+    };
     if json {
         let report = serde_json::json!({
-            "to": plan.to, "from": plan.from, "dry_run": dry_run, "resumed": resumed, "complete": complete,
+            "to": plan.to, "from": plan.from, "dry_run": dry_run, "resumed": resumed,
+            "complete": outcome == Outcome::Complete, "left": left,
             "to_move": to_move, "moved": moved, "fields": fields, "keys": counts,
         });
         return Ok(super::write_stdout(format!("{report}\n").as_bytes())?);
@@ -158,9 +218,15 @@ fn report(
             "would move {to_move} values ({scope}) to key {:?}:\n",
             plan.to
         ));
-    } else if complete {
+    } else if outcome == Outcome::Complete {
         let how = if resumed { " (resumed an earlier run)" } else { "" };
         text.push_str(&format!("moved {moved} values to key {:?}{how}:\n", plan.to));
+    } else if left > 0 {
+        text.push_str(&format!(
+            "moved {moved} values to key {:?}, but {left} were written again under another key meanwhile; \
+             make {:?} the keyring's current key, restart the agents, and run this again:\n",
+            plan.to, plan.to
+        ));
     } else {
         text.push_str(&format!(
             "moved {moved} values to key {:?}, then stopped at --max-batches; run the same command again to go on:\n",

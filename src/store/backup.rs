@@ -140,6 +140,8 @@ pub struct Health {
     pub samples: Vec<(Field, String)>,
     /// The plan of an unfinished `relay re-encrypt`, if one is recorded.
     pub reencrypt_pending: Option<Plan>,
+    /// The store was opened with a keyring and requires one from now on.
+    pub encryption_required: bool,
 }
 
 /// Reads [`Health`] from the store at `path` without writing to it.
@@ -172,7 +174,15 @@ pub fn health(path: &Path) -> Result<Health> {
             })
         })
         .ok();
+    let encryption_required = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM store_meta WHERE key = 'encryption' AND value = 'required')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(false);
     Ok(Health {
+        encryption_required,
         schema_version,
         journal_mode,
         quick_check,

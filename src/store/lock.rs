@@ -64,6 +64,31 @@ impl ProcessLock {
     }
 }
 
+/// An exclusive lock on `<db>.reencrypt.lock`, held by a running `relay
+/// re-encrypt`: two runs at once would share one recorded cursor.
+#[derive(Debug)]
+pub struct ReencryptLock(#[allow(dead_code)] File);
+
+impl ReencryptLock {
+    /// Takes `<db>.reencrypt.lock` exclusively, without waiting.
+    ///
+    /// Errors: [`ErrorCode::Conflict`] while another run holds it.
+    pub fn acquire(db: &Path) -> Result<Self> {
+        let path = sidecar(db, ".reencrypt.lock");
+        let file = open(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+                ErrorCode::Conflict,
+                "another relay re-encrypt is running on this store; let it finish (or stop it and run again)",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(Error::internal(format!("cannot lock {}: {e}", path.display())))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Nobody in this process holds or waits for the lock.

@@ -141,11 +141,12 @@ impl Store {
         conn.busy_handler(Some(busy_handler))
             .map_err(|e| opening(path, "configure", e))?;
         conn.set_prepared_statement_cache_capacity(64);
-        crypto::register(&conn, codec).map_err(|e| opening(path, "configure", e))?;
+        crypto::register(&conn, codec.clone()).map_err(|e| opening(path, "configure", e))?;
         set_wal(&conn).map_err(|e| opening(path, "switch to WAL", e))?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(|e| opening(path, "configure", e))?;
         schema::migrate(&mut conn).map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.message)))?;
+        require_keyring_once_used(&conn, path, &codec)?;
         Ok(Self {
             conn: ReentrantMutex::new(Conn {
                 conn,
@@ -321,6 +322,39 @@ impl Drop for ResetOnDrop<'_> {
 }
 
 /// An error while opening the store, naming the step and the file.
+/// A store once opened with a keyring stays encrypted: it records that
+/// (`store_meta.encryption`), and a process without a keyring refuses to
+/// open it ([`ErrorCode::Validation`](crate::ErrorCode::Validation), exit
+/// 2) instead of writing plain text next to sealed values, which would
+/// happen when an MCP client does not pass the keyring's environment on.
+fn require_keyring_once_used(conn: &Connection, path: &Path, codec: &Codec) -> Result<()> {
+    let required: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM store_meta WHERE key = 'encryption' AND value = 'required')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| opening(path, "read", e))?;
+    match (required, codec.keyring().is_some()) {
+        (true, false) => Err(Error::validation(format!(
+            "the store {} is encrypted at rest and no keyring is configured; set {} to its keyring file \
+             (or {}, or [encryption] keyring_path in the config file)",
+            path.display(),
+            crypto::ENV_KEYRING_PATH,
+            crypto::ENV_KEYRING
+        ))),
+        (false, true) => {
+            conn.execute(
+                "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('encryption', 'required')",
+                [],
+            )
+            .map_err(|e| opening(path, "mark", e))?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn opening(path: &Path, step: &str, err: rusqlite::Error) -> Error {
     let e = Error::from(err);
     Error::new(

@@ -287,6 +287,12 @@ impl Store {
         })
     }
 
+    /// Forgets the recorded cursors, so the next batches start again from
+    /// the first row of every column (values already moved are skipped).
+    pub fn reencrypt_rewind(&self) -> Result<()> {
+        self.write(|tx, _| Ok(tx.execute("DELETE FROM reencrypt_progress", []).map(drop)?))
+    }
+
     /// Ends a finished run: forgets its progress and checkpoints the WAL
     /// (`TRUNCATE`), so the pages that held the old values leave the log.
     /// The checkpoint is best effort while other processes read.

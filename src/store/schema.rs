@@ -163,8 +163,16 @@ CREATE TABLE audit (
 "#;
 
 /// `relay re-encrypt`'s recorded progress: one row per encrypted column
-/// (`table.column`) of the unfinished run; empty when none is.
+/// (`table.column`) of the unfinished run; empty when none is. And
+/// `store_meta`: facts about the store itself; `encryption = 'required'`
+/// once a process has opened it with a keyring (SPEC §6), after which a
+/// process without one refuses to open it rather than write plain text.
 const V2: &str = r#"
+CREATE TABLE store_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
 CREATE TABLE reencrypt_progress (
     field      TEXT    PRIMARY KEY,
     to_key     TEXT    NOT NULL,

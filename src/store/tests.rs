@@ -430,4 +430,9 @@ fn re_encrypt_loses_a_race_to_a_concurrent_write_and_reads_the_row_again() {
     assert_eq!(texts, ["m0", "m1", "edited", "m3", "m4"]);
     s.reencrypt_finish().unwrap();
     assert!(s.reencrypt_progress().unwrap().is_empty());
+    drop(s);
+    // Once opened with a keyring, the store refuses a process without one.
+    let err = Store::open(&path, ManualClock::new(0), Limits::default()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Validation);
+    assert!(err.message.contains("encrypted at rest"), "{}", err.message);
 }

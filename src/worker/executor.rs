@@ -101,6 +101,10 @@ impl Executor {
         };
         command
             .current_dir(cwd)
+            // The keyring itself stays out of a task's environment, where
+            // an `env` in the task's output would print it. A keyring file
+            // (RELAY_ENCRYPTION_KEYRING_PATH) is only a path.
+            .env_remove(crate::crypto::ENV_KEYRING)
             .env("RELAY_TASK_ID", task.id.to_string())
             .env("RELAY_TASK_TITLE", &task.title)
             .env("RELAY_TASK_WRITE", if task.write { "1" } else { "0" })

@@ -177,13 +177,13 @@ async fn under_a_keyring_no_plaintext_reaches_the_database_file() {
         assert!(values.iter().all(|v| v.starts_with("enc:k1:")), "{sql}: {values:?}");
     }
 
-    // Without the keyring the sealed values do not open: a clear error,
-    // and the session keeps serving.
-    let blind = relay.serve(&["--agent", "bob"]).await;
-    let (code, body) = blind.call_err("get_messages", json!({})).await;
-    assert_eq!(code, "CORRUPT_STORE", "{body}");
-    assert!(body["error"].as_str().unwrap().contains("no keyring"), "{body}");
-    // A keyring whose k1 is another key fails authentication.
+    // Without the keyring a process refuses to open the store at all,
+    // rather than write plain text next to sealed values.
+    let out = cli(&relay, &["serve", "--agent", "bob"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("encrypted at rest and no keyring is configured"));
+    // A keyring whose k1 is another key fails authentication: a clear
+    // error for that call, and the session keeps serving.
     let wrong = keyring(&relay, "wrong.json", "k1", &[("k1", 9)]);
     let mallory = agent_with(&relay, "alice", &wrong).await;
     let (code, body) = mallory.call_err("get_task", json!({"task_id": id})).await;
@@ -193,7 +193,7 @@ async fn under_a_keyring_no_plaintext_reaches_the_database_file() {
 
     let inbox = bob.call("get_messages", json!({"status": "all"})).await;
     assert_eq!(inbox["messages"][1]["content"], "enc:k1:AAAA:BBBB");
-    for c in [alice, bob, blind, mallory] {
+    for c in [alice, bob, mallory] {
         c.close().await;
     }
 }
@@ -207,7 +207,7 @@ fn a_bad_keyring_refuses_to_start_with_exit_2() {
     let malformed = relay.dir.path().join("malformed.json");
     std::fs::write(&malformed, r#"{"current":"k1","keys":"#).unwrap();
     let cases: Vec<(Vec<(&str, &Path)>, &str)> = vec![
-        (vec![(KEYRING_PATH, &malformed)], "not valid keyring JSON"),
+        (vec![(KEYRING_PATH, &malformed)], "is cut short"),
         (vec![(KEYRING_PATH, &short)], "5 bytes"),
         (
             vec![(KEYRING_PATH, Path::new("/nonexistent/keyring.json"))],
@@ -334,7 +334,7 @@ async fn re_encrypt_rotates_keys_resumably_while_values_stay_readable() {
     ));
     assert_eq!(part["complete"], false);
     assert_eq!(part["moved"], 8);
-    let progress = relay.store().reencrypt_progress().unwrap();
+    let progress = relay.store_with_keyring(&k1).reencrypt_progress().unwrap();
     assert_eq!(progress[0].field, "messages.content");
     assert_eq!(progress[0].cursor, 8);
     // ...and the same command resumes from it.
@@ -346,7 +346,7 @@ async fn re_encrypt_rotates_keys_resumably_while_values_stay_readable() {
     assert_eq!(rest["resumed"], true);
     assert_eq!(rest["complete"], true);
     assert_eq!(rest["moved"].as_u64().unwrap(), total - 8);
-    assert!(relay.store().reencrypt_progress().unwrap().is_empty());
+    assert!(relay.store_with_keyring(&k1).reencrypt_progress().unwrap().is_empty());
     let bytes = store_bytes(&relay);
     for secret in [
         "PLAIN-bulk-7",
@@ -357,7 +357,7 @@ async fn re_encrypt_rotates_keys_resumably_while_values_stay_readable() {
     ] {
         assert!(!contains(&bytes, secret), "{secret} survived re-encryption in the file");
     }
-    let out = cli(&relay, &["re-encrypt", "--verify-clean", "k1"], &[]);
+    let out = cli(&relay, &["re-encrypt", "--verify-clean", "k1"], &env);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("still sealed with key \"k1\""));
 
@@ -375,10 +375,13 @@ async fn re_encrypt_rotates_keys_resumably_while_values_stay_readable() {
     ));
     assert_eq!(moved["complete"], true);
     assert_eq!(moved["moved"].as_u64().unwrap(), total);
-    let clean = json_of(&cli(&relay, &["re-encrypt", "--verify-clean", "k1", "--json"], &[]));
+    let env12 = [(KEYRING_PATH, k12.as_path())];
+    let clean = json_of(&cli(&relay, &["re-encrypt", "--verify-clean", "k1", "--json"], &env12));
     assert_eq!(clean["clean"], true);
     assert_eq!(
-        cli(&relay, &["re-encrypt", "--verify-clean", "k1"], &[]).status.code(),
+        cli(&relay, &["re-encrypt", "--verify-clean", "k1"], &env12)
+            .status
+            .code(),
         Some(0)
     );
     alice.close().await;
@@ -401,4 +404,66 @@ async fn re_encrypt_rotates_keys_resumably_while_values_stay_readable() {
     assert_eq!(check["status"], "FAIL", "{check}");
     alice.close().await;
     bob.close().await;
+}
+
+#[tokio::test]
+async fn a_worker_under_a_keyring_reads_and_seals_tasks_and_keeps_the_keyring_from_the_task() {
+    let relay = Relay::new();
+    let ring = keyring(&relay, "keyring.json", "k1", &[("k1", 4)]);
+    let json = std::fs::read_to_string(&ring).unwrap();
+    let env = [("RELAY_ENCRYPTION_KEYRING", json.as_str())];
+    let boss = relay
+        .serve_env(&["--agent", "boss", "--capabilities", "tasks"], &env)
+        .await;
+    let id = boss
+        .call(
+            "post_task",
+            json!({"to": "w", "title": "t", "description": "SEALED-brief"}),
+        )
+        .await["task"]["id"]
+        .as_i64()
+        .unwrap();
+    let out = relay
+        .worker(&[
+            "--agent",
+            "w",
+            "--once",
+            "--",
+            "sh",
+            "-c",
+            "echo \"keyring=${RELAY_ENCRYPTION_KEYRING:-unset}\"; cat",
+        ])
+        .env("RELAY_ENCRYPTION_KEYRING", &json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let task = boss.call("get_task", json!({"task_id": id})).await["task"].clone();
+    assert_eq!(task["state"], "completed");
+    assert_eq!(task["result"], "keyring=unset\nSEALED-brief");
+    boss.close().await;
+    assert!(!contains(&store_bytes(&relay), "SEALED-brief"));
+}
+
+#[test]
+fn only_one_re_encrypt_runs_at_a_time() {
+    let relay = Relay::new();
+    let ring = keyring(&relay, "keyring.json", "k1", &[("k1", 5)]);
+    let env = [(KEYRING_PATH, ring.as_path())];
+    assert!(cli(&relay, &["re-encrypt", "--to", "k1"], &env).status.success());
+    // Another run holds the lock.
+    let mut lock = relay.db.clone().into_os_string();
+    lock.push(".reencrypt.lock");
+    let held = std::fs::File::create(&lock).unwrap();
+    held.lock().unwrap();
+    let out = cli(&relay, &["re-encrypt", "--to", "k1"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another relay re-encrypt is running"));
+    // A dry run only reads, and goes ahead.
+    assert!(
+        cli(&relay, &["re-encrypt", "--to", "k1", "--dry-run"], &env)
+            .status
+            .success()
+    );
+    held.unlock().unwrap();
+    assert!(cli(&relay, &["re-encrypt", "--to", "k1"], &env).status.success());
 }

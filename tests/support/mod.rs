@@ -122,6 +122,20 @@ impl Relay {
         RawSession::spawn(&self.db, &self.config(), args)
     }
 
+    /// Opens an encrypted store directly, with the keyring file `keyring`.
+    pub fn store_with_keyring(&self, keyring: &Path) -> relay::store::Store {
+        let keyring = relay::crypto::KeyringSource::EnvPath(keyring.to_owned())
+            .load()
+            .expect("keyring");
+        relay::store::Store::open_with(
+            &self.db,
+            std::sync::Arc::new(relay::clock::SystemClock),
+            relay::store::Limits::default(),
+            relay::crypto::Codec::new(Some(std::sync::Arc::new(keyring))),
+        )
+        .expect("open store")
+    }
+
     /// Opens the store directly, for assertions on what was stored.
     pub fn store(&self) -> relay::store::Store {
         relay::store::Store::open(
