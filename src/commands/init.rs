@@ -14,7 +14,7 @@ use clap::ValueEnum;
 use crate::cli::{GlobalArgs, InitArgs, Transport};
 use crate::clock::SystemClock;
 use crate::config::{default_config_path, default_db_path};
-use crate::crypto::Codec;
+use crate::crypto::{Codec, Keyring, KeyringSource};
 use crate::store::{Limits, Store};
 
 /// A valid agent name from the current directory's name (or `agent`).
@@ -94,13 +94,16 @@ const KEYRING_FILE: &str = "keyring.json";
 /// Writes a new keyring with one random key, `k1`, at `path` (0600), or
 /// keeps the one there: replacing a keyring would lose what it sealed.
 ///
+/// Returns the keyring and whether it is new.
+///
 /// Errors: an existing file that is not a valid keyring; I/O failures.
-pub fn write_keyring(path: &Path) -> anyhow::Result<bool> {
+pub fn write_keyring(path: &Path) -> anyhow::Result<(Keyring, bool)> {
+    let source = KeyringSource::Config(path.to_owned());
     if path.exists() {
-        crate::crypto::KeyringSource::Config(path.to_owned()).load()?;
-        return Ok(false);
+        return Ok((source.load()?, false));
     }
     let json = serde_json::json!({ "current": "k1", "keys": { "k1": crate::crypto::generate_key() } });
+    let keyring = Keyring::from_json(&json.to_string(), &source.describe())?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -109,7 +112,7 @@ pub fn write_keyring(path: &Path) -> anyhow::Result<bool> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     std::io::Write::write_all(&mut file, format!("{json:#}\n").as_bytes())?;
     file.sync_all()?;
-    Ok(true)
+    Ok((keyring, true))
 }
 
 /// Runs `relay init`.
@@ -199,9 +202,12 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let new_keyring = match &keyring {
-        Some(path) => write_keyring(path)?,
-        None => false,
+    let (sealing, new_keyring) = match &keyring {
+        Some(path) => {
+            let (k, new) = write_keyring(path)?;
+            (Some(Arc::new(k)), new)
+        }
+        None => (None, false),
     };
     let tmp = config.with_extension("toml.tmp");
     let _ = std::fs::remove_file(&tmp);
@@ -216,13 +222,7 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     )?;
     file.sync_all()?;
     std::fs::rename(&tmp, &config).with_context(|| format!("cannot write {}", config.display()))?;
-    let codec = Codec::new(
-        keyring
-            .as_ref()
-            .map(|p| crate::crypto::KeyringSource::Config(p.clone()).load())
-            .transpose()?
-            .map(Arc::new),
-    );
+    let codec = Codec::new(sealing);
     Store::open_with(&db, Arc::new(SystemClock), Limits::default(), codec)?;
     if hooks {
         let settings = PathBuf::from(".claude/settings.json");

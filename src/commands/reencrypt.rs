@@ -248,19 +248,23 @@ fn verify_clean(key: &str, json: bool, store: &Store) -> anyhow::Result<ExitCode
     }
     let mut in_use = Vec::new();
     for field in Field::ALL {
-        let n = store.key_counts(field)?.by_key.get(key).copied().unwrap_or(0);
-        in_use.push(serde_json::json!({ "field": field.name(), "count": n }));
+        let count = store.key_counts(field)?.by_key.get(key).copied().unwrap_or(0);
+        in_use.push((field.name(), count));
     }
-    let total: u64 = in_use.iter().map(|v| v["count"].as_u64().unwrap_or(0)).sum();
+    let total: u64 = in_use.iter().map(|(_, n)| n).sum();
     if json {
-        let report = serde_json::json!({ "key": key, "clean": total == 0, "in_use": total, "fields": in_use });
+        let fields: Vec<_> = in_use
+            .iter()
+            .map(|(field, count)| serde_json::json!({ "field": field, "count": count }))
+            .collect();
+        let report = serde_json::json!({ "key": key, "clean": total == 0, "in_use": total, "fields": fields });
         super::write_stdout(format!("{report}\n").as_bytes())?;
     } else if total == 0 {
         super::write_stdout(format!("clean: no stored value is sealed with key {key:?}\n").as_bytes())?;
     } else {
         let mut text = format!("{total} stored values are still sealed with key {key:?}:\n");
-        for v in in_use.iter().filter(|v| v["count"].as_u64() != Some(0)) {
-            text.push_str(&format!("  {:<26} {}\n", v["field"].as_str().unwrap_or(""), v["count"]));
+        for (field, count) in in_use.iter().filter(|(_, n)| *n > 0) {
+            text.push_str(&format!("  {field:<26} {count}\n"));
         }
         text.push_str("move them with relay re-encrypt --to <the current key> before removing the key\n");
         super::write_stdout(text.as_bytes())?;

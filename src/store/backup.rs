@@ -174,13 +174,8 @@ pub fn health(path: &Path) -> Result<Health> {
             })
         })
         .ok();
-    let encryption_required = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM store_meta WHERE key = 'encryption' AND value = 'required')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or(false);
+    // A store from before schema 2 has no store_meta: not encrypted.
+    let encryption_required = super::encryption_required(&conn).unwrap_or(false);
     Ok(Health {
         encryption_required,
         schema_version,

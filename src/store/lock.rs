@@ -48,19 +48,17 @@ impl ProcessLock {
     pub fn acquire(db: &Path) -> Result<Self> {
         let path = sidecar(db, ".lock");
         let file = open(&path)?;
-        match file.try_lock_shared() {
-            Ok(()) => Ok(Self(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+        let taken = file.try_lock_shared();
+        try_taken(taken, &path, || {
+            Error::new(
                 ErrorCode::DaemonRunning,
                 format!(
                     "{} is locked exclusively (a restore is running); try again when it ends",
                     path.display()
                 ),
-            )),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(Error::internal(format!("cannot lock {}: {e}", path.display())))
-            }
-        }
+            )
+        })?;
+        Ok(Self(file))
     }
 }
 
@@ -76,16 +74,28 @@ impl ReencryptLock {
     pub fn acquire(db: &Path) -> Result<Self> {
         let path = sidecar(db, ".reencrypt.lock");
         let file = open(&path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Self(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+        let taken = file.try_lock();
+        try_taken(taken, &path, || {
+            Error::new(
                 ErrorCode::Conflict,
                 "another relay re-encrypt is running on this store; let it finish (or stop it and run again)",
-            )),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(Error::internal(format!("cannot lock {}: {e}", path.display())))
-            }
-        }
+            )
+        })?;
+        Ok(Self(file))
+    }
+}
+
+/// The outcome of a non-blocking `flock` on `path`: `busy()` when another
+/// process holds it, [`ErrorCode::Internal`] for any other failure.
+fn try_taken(
+    taken: std::result::Result<(), std::fs::TryLockError>,
+    path: &Path,
+    busy: impl FnOnce() -> Error,
+) -> Result<()> {
+    match taken {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::internal(format!("cannot lock {}: {e}", path.display()))),
     }
 }
 

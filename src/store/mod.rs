@@ -328,13 +328,7 @@ impl Drop for ResetOnDrop<'_> {
 /// 2) instead of writing plain text next to sealed values, which would
 /// happen when an MCP client does not pass the keyring's environment on.
 fn require_keyring_once_used(conn: &Connection, path: &Path, codec: &Codec) -> Result<()> {
-    let required: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM store_meta WHERE key = 'encryption' AND value = 'required')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(|e| opening(path, "read", e))?;
+    let required = encryption_required(conn).map_err(|e| opening(path, "read", e))?;
     match (required, codec.keyring().is_some()) {
         (true, false) => Err(Error::validation(format!(
             "the store {} is encrypted at rest and no keyring is configured; set {} to its keyring file \
@@ -353,6 +347,16 @@ fn require_keyring_once_used(conn: &Connection, path: &Path, codec: &Codec) -> R
         }
         _ => Ok(()),
     }
+}
+
+/// Whether the store records that it requires a keyring
+/// (`store_meta.encryption = 'required'`).
+pub(crate) fn encryption_required(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM store_meta WHERE key = 'encryption' AND value = 'required')",
+        [],
+        |r| r.get(0),
+    )
 }
 
 fn opening(path: &Path, step: &str, err: rusqlite::Error) -> Error {

@@ -219,7 +219,7 @@ impl Store {
             let rows = stmt.query_map(params![cursor, batch_size as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })?;
-        let plain = Codec::new(None);
+        let plain = Codec::default();
         let mut updates = Vec::new();
         for (rowid, value) in &rows {
             let Some(old) = value else { continue };
@@ -297,7 +297,7 @@ impl Store {
     /// (`TRUNCATE`), so the pages that held the old values leave the log.
     /// The checkpoint is best effort while other processes read.
     pub fn reencrypt_finish(&self) -> Result<()> {
-        self.write(|tx, _| Ok(tx.execute("DELETE FROM reencrypt_progress", []).map(drop)?))?;
+        self.reencrypt_rewind()?;
         self.read(|c, _| {
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(())
