@@ -5,6 +5,10 @@
 //! cursor into the outbox kept per agent): senders, counts and task ids,
 //! never message text, which is untrusted input from another agent.
 //! Silent when nothing is new; exit code 0 whatever happens.
+//!
+//! The cursor moves only after the hook's output was written to stdout:
+//! a hook killed, or whose stdout is gone, before that reports the same
+//! news again next time (at-least-once, like `get_messages`).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -21,18 +25,33 @@ const MAX_INPUT: u64 = 1024 * 1024;
 
 /// Runs the hook; never fails (errors go to stderr at debug level only).
 pub fn run(args: &HookArgs, global: &GlobalArgs) -> ExitCode {
-    match output(args, global) {
-        Ok(Some(out)) => {
-            let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{out}").and_then(|()| stdout.flush());
-        }
-        Ok(None) => {}
-        Err(e) => tracing::debug!("relay hook: {e:#}"),
+    if let Err(e) = deliver(args, global) {
+        tracing::debug!("relay hook: {e:#}");
     }
     ExitCode::SUCCESS
 }
 
-fn output(args: &HookArgs, global: &GlobalArgs) -> anyhow::Result<Option<Value>> {
+/// What the hook prints, and the outbox cursor to record once it has.
+struct Output {
+    store: Store,
+    agent: String,
+    json: Option<Value>,
+    cursor: i64,
+}
+
+fn deliver(args: &HookArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let Some(out) = output(args, global)? else {
+        return Ok(());
+    };
+    if let Some(json) = &out.json {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{json}").and_then(|()| stdout.flush())?;
+    }
+    out.store.set_hook_cursor(&out.agent, out.cursor)?;
+    Ok(())
+}
+
+fn output(args: &HookArgs, global: &GlobalArgs) -> anyhow::Result<Option<Output>> {
     let mut raw = String::new();
     let _ = std::io::stdin().take(MAX_INPUT).read_to_string(&mut raw);
     let input: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
@@ -45,50 +64,63 @@ fn output(args: &HookArgs, global: &GlobalArgs) -> anyhow::Result<Option<Value>>
     }
     let store = settings.open_store()?;
     let latest = store.latest_event_id()?;
-    match args.event.as_str() {
+    let (json, cursor) = match args.event.as_str() {
         "session-start" | "SessionStart" => {
-            store.set_hook_cursor(agent, latest)?;
+            // What waits now is reported from the store's state; the
+            // cursor skips the history that state already covers.
             let pending = store.pending(agent)?;
-            let Some(text) = pending_text(&pending) else {
-                return Ok(None);
-            };
-            Ok(Some(context("SessionStart", &text)))
+            let json = pending_text(&pending).map(|text| context("SessionStart", &text));
+            (json, latest)
         }
         "post-tool-use" | "PostToolUse" => {
-            let Some(text) = news(&store, agent, latest)? else {
+            let Some((text, cursor)) = news(&store, agent, latest)? else {
                 return Ok(None);
             };
-            Ok(Some(context("PostToolUse", &text)))
+            (text.map(|text| context("PostToolUse", &text)), cursor)
         }
         "stop" | "Stop" => {
             // Claude is already continuing because of a stop hook: let it stop.
             if input.get("stop_hook_active").and_then(Value::as_bool) == Some(true) {
                 return Ok(None);
             }
-            let Some(text) = news(&store, agent, latest)? else {
+            let Some((text, cursor)) = news(&store, agent, latest)? else {
                 return Ok(None);
             };
-            Ok(Some(
-                json!({ "decision": "block", "reason": format!("{text} Deal with it before you stop.") }),
-            ))
+            let json = text
+                .map(|text| json!({ "decision": "block", "reason": format!("{text} Deal with it before you stop.") }));
+            (json, cursor)
         }
-        _ => Ok(None),
-    }
+        _ => return Ok(None),
+    };
+    Ok(Some(Output {
+        store,
+        agent: agent.to_owned(),
+        json,
+        cursor,
+    }))
 }
 
 fn context(event: &str, text: &str) -> Value {
     json!({ "hookSpecificOutput": { "hookEventName": event, "additionalContext": text } })
 }
 
-/// A summary of events since the agent's cursor, which then moves to `latest`.
-fn news(store: &Store, agent: &str, latest: i64) -> anyhow::Result<Option<String>> {
+/// Most events one hook run summarises; the rest wait for the next run.
+const MAX_EVENTS: usize = 1000;
+
+/// A summary of events since the agent's cursor (if any concern it) and
+/// where the cursor goes once the summary is out; `None` when nothing
+/// happened since.
+fn news(store: &Store, agent: &str, latest: i64) -> anyhow::Result<Option<(Option<String>, i64)>> {
     let cursor = store.hook_cursor(agent)?.unwrap_or(0);
     if cursor >= latest {
         return Ok(None);
     }
-    let events = store.events_for(agent, cursor, 1000)?;
-    store.set_hook_cursor(agent, latest)?;
-    Ok(summary(&events))
+    let events = store.events_for(agent, cursor, MAX_EVENTS)?;
+    let through = match events.last() {
+        Some(last) if events.len() == MAX_EVENTS => last.id,
+        _ => latest,
+    };
+    Ok(Some((summary(&events), through)))
 }
 
 /// "relay: 2 new messages (from alice, bob); task 7 assigned to you. …"

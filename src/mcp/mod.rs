@@ -1,6 +1,7 @@
 //! The MCP server (`relay serve`): tools over the store, spoken on stdio.
 
 pub mod args;
+pub mod delivery;
 pub mod desktop;
 pub mod feed;
 pub mod server;
@@ -39,10 +40,11 @@ pub async fn serve_stdio(
     notify: bool,
     spawn_mode: spawn::SpawnMode,
 ) -> anyhow::Result<()> {
-    let (transport, pipes) = stdio::start(settings.max_line_bytes);
     let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio")
         .with_channel(channel)
         .with_spawn_mode(spawn_mode);
+    let (transport, pipes) = stdio::start(settings.max_line_bytes);
+    let transport = transport.with_deliveries(server.deliveries());
     let db = settings.db.clone();
     // Where the change feed starts: read before the handshake, so an event
     // committed while the client initializes is still delivered.

@@ -66,6 +66,16 @@ pub struct RelayServer {
     listeners: Arc<Mutex<Vec<rmcp::service::SubscriptionSink>>>,
     /// Wakes the change feed: file events, and a new subscription.
     wake: Arc<tokio::sync::Notify>,
+    /// Read receipts waiting for their responses to be written.
+    deliveries: Arc<super::delivery::Deliveries>,
+}
+
+/// What a tool call needs to know about its JSON-RPC request.
+struct Call {
+    /// The request id: its response carries any read receipt.
+    id: rmcp::model::RequestId,
+    /// Cancelled when the client cancels the request or the session ends.
+    ct: CancellationToken,
 }
 
 struct ToolDef {
@@ -269,9 +279,11 @@ fn to_value<T: Serialize>(v: T) -> Result<Value> {
 }
 
 impl RelayServer {
-    /// A server for one session, bound to `agent` if given.
+    /// A server for one session, bound to `agent` if given. Must be
+    /// called inside a tokio runtime (read receipts are confirmed there).
     pub fn new(exec: Executor, agent: Option<String>, transport: &'static str) -> Self {
         Self {
+            deliveries: Arc::new(super::delivery::Deliveries::new(exec.clone())),
             exec,
             bound: Arc::new(Mutex::new(agent)),
             transport,
@@ -300,6 +312,31 @@ impl RelayServer {
     pub fn with_channel(mut self, on: bool) -> Self {
         self.channel_mode = on;
         self
+    }
+
+    /// The session's read receipts: its transport takes each one when it
+    /// writes the matching response ([`super::delivery`]).
+    pub fn deliveries(&self) -> Arc<super::delivery::Deliveries> {
+        self.deliveries.clone()
+    }
+
+    /// Holds `receipt` until the response to `call` is written; without
+    /// one, nothing is held.
+    fn hold(&self, call: &Call, receipt: Option<crate::store::delivery::ReadReceipt>) {
+        if let Some(receipt) = receipt {
+            let ticket = self.deliveries.hold(call.id.clone(), receipt);
+            self.deliveries
+                .forget_when(call.id.clone(), ticket, call.ct.clone().cancelled_owned());
+        }
+    }
+
+    /// Waits until this session's earlier pages are settled, so that
+    /// reading page after page never hands out the same mail twice.
+    async fn settle(&self, call: &Call) -> Result<()> {
+        tokio::select! {
+            () = self.deliveries.settled() => Ok(()),
+            () = call.ct.cancelled() => Err(Error::new(ErrorCode::Conflict, "the request was cancelled")),
+        }
     }
 
     /// The executor this session's store calls go through.
@@ -402,12 +439,8 @@ impl RelayServer {
     }
 
     /// Runs one tool call; `Err(None)` for an unknown tool name.
-    async fn dispatch(
-        &self,
-        name: &str,
-        args: Option<JsonObject>,
-        cancelled: CancellationToken,
-    ) -> Result<Value, Option<Error>> {
+    async fn dispatch(&self, name: &str, args: Option<JsonObject>, call: Call) -> Result<Value, Option<Error>> {
+        let cancelled = call.ct.clone();
         let out = match name {
             "register_agent" => self.register_agent(parse(args)?).await,
             "unregister_agent" => {
@@ -458,17 +491,12 @@ impl RelayServer {
             "get_messages" => {
                 let a: args::GetMessages = parse(args)?;
                 let limit = page_limit(a.limit, 20)?;
-                // A call the client cancelled gets no answer: it must not
-                // mark mail read that nobody will see.
-                let result = self
-                    .with_caller(move |s, c| {
-                        if cancelled.is_cancelled() {
-                            return Err(Error::new(ErrorCode::Conflict, "the request was cancelled"));
-                        }
-                        s.get_messages(c, a.status, a.thread_id, limit, a.peek)
-                    })
+                self.settle(&call).await?;
+                let mut inbox = self
+                    .with_caller(move |s, c| s.get_messages(c, a.status, a.thread_id, limit, a.peek))
                     .await?;
-                to_value(result)
+                self.hold(&call, inbox.receipt.take());
+                to_value(inbox)
             }
             "post_task" => {
                 let a: args::PostTask = parse(args)?;
@@ -565,10 +593,12 @@ impl RelayServer {
                 let a: args::GetChannelMessages = parse(args)?;
                 let limit = page_limit(a.limit, 20)?;
                 let unread = a.status == args::ChannelFilter::Unread;
-                to_value(
-                    self.with_caller(move |s, c| s.get_channel_messages(c, &a.channel, unread, limit))
-                        .await?,
-                )
+                self.settle(&call).await?;
+                let mut page = self
+                    .with_caller(move |s, c| s.get_channel_messages(c, &a.channel, unread, limit))
+                    .await?;
+                self.hold(&call, page.receipt.take());
+                to_value(page)
             }
             "list_channels" => {
                 parse::<args::NoArgs>(args)?;
@@ -981,7 +1011,11 @@ impl ServerHandler for RelayServer {
                     .map(|n| n.chars().take(64).collect())
             })
             .flatten();
-        match self.dispatch(name, request.arguments, context.ct).await {
+        let call = Call {
+            id: context.id.clone(),
+            ct: context.ct.clone(),
+        };
+        match self.dispatch(name, request.arguments, call).await {
             Ok(value) => Ok(CallToolResult::structured(value).into()),
             Err(Some(err)) => {
                 if TOOLS.iter().any(|t| t.name == name && !t.read_only) {

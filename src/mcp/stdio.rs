@@ -8,15 +8,31 @@
 //! rmcp service. The writer is the only code that touches stdout, so
 //! nothing but JSON-RPC ever reaches it; it writes whatever has queued up
 //! in one `write` call.
+//!
+//! Backpressure: at most [`OUTBOUND_QUEUE_BYTES`] of output wait for
+//! stdout. While that queue is full the transport takes no more input, so
+//! a client that stops reading its stdout stalls its own requests (the
+//! pipe fills) instead of growing relay's memory.
+//!
+//! Delivery: a response that hands out unread mail carries its read
+//! receipt ([`super::delivery`]); the writer confirms it only after the
+//! line was written and flushed, and drops it if stdout failed.
 
 use std::io::{BufRead, Read, Write};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rmcp::RoleServer;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::Transport;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::delivery::{Deliveries, Unsettled};
+
+/// Most bytes of JSON-RPC output queued for stdout at once (8 MiB). A
+/// single larger line is let through alone.
+pub const OUTBOUND_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
 /// JSON-RPC 2.0 "Parse error".
 pub const PARSE_ERROR: i32 = -32700;
@@ -28,7 +44,69 @@ pub const INVALID_REQUEST: i32 = -32600;
 #[derive(Debug)]
 pub struct StdioTransport {
     inbound: mpsc::Receiver<ClientJsonRpcMessage>,
-    outbound: mpsc::UnboundedSender<String>,
+    outbound: Outbound,
+    deliveries: Option<Arc<Deliveries>>,
+}
+
+/// The queue to the writer thread, bounded in bytes by a semaphore whose
+/// permits travel with each line until it is written.
+#[derive(Debug, Clone)]
+struct Outbound {
+    lines: mpsc::UnboundedSender<Outgoing>,
+    budget: Arc<Semaphore>,
+}
+
+/// One line for stdout, holding its share of the queue's budget.
+#[derive(Debug)]
+struct Outgoing {
+    line: String,
+    _permit: OwnedSemaphorePermit,
+    delivery: Option<Unsettled>,
+}
+
+/// A line that went straight into the queue, or one waiting for room.
+enum Queued {
+    Done(std::io::Result<()>),
+    Wait(Outbound, String, Option<Unsettled>),
+}
+
+fn cost(line: &str) -> u32 {
+    line.len().clamp(1, OUTBOUND_QUEUE_BYTES) as u32
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed")
+}
+
+impl Outbound {
+    /// Queues `line`, waiting while the queue is full.
+    async fn send(self, line: String, delivery: Option<Unsettled>) -> std::io::Result<()> {
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(cost(&line))
+            .await
+            .map_err(|_| closed())?;
+        self.push(line, permit, delivery)
+    }
+
+    /// Queues `line` from a thread outside the runtime, blocking while
+    /// the queue is full.
+    fn send_blocking(&self, line: String) -> std::io::Result<()> {
+        let permit =
+            futures::executor::block_on(self.budget.clone().acquire_many_owned(cost(&line))).map_err(|_| closed())?;
+        self.push(line, permit, None)
+    }
+
+    fn push(&self, line: String, permit: OwnedSemaphorePermit, delivery: Option<Unsettled>) -> std::io::Result<()> {
+        self.lines
+            .send(Outgoing {
+                line,
+                _permit: permit,
+                delivery,
+            })
+            .map_err(|_| closed())
+    }
 }
 
 /// The running pipe threads; join the writer to flush before exiting.
@@ -51,7 +129,11 @@ where
 {
     let (in_tx, in_rx) = mpsc::channel(256);
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let errors = out_tx.clone();
+    let outbound = Outbound {
+        lines: out_tx,
+        budget: Arc::new(Semaphore::new(OUTBOUND_QUEUE_BYTES)),
+    };
+    let errors = outbound.clone();
     std::thread::Builder::new()
         .name("relay-stdin".into())
         .spawn(move || {
@@ -70,29 +152,56 @@ where
     (
         StdioTransport {
             inbound: in_rx,
-            outbound: out_tx,
+            outbound,
+            deliveries: None,
         },
         Pipes { writer },
     )
+}
+
+impl StdioTransport {
+    /// Confirms the session's read receipts once their responses are
+    /// written (see [`super::delivery`]).
+    pub fn with_deliveries(mut self, deliveries: Arc<Deliveries>) -> Self {
+        self.deliveries = Some(deliveries);
+        self
+    }
 }
 
 impl Transport<RoleServer> for StdioTransport {
     type Error = std::io::Error;
 
     fn send(&mut self, item: ServerJsonRpcMessage) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let delivery = match (&item, &self.deliveries) {
+            (JsonRpcMessage::Response(r), Some(d)) => d.take(&r.id),
+            _ => None,
+        };
         // Serialise here, on the caller's task; compact JSON has no newline.
-        let sent = serde_json::to_string(&item)
-            .map_err(std::io::Error::other)
-            .and_then(|line| {
-                self.outbound
-                    .send(line)
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed"))
-            });
-        std::future::ready(sent)
+        // Lines are queued in the order they are sent while there is room.
+        let queued = match serde_json::to_string(&item) {
+            Err(e) => Queued::Done(Err(std::io::Error::other(e))),
+            Ok(line) => match self.outbound.budget.clone().try_acquire_many_owned(cost(&line)) {
+                Ok(permit) => Queued::Done(self.outbound.push(line, permit, delivery)),
+                Err(_) => Queued::Wait(self.outbound.clone(), line, delivery),
+            },
+        };
+        async move {
+            match queued {
+                Queued::Done(result) => result,
+                Queued::Wait(outbound, line, delivery) => outbound.send(line, delivery).await,
+            }
+        }
     }
 
     fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
-        self.inbound.recv()
+        let budget = self.outbound.budget.clone();
+        let inbound = &mut self.inbound;
+        async move {
+            // Take no more input while the output queue is full (fair
+            // semaphore: this waits behind the lines waiting for room).
+            drop(budget.acquire().await);
+            inbound.recv().await
+        }
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
@@ -101,27 +210,38 @@ impl Transport<RoleServer> for StdioTransport {
     }
 }
 
-fn write_loop<W: Write>(mut out: W, mut lines: mpsc::UnboundedReceiver<String>) {
+fn write_loop<W: Write>(mut out: W, mut lines: mpsc::UnboundedReceiver<Outgoing>) {
     let mut buf = Vec::with_capacity(64 * 1024);
-    while let Some(line) = lines.blocking_recv() {
-        buf.extend_from_slice(line.as_bytes());
-        buf.push(b'\n');
-        while let Ok(more) = lines.try_recv() {
-            buf.extend_from_slice(more.as_bytes());
+    let mut batch = Vec::new();
+    while let Some(first) = lines.blocking_recv() {
+        batch.push(first);
+        while buf.len() < OUTBOUND_QUEUE_BYTES
+            && let Ok(more) = lines.try_recv()
+        {
+            batch.push(more);
+        }
+        for item in &batch {
+            buf.extend_from_slice(item.line.as_bytes());
             buf.push(b'\n');
         }
         if out.write_all(&buf).and_then(|()| out.flush()).is_err() {
+            // Receipts in `batch` (and still queued) drop: that mail stays unread.
             tracing::debug!("stdout closed; dropping further output");
             return;
         }
         buf.clear();
+        for item in batch.drain(..) {
+            if let Some(delivery) = item.delivery {
+                delivery.confirm();
+            }
+        }
     }
 }
 
 fn read_loop<R: BufRead>(
     mut input: R,
     messages: mpsc::Sender<ClientJsonRpcMessage>,
-    errors: mpsc::UnboundedSender<String>,
+    errors: Outbound,
     max_line_bytes: usize,
 ) {
     let mut line = Vec::with_capacity(64 * 1024);
@@ -146,8 +266,9 @@ fn read_loop<R: BufRead>(
             if !complete && skip_line(&mut input).is_err() {
                 return;
             }
-            tracing::warn!(limit = max_line_bytes, "refused a JSON-RPC line over the size limit");
-            let _ = errors.send(error_line(
+            // Answered to the client; a log line would only repeat it.
+            tracing::debug!(limit = max_line_bytes, "refused a JSON-RPC line over the size limit");
+            let _ = errors.send_blocking(error_line(
                 id,
                 INVALID_REQUEST,
                 &format!("Invalid Request: the line exceeds {max_line_bytes} bytes"),
@@ -165,6 +286,15 @@ fn read_loop<R: BufRead>(
                 // rmcp ends the session if anything but a request arrives
                 // before `initialize`; such stray messages are dropped instead.
                 let is_request = matches!(&msg, JsonRpcMessage::Request(_));
+                if saw_initialize
+                    && let JsonRpcMessage::Request(r) = &msg
+                    && matches!(r.request, ClientRequest::InitializeRequest(_))
+                {
+                    let id = serde_json::to_value(&r.id).ok();
+                    let message = "Invalid Request: this session is already initialized";
+                    let _ = errors.send_blocking(error_line(id, INVALID_REQUEST, message, None));
+                    continue;
+                }
                 if !saw_initialize {
                     if !is_request {
                         tracing::debug!("dropped a non-request message received before initialize");
@@ -181,7 +311,7 @@ fn read_loop<R: BufRead>(
                 }
             }
             Parsed::Reply(line) => {
-                let _ = errors.send(line);
+                let _ = errors.send_blocking(line);
             }
             Parsed::Ignore => {}
         }

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::agents::authorize;
+use super::delivery::ReadReceipt;
 use super::messages::Priority;
 use super::{Caller, Store, audit, events, validate};
 use crate::clock::{Millis, rfc3339};
@@ -53,8 +54,12 @@ pub struct ChannelPage {
     pub channel: String,
     /// Oldest first.
     pub messages: Vec<ChannelMessage>,
-    /// Unread posts left after this call.
+    /// Unread posts left once this page is delivered.
     pub unread_remaining: i64,
+    /// The cursor move this page causes once it reaches the reader
+    /// (status `unread` only); see [`super::delivery`].
+    #[serde(skip)]
+    pub receipt: Option<ReadReceipt>,
 }
 
 fn channel_id(tx: &rusqlite::Connection, name: &str) -> Result<i64> {
@@ -260,8 +265,10 @@ impl Store {
     }
 
     /// Reads `channel`, oldest first. `unread_only`: posts after the
-    /// caller's read cursor, which then moves past them; otherwise the
-    /// newest `limit` posts, leaving the cursor alone. Members only.
+    /// caller's read cursor, with a [`ReadReceipt`] that moves the cursor
+    /// past them once confirmed ([`Store::confirm_delivery`], after the
+    /// page reached the reader: at-least-once); otherwise the newest
+    /// `limit` posts, leaving the cursor alone. Members only.
     ///
     /// Errors: [`ErrorCode::NotFound`], [`ErrorCode::NotMember`],
     /// [`ErrorCode::AuthFailed`].
@@ -299,10 +306,14 @@ impl Store {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut new_cursor = read_cursor;
+            let mut receipt = None;
             if unread_only && let Some(last) = messages.last() {
                 new_cursor = last.id;
-                tx.prepare_cached("UPDATE channel_members SET read_cursor = ?3 WHERE channel_id = ?1 AND agent = ?2")?
-                    .execute(params![cid, caller.agent, new_cursor])?;
+                receipt = Some(ReadReceipt::ChannelCursor {
+                    agent: caller.agent.to_owned(),
+                    channel_id: cid,
+                    through: last.id,
+                });
             }
             let unread_remaining = tx
                 .prepare_cached("SELECT count(*) FROM channel_messages WHERE channel_id = ?1 AND id > ?2")?
@@ -311,6 +322,7 @@ impl Store {
                 channel: channel.to_owned(),
                 messages,
                 unread_remaining,
+                receipt,
             })
         })
     }

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::agents::authorize;
+use super::delivery::ReadReceipt;
 use super::{Caller, Store, audit, events, validate};
 use crate::clock::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
@@ -98,8 +99,12 @@ pub struct Broadcast {
 pub struct Inbox {
     /// Oldest first.
     pub messages: Vec<Message>,
-    /// Unread messages left after this call.
+    /// Unread messages left once this page is delivered.
     pub unread_remaining: i64,
+    /// What becomes read once the page reaches the reader (`None` for a
+    /// peek, or when nothing unread was returned); see [`super::delivery`].
+    #[serde(skip)]
+    pub receipt: Option<ReadReceipt>,
 }
 
 /// Largest `limit` for `get_messages` and `get_channel_messages`.
@@ -223,8 +228,11 @@ impl Store {
 
     /// The caller's received messages, oldest first: `filter` picks
     /// unread/read/all, `thread_id` narrows to one thread, `limit` is
-    /// 1-100. Unless `peek`, returned unread messages become read, in the
-    /// same transaction.
+    /// 1-100. Unless `peek`, the returned unread messages come with a
+    /// [`ReadReceipt`]: they become read only when it is confirmed
+    /// ([`Store::confirm_delivery`]) after the page reached the reader, so
+    /// delivery is at-least-once. `unread_remaining` already counts them
+    /// as read.
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`].
     pub fn get_messages(
@@ -261,19 +269,20 @@ impl Store {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            if !peek {
-                let mut mark = tx.prepare_cached(
-                    "UPDATE message_recipients SET read_at = ?3
-                     WHERE recipient = ?1 AND message_id = ?2 AND read_at IS NULL",
-                )?;
-                for m in messages.iter().filter(|m| !m.read) {
-                    mark.execute(params![caller.agent, m.id, now])?;
-                }
-            }
-            let unread_remaining = unread(tx, caller.agent)?;
+            let handed: Vec<i64> = if peek {
+                Vec::new()
+            } else {
+                messages.iter().filter(|m| !m.read).map(|m| m.id).collect()
+            };
+            let unread_remaining = unread(tx, caller.agent)? - handed.len() as i64;
+            let receipt = (!handed.is_empty()).then(|| ReadReceipt::Messages {
+                agent: caller.agent.to_owned(),
+                message_ids: handed,
+            });
             Ok(Inbox {
                 messages,
                 unread_remaining,
+                receipt,
             })
         })
     }

@@ -17,6 +17,7 @@ pub mod agents;
 pub mod audit;
 pub mod backup;
 pub mod channels;
+pub mod delivery;
 pub mod events;
 pub mod executor;
 pub mod lock;

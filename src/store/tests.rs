@@ -111,6 +111,7 @@ fn unread_mail_survives_retention_and_read_mail_does_not() {
         .get_messages(caller("b"), ReadFilter::Unread, None, 10, false)
         .unwrap();
     assert_eq!(page.messages[0].id, read.message_id);
+    s.confirm_delivery(page.receipt.as_ref().unwrap()).unwrap();
 
     clock.advance(31 * DAY);
     let purged = s.purge(Retention::default()).unwrap();
@@ -168,9 +169,13 @@ fn channel_cursor_advances_only_over_what_was_returned() {
         ["post 0", "post 1"]
     );
     assert_eq!(page.unread_remaining, 1);
+    // Until the page is confirmed delivered, the cursor stays put.
+    assert_eq!(s.get_channel_messages(caller("b"), "dev", true, 2).unwrap(), page);
+    s.confirm_delivery(page.receipt.as_ref().unwrap()).unwrap();
     let page = s.get_channel_messages(caller("b"), "dev", true, 10).unwrap();
     assert_eq!(page.messages.len(), 1);
     assert_eq!(page.unread_remaining, 0);
+    s.confirm_delivery(page.receipt.as_ref().unwrap()).unwrap();
     assert_eq!(
         s.get_channel_messages(caller("b"), "dev", false, 10)
             .unwrap()
@@ -277,12 +282,13 @@ fn retention_counts_from_the_last_read_and_purges_large_backlogs_in_chunks() {
     .unwrap();
     clock.advance(40 * DAY);
     // Read 40 days after sending: kept for another 30 days.
-    while !s
+    while let Some(receipt) = s
         .get_messages(caller("b"), ReadFilter::Unread, None, 100, false)
         .unwrap()
-        .messages
-        .is_empty()
-    {}
+        .receipt
+    {
+        s.confirm_delivery(&receipt).unwrap();
+    }
     assert_eq!(s.purge(Retention::default()).unwrap().messages, 0);
     assert_eq!(
         s.get_messages(caller("b"), ReadFilter::Read, None, 5, true)
@@ -312,13 +318,9 @@ fn channel_posts_are_kept_until_every_member_has_read_them() {
         .unwrap();
     clock.advance(31 * DAY);
     assert_eq!(s.purge(Retention::default()).unwrap().channel_messages, 0);
-    assert_eq!(
-        s.get_channel_messages(caller("b"), "dev", true, 10)
-            .unwrap()
-            .messages
-            .len(),
-        1
-    );
+    let page = s.get_channel_messages(caller("b"), "dev", true, 10).unwrap();
+    assert_eq!(page.messages.len(), 1);
+    s.confirm_delivery(page.receipt.as_ref().unwrap()).unwrap();
     assert_eq!(s.purge(Retention::default()).unwrap().channel_messages, 1);
 }
 
