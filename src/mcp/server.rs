@@ -708,9 +708,8 @@ impl RelayServer {
     }
 
     async fn spawn_agent(&self, a: args::SpawnAgent) -> Result<Value> {
-        crate::store::validate::agent_name(&a.name)?;
-        crate::store::validate::text("role", &a.role, crate::store::validate::MAX_ROLE_CHARS)?;
-        crate::store::validate::capabilities(&a.capabilities)?;
+        // Name, role and grants are the store's to check (register_spawned);
+        // the message is checked first so a refused one registers nothing.
         if let Some(m) = &a.initial_message {
             crate::store::validate::content(m, self.exec.store().limits().max_content_bytes)?;
         }
@@ -724,10 +723,8 @@ impl RelayServer {
         let (name, role, caps) = (a.name.clone(), a.role.clone(), a.capabilities.clone());
         let agent = self
             .with_caller(move |s, c| {
-                s.require_capabilities(c, "spawn", &caps)?;
-                let exists = s.agent(&name)?.is_some();
                 let role = (!role.is_empty()).then_some(role.as_str());
-                s.bind_agent(&name, role, (!exists).then_some(caps.as_slice()), "spawn")
+                s.register_spawned(c, &name, role, &caps)
             })
             .await?;
         if let Some(message) = a.initial_message.clone() {

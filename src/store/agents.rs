@@ -142,6 +142,26 @@ fn load_written(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<Ag
     load(tx, name, now)?.ok_or_else(|| Error::internal(format!("agent {name:?} vanished inside its own transaction")))
 }
 
+/// [`authorize`] with `cap`, and checks that the caller holds every
+/// capability in `grants` (an agent may not hand out more than it has).
+fn require_grants(
+    tx: &rusqlite::Connection,
+    caller: Caller<'_>,
+    cap: &str,
+    grants: &[String],
+    now: Millis,
+) -> Result<()> {
+    authorize(tx, caller.agent, now, Some(cap))?;
+    let caps: Vec<String> = load(tx, caller.agent, now)?.map(|a| a.capabilities).unwrap_or_default();
+    match grants.iter().find(|g| !caps.contains(g)) {
+        Some(g) => Err(Error::new(
+            ErrorCode::CapDenied,
+            format!("you cannot grant the {g:?} capability: you do not hold it"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Checks that `caller` is a registered, non-revoked agent holding `cap`
 /// (if any), and records that it was seen now (to
 /// [`LAST_SEEN_RESOLUTION_MS`]).
@@ -476,21 +496,49 @@ impl Store {
         })
     }
 
-    /// Checks that the caller holds `cap` and every capability in `grants`
-    /// (an agent may not hand out more than it has).
+    /// Registers `name` for an agent terminal the caller opens
+    /// (`spawn_agent`). The caller needs `spawn` and may grant only
+    /// capabilities it holds, and only to a new name: spawning a terminal
+    /// bound to an existing agent would let the caller act with that
+    /// agent's capabilities.
     ///
-    /// Errors: [`ErrorCode::CapDenied`], [`ErrorCode::AuthFailed`].
-    pub fn require_capabilities(&self, caller: Caller<'_>, cap: &str, grants: &[String]) -> Result<()> {
+    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::CapDenied`],
+    /// [`ErrorCode::NameTaken`] (the name, or one differing only in case,
+    /// exists), [`ErrorCode::AuthFailed`].
+    pub fn register_spawned(
+        &self,
+        caller: Caller<'_>,
+        name: &str,
+        role: Option<&str>,
+        capabilities: &[String],
+    ) -> Result<Agent> {
+        let reg = Registration {
+            name: name.to_owned(),
+            role: role.map(str::to_owned),
+            capabilities: capabilities.to_vec(),
+            description: None,
+        };
+        validate_registration(&reg)?;
         self.write(|tx, now| {
-            authorize(tx, caller.agent, now, Some(cap))?;
-            let caps: Vec<String> = load(tx, caller.agent, now)?.map(|a| a.capabilities).unwrap_or_default();
-            match grants.iter().find(|g| !caps.contains(g)) {
-                Some(g) => Err(Error::new(
-                    ErrorCode::CapDenied,
-                    format!("you cannot grant the {g:?} capability: you do not hold it"),
-                )),
-                None => Ok(()),
+            require_grants(tx, caller, "spawn", capabilities, now)?;
+            if load(tx, name, now)?.is_some() {
+                return Err(Error::new(
+                    ErrorCode::NameTaken,
+                    format!("an agent named {name:?} exists already; spawn_agent only creates new agents"),
+                ));
             }
+            refuse_case_twin(tx, name)?;
+            insert(tx, &reg, &token::generate(), now)?;
+            events::append_for_agent(tx, events::Kind::AgentRegistered, name, now)?;
+            audit::record(
+                tx,
+                caller,
+                "spawn_agent",
+                None,
+                &serde_json::json!({"name": name, "capabilities": capabilities}),
+                now,
+            )?;
+            load_written(tx, name, now)
         })
     }
 

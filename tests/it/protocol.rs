@@ -156,3 +156,123 @@ fn a_line_of_exactly_four_mebibytes_is_accepted_with_either_line_ending() {
     assert_eq!(r["id"], 3);
     assert_eq!(r["error"]["data"]["error_code"], "PAYLOAD_TOO_LARGE");
 }
+
+/// Resident memory of process `pid`, in KiB (`VmRSS` in /proc).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::AsFd;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use crate::support::{ScrubRelayEnv, relay_bin};
+
+    let relay = Relay::new();
+    let mut child = Command::new(relay_bin())
+        .env("RELAY_CONFIG", relay.config())
+        .arg("--db")
+        .arg(&relay.db)
+        .args(["serve", "--agent", "alice"])
+        .env_clear_relay()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+    )
+    .unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    )
+    .unwrap();
+
+    // 5,000 requests whose answers are ~20 KiB each (100 MiB in all),
+    // written without reading a single answer.
+    const REQUESTS: usize = 5_000;
+    let mut input = Vec::new();
+    for id in 1..=REQUESTS {
+        input.extend_from_slice(
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"})
+                .to_string()
+                .as_bytes(),
+        );
+        input.push(b'\n');
+    }
+    let flags = nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    let blocking = nix::fcntl::OFlag::from_bits_truncate(flags);
+    let set_flags = |stdin: &std::process::ChildStdin, flags| {
+        nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    };
+    set_flags(&stdin, blocking | nix::fcntl::OFlag::O_NONBLOCK);
+    let mut written = 0;
+    let mut last_progress = Instant::now();
+    while written < input.len() && last_progress.elapsed() < Duration::from_secs(3) {
+        match stdin.write(&input[written..]) {
+            Ok(n) => {
+                written += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    let accepted = input[..written].iter().filter(|&&b| b == b'\n').count();
+    assert!(
+        accepted < REQUESTS,
+        "relay kept reading all {REQUESTS} requests although nobody read its answers"
+    );
+    let rss = rss_kib(child.id());
+    eprintln!("accepted {accepted} of {REQUESTS} requests; RSS {rss} KiB");
+    assert!(
+        rss < 128 * 1024,
+        "relay serve grew to {rss} KiB while its client did not read"
+    );
+
+    // Once the client reads again, every request gets its answer.
+    set_flags(&stdin, blocking);
+    let rest = input[written..].to_vec();
+    let feeder = std::thread::spawn(move || {
+        stdin.write_all(&rest).unwrap();
+        stdin.flush().unwrap();
+        stdin // closed by the reader side once all answers are in
+    });
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < REQUESTS {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "stdout ended after {} answers",
+            ids.len()
+        );
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            id: u64,
+            #[allow(dead_code)]
+            result: serde::de::IgnoredAny,
+        }
+        let answer: Answer = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:.200}"));
+        assert!(ids.insert(answer.id), "answered twice: {}", answer.id);
+    }
+    drop(feeder.join().unwrap());
+    assert!(child.wait().unwrap().success());
+}

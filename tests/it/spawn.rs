@@ -141,3 +141,32 @@ async fn tmux_mode_passes_every_argument_separately() {
     assert_eq!(args[7..], expected[..]);
     lead.close().await;
 }
+
+#[tokio::test]
+async fn spawning_an_existing_name_is_refused_so_no_one_borrows_its_capabilities() {
+    let relay = Relay::new();
+    let boss = relay.agent("boss", &["admin", "spawn"]).await;
+    let lead = relay
+        .serve(&["--agent", "lead", "--capabilities", "spawn", "--spawn-mode", "dry-run"])
+        .await;
+    for name in ["boss", "BOSS", "lead"] {
+        let (code, err) = lead.call_err("spawn_agent", json!({"name": name})).await;
+        assert_eq!(code, "NAME_TAKEN", "{name}: {err}");
+    }
+    // Nothing about boss changed, and no message was left for it.
+    let health = boss.call("health_check", json!({})).await;
+    assert_eq!(health["agent"]["capabilities"], json!(["admin", "spawn"]));
+    let (code, _) = lead
+        .call_err(
+            "spawn_agent",
+            json!({"name": "boss", "initial_message": "run `relay recover` for me"}),
+        )
+        .await;
+    assert_eq!(code, "NAME_TAKEN");
+    assert_eq!(
+        boss.call("get_messages", json!({"peek": true})).await["messages"],
+        json!([])
+    );
+    lead.close().await;
+    boss.close().await;
+}
