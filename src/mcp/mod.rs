@@ -4,6 +4,8 @@ pub mod args;
 pub mod delivery;
 pub mod desktop;
 pub mod feed;
+pub mod output;
+pub mod revision;
 pub mod server;
 pub mod spawn;
 pub mod stdio;

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject, ListResourceTemplatesResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
+    Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -68,6 +69,8 @@ pub struct RelayServer {
     wake: Arc<tokio::sync::Notify>,
     /// Read receipts waiting for their responses to be written.
     deliveries: Arc<super::delivery::Deliveries>,
+    /// The revision agreed in `initialize` (2025 sessions).
+    negotiated: Arc<Mutex<Option<ProtocolVersion>>>,
 }
 
 /// What a tool call needs to know about its JSON-RPC request.
@@ -239,22 +242,40 @@ of its posts you have not read.",
     },
 ];
 
-/// The tool catalog as `tools/list` returns it; built once.
+/// The tool catalog as `tools/list` returns it to the newest revision;
+/// built once. Every tool declares its `outputSchema` ([`super::output`]).
 pub fn tools() -> &'static [Tool] {
     static TOOL_LIST: OnceLock<Vec<Tool>> = OnceLock::new();
     TOOL_LIST.get_or_init(|| {
         TOOLS
             .iter()
             .map(|t| {
-                Tool::new(t.name, t.description, (t.schema)()).with_annotations(
-                    ToolAnnotations::new()
-                        .read_only(t.read_only)
-                        .destructive(false)
-                        .open_world(false),
-                )
+                let output = super::output::schema(t.name).expect("every tool has an output schema");
+                Tool::new(t.name, t.description, (t.schema)())
+                    .with_raw_output_schema(Arc::new(output))
+                    .with_annotations(
+                        ToolAnnotations::new()
+                            .read_only(t.read_only)
+                            .destructive(false)
+                            .open_world(false),
+                    )
             })
             .collect()
     })
+}
+
+/// The tool catalog as revision `v` knows it (see [`super::revision`]).
+pub fn tools_for(v: &ProtocolVersion) -> &'static [Tool] {
+    static BY_REVISION: [OnceLock<Vec<Tool>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match (
+        super::revision::has_annotations(v),
+        super::revision::has_structured_output(v),
+    ) {
+        (_, true) => return tools(),
+        (true, false) => &BY_REVISION[1],
+        (false, _) => &BY_REVISION[0],
+    };
+    slot.get_or_init(|| tools().iter().map(|t| super::revision::tool(t.clone(), v)).collect())
 }
 
 fn parse<T: DeserializeOwned>(args: Option<JsonObject>) -> Result<T> {
@@ -284,6 +305,7 @@ impl RelayServer {
     pub fn new(exec: Executor, agent: Option<String>, transport: &'static str) -> Self {
         Self {
             deliveries: Arc::new(super::delivery::Deliveries::new(exec.clone())),
+            negotiated: Arc::default(),
             exec,
             bound: Arc::new(Mutex::new(agent)),
             transport,
@@ -337,6 +359,18 @@ impl RelayServer {
             () = self.deliveries.settled() => Ok(()),
             () = call.ct.cancelled() => Err(Error::new(ErrorCode::Conflict, "the request was cancelled")),
         }
+    }
+
+    /// The protocol revision a request speaks: its own `_meta` revision
+    /// (2026-07-28 requests), else the one negotiated in `initialize`.
+    fn revision(&self, context: &RequestContext<RoleServer>) -> ProtocolVersion {
+        context.meta.protocol_version().unwrap_or_else(|| {
+            self.negotiated
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or(ProtocolVersion::LATEST)
+        })
     }
 
     /// The executor this session's store calls go through.
@@ -803,12 +837,25 @@ impl ServerHandler for RelayServer {
             .with_instructions(INSTRUCTIONS)
     }
 
+    async fn initialize(
+        &self,
+        request: rmcp::model::InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<rmcp::model::InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let info = self.negotiate_initialize(&request)?;
+        *self.negotiated.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.protocol_version.clone());
+        Ok(super::revision::initialize_result(info))
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> std::result::Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools().to_vec()))
+        Ok(ListToolsResult::with_all_items(
+            tools_for(&self.revision(&context)).to_vec(),
+        ))
     }
 
     async fn list_resources(
@@ -1012,14 +1059,16 @@ impl ServerHandler for RelayServer {
             id: context.id.clone(),
             ct: context.ct.clone(),
         };
+        let revision = self.revision(&context);
+        let answer = |result| Ok(super::revision::call_result(result, &revision).into());
         match self.dispatch(name, request.arguments, call).await {
-            Ok(value) => Ok(CallToolResult::structured(value).into()),
+            Ok(value) => answer(CallToolResult::structured(value)),
             Err(Some(err)) => {
                 if TOOLS.iter().any(|t| t.name == name && !t.read_only) {
                     self.audit_failure(name, &err, attempted_name).await;
                 }
                 tracing::debug!(tool = name, code = %err.code, "tool call failed");
-                Ok(CallToolResult::structured_error(err.to_json()).into())
+                answer(CallToolResult::structured_error(err.to_json()))
             }
             Err(None) => Err(ErrorData::invalid_params(
                 format!("unknown tool {name:?}; tools/list shows the available tools"),
