@@ -10,6 +10,7 @@ mod cli;
 mod doctor;
 mod durability;
 mod encryption;
+mod hardening;
 mod hooks;
 mod identity;
 mod init;
