@@ -38,23 +38,21 @@ fn main() {
         let senders = ["alice", "carol"];
         let chunk = 10_000;
         for c in 0..total.div_ceil(chunk) {
-            let (_, committed) = store
-                .batch(|| {
-                    for i in 0..chunk.min(total - c * chunk) {
-                        let n = c * chunk + i;
-                        let caller = relay::store::Caller {
-                            agent: senders[n % 2],
-                            transport: "bench",
-                        };
-                        let text =
-                            format!("message {n}: a typical status update from one agent to another, about this long");
-                        store
-                            .send_message(caller, "bob", &text, relay::store::Priority::Normal, None)
-                            .unwrap();
-                    }
-                    ((), true)
-                })
-                .unwrap();
+            let (_, committed) = store.batch(|| {
+                for i in 0..chunk.min(total - c * chunk) {
+                    let n = c * chunk + i;
+                    let caller = relay::store::Caller {
+                        agent: senders[n % 2],
+                        transport: "bench",
+                    };
+                    let text =
+                        format!("message {n}: a typical status update from one agent to another, about this long");
+                    store
+                        .send_message(caller, "bob", &text, relay::store::Priority::Normal, None)
+                        .unwrap();
+                }
+                ((), true)
+            });
             committed.unwrap();
         }
     }
@@ -134,21 +132,19 @@ fn main() {
         store.bind_agent("a", None, None, "bench").unwrap();
         let start = Instant::now();
         for c in 0..sends / 1000 {
-            let (_, committed) = store
-                .batch(|| {
-                    for i in 0..1000 {
-                        let caller = relay::store::Caller {
-                            agent: "a",
-                            transport: "bench",
-                        };
-                        let text = format!("message {c}/{i}: a typical status update from one agent to another");
-                        store
-                            .send_message(caller, "a", &text, relay::store::Priority::Normal, None)
-                            .unwrap();
-                    }
-                    ((), true)
-                })
-                .unwrap();
+            let (_, committed) = store.batch(|| {
+                for i in 0..1000 {
+                    let caller = relay::store::Caller {
+                        agent: "a",
+                        transport: "bench",
+                    };
+                    let text = format!("message {c}/{i}: a typical status update from one agent to another");
+                    store
+                        .send_message(caller, "a", &text, relay::store::Priority::Normal, None)
+                        .unwrap();
+                }
+                ((), true)
+            });
             committed.unwrap();
         }
         let secs = start.elapsed().as_secs_f64();

@@ -171,27 +171,25 @@ fn main() {
         let n = 3000;
         let start = Instant::now();
         for _ in 0..n / 64 {
-            let (_, committed) = store
-                .batch(|| {
-                    for _ in 0..64 {
-                        let new = NewTask {
-                            to: Some("s".into()),
-                            title: "t".into(),
-                            description: "noop".into(),
-                            ..Default::default()
-                        };
-                        let t = store.post_task(c, &new).unwrap().task;
-                        let t = store.update_task(c, t.id, Action::Accept, &Update::default()).unwrap();
-                        let done = Update {
-                            result: Some("ok".into()),
-                            fencing_token: Some(t.fencing_token),
-                            ..Default::default()
-                        };
-                        store.update_task(c, t.id, Action::Complete, &done).unwrap();
-                    }
-                    ((), true)
-                })
-                .unwrap();
+            let (_, committed) = store.batch(|| {
+                for _ in 0..64 {
+                    let new = NewTask {
+                        to: Some("s".into()),
+                        title: "t".into(),
+                        description: "noop".into(),
+                        ..Default::default()
+                    };
+                    let t = store.post_task(c, &new).unwrap().task;
+                    let t = store.update_task(c, t.id, Action::Accept, &Update::default()).unwrap();
+                    let done = Update {
+                        result: Some("ok".into()),
+                        fencing_token: Some(t.fencing_token),
+                        ..Default::default()
+                    };
+                    store.update_task(c, t.id, Action::Complete, &done).unwrap();
+                }
+                ((), true)
+            });
             committed.unwrap();
         }
         println!(

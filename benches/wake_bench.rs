@@ -137,17 +137,15 @@ fn main() {
         };
         let stored = if quick { 500 } else { 10_000 };
         for chunk in 0..stored / 500 {
-            let (_, committed) = store
-                .batch(|| {
-                    for i in 0..500 {
-                        let text = format!("message {}", chunk * 500 + i);
-                        store
-                            .send_message(chatty, "hooked", &text, relay::store::Priority::Normal, None)
-                            .unwrap();
-                    }
-                    ((), true)
-                })
-                .unwrap();
+            let (_, committed) = store.batch(|| {
+                for i in 0..500 {
+                    let text = format!("message {}", chunk * 500 + i);
+                    store
+                        .send_message(chatty, "hooked", &text, relay::store::Priority::Normal, None)
+                        .unwrap();
+                }
+                ((), true)
+            });
             committed.unwrap();
         }
         drop(store);

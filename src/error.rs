@@ -51,13 +51,16 @@ pub enum ErrorCode {
     CorruptStore,
     /// The store stayed locked past the busy timeout, or a wait ran out.
     Timeout,
+    /// The disk (or quota) holding the store is full: nothing was stored.
+    /// Reads keep working; free space and retry.
+    StorageFull,
     /// An unexpected failure; the message says what happened.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in catalog order.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         Self::AuthFailed,
         Self::CapDenied,
         Self::NameTaken,
@@ -77,6 +80,7 @@ impl ErrorCode {
         Self::DaemonRunning,
         Self::CorruptStore,
         Self::Timeout,
+        Self::StorageFull,
         Self::Internal,
     ];
 
@@ -102,6 +106,7 @@ impl ErrorCode {
             Self::DaemonRunning => "DAEMON_RUNNING",
             Self::CorruptStore => "CORRUPT_STORE",
             Self::Timeout => "TIMEOUT",
+            Self::StorageFull => "STORAGE_FULL",
             Self::Internal => "INTERNAL",
         }
     }
@@ -151,6 +156,20 @@ impl Error {
         Self::new(ErrorCode::Internal, message)
     }
 
+    /// An I/O failure, `context` saying what was being done to which file:
+    /// [`ErrorCode::StorageFull`] when the disk or quota is full (nothing
+    /// was stored; free space and retry), [`ErrorCode::Internal`] otherwise.
+    pub fn io(context: impl std::fmt::Display, err: std::io::Error) -> Self {
+        if is_storage_full(&err) {
+            Self::new(
+                ErrorCode::StorageFull,
+                format!("{context}: {err}; the disk is full, nothing was stored. Free space and retry"),
+            )
+        } else {
+            Self::internal(format!("{context}: {err}"))
+        }
+    }
+
     /// The JSON body a failed tool call carries:
     /// `{"error_code": CODE, "error": message}`.
     pub fn to_json(&self) -> serde_json::Value {
@@ -173,9 +192,22 @@ impl From<rusqlite::Error> for Error {
                 ErrorCode::Timeout,
                 format!("the store stayed locked past the busy timeout: {err}"),
             ),
+            Some(Sql::DiskFull) => Error::new(
+                ErrorCode::StorageFull,
+                "the disk holding the store is full; nothing was stored. Free space and retry",
+            ),
             _ => Error::internal(format!("store error: {err}")),
         }
     }
+}
+
+/// Whether `err` says the disk or the user's quota is full (`ENOSPC`,
+/// `EDQUOT`).
+pub(crate) fn is_storage_full(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// An [`Error`] raised inside a SQL function (`relay_open` failing to

@@ -68,6 +68,10 @@ impl Store {
     /// call's own transaction was rolled back, storing nothing else).
     /// `agent` is `None` for a session not bound to an agent; `params` is
     /// a small summary, never content.
+    ///
+    /// For a call that failed because the store stayed locked, the row is
+    /// written only if the lock is free right now: waiting again would
+    /// hold the caller's answer for a second busy timeout.
     pub fn audit_failure(
         &self,
         agent: Option<&str>,
@@ -76,7 +80,12 @@ impl Store {
         code: ErrorCode,
         params: &serde_json::Value,
     ) -> Result<()> {
-        self.write(|tx, now| insert(tx, agent, transport, tool, Some(code), params, now))
+        let write = || self.write(|tx, now| insert(tx, agent, transport, tool, Some(code), params, now));
+        if code == ErrorCode::Timeout {
+            super::with_deadline(std::time::Instant::now(), write)
+        } else {
+            write()
+        }
     }
 
     /// The newest `limit` audit rows, newest first.

@@ -10,21 +10,37 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::Store;
+use super::{BUSY_TIMEOUT_MS, Store, with_deadline};
 use crate::error::{Error, Result};
 
 /// Most calls that share one transaction.
 pub const MAX_BATCH: usize = 256;
 
-/// Hands a committed outcome back to the waiting caller; `Some(error)`
-/// when the batch's commit failed after the call itself succeeded.
+/// Hands a call's outcome back to the waiting caller; `Some(error)` when
+/// the batch's commit failed after the call itself succeeded.
 type Deliver = Box<dyn FnOnce(Option<&Error>) + Send>;
-/// A queued call: runs against the store, or is failed with the error that
-/// kept its batch from starting.
-type Job = Box<dyn FnOnce(std::result::Result<&Store, &Error>) -> Deliver + Send>;
+
+/// A call run against the store: whether it succeeded, and its delivery.
+type Run = Box<dyn FnOnce(&Store) -> (bool, Deliver) + Send>;
+
+/// A queued call.
+struct Job {
+    /// When its lock waits give up: queued time + [`BUSY_TIMEOUT_MS`].
+    deadline: Instant,
+    /// Runs the call.
+    run: Run,
+}
+
+impl Job {
+    fn run(self, store: &Store) -> (bool, Deliver) {
+        let run = self.run;
+        with_deadline(self.deadline, || run(store))
+    }
+}
 
 /// A cloneable handle that runs store calls on the executor thread.
 #[derive(Debug, Clone)]
@@ -63,25 +79,30 @@ impl Executor {
     /// Runs `f` on the executor thread, possibly batched with other calls,
     /// and returns its result once its writes are durable.
     ///
-    /// Errors: whatever `f` returns; the commit's error if the batch failed
-    /// to commit; [`crate::ErrorCode::Internal`] if `f` panicked.
+    /// The call's lock waits end [`BUSY_TIMEOUT_MS`] after this method is
+    /// called, however long it queued behind other calls.
+    ///
+    /// Errors: whatever `f` returns ([`crate::ErrorCode::Timeout`] when
+    /// another process kept the store locked past the deadline); the
+    /// commit's error if the batch failed to commit (the same for every
+    /// call of the batch); [`crate::ErrorCode::Internal`] if `f` panicked.
     pub async fn call<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> Result<T> + Send + 'static) -> Result<T> {
+        let deadline = Instant::now() + Duration::from_millis(BUSY_TIMEOUT_MS);
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |store| {
-            let out = match store {
-                Ok(store) => f(store),
-                Err(e) => Err(e.clone()),
-            };
-            Box::new(move |commit_error: Option<&Error>| {
+        let run: Run = Box::new(move |store: &Store| -> (bool, Deliver) {
+            let out = f(store);
+            let ok = out.is_ok();
+            let deliver: Deliver = Box::new(move |commit_error: Option<&Error>| {
                 let out = match (out, commit_error) {
                     (Ok(_), Some(e)) => Err(e.clone()),
                     (out, _) => out,
                 };
                 let _ = tx.send(out);
-            })
+            });
+            (ok, deliver)
         });
         self.jobs
-            .send(job)
+            .send(Job { deadline, run })
             .map_err(|_| Error::internal("the store thread has stopped"))?;
         rx.await
             .map_err(|_| Error::internal("a store call panicked; see the log"))?
@@ -101,7 +122,9 @@ fn run(store: &Store, queue: &mpsc::Receiver<Job>, changed: &tokio::sync::Notify
 }
 
 /// Runs `first` and whatever else is queued (up to [`MAX_BATCH`]) as one
-/// group commit.
+/// group commit. A call whose outcome cannot change any more — it failed,
+/// or it ran before the batch wrote anything — is answered at once, so a
+/// call that timed out is not held back by later calls that wait too.
 fn run_batch(store: &Store, queue: &mpsc::Receiver<Job>, first: Job) {
     let mut jobs = vec![first];
     while jobs.len() < MAX_BATCH {
@@ -114,36 +137,26 @@ fn run_batch(store: &Store, queue: &mpsc::Receiver<Job>, first: Job) {
         // Alone: the call commits its own transaction (its guard rolls
         // back if it panics).
         let job = jobs.pop().expect("one job");
-        if let Ok(deliver) = catch_unwind(AssertUnwindSafe(|| job(Ok(store)))) {
+        if let Ok((_, deliver)) = catch_unwind(AssertUnwindSafe(|| job.run(store))) {
             deliver(None);
         }
         return;
     }
-    let mut pending = Some(jobs);
-    let batched = store.batch(|| {
-        let jobs = pending.take().expect("jobs run once");
+    let (delivers, committed) = store.batch(|| {
         let mut delivers = Vec::with_capacity(jobs.len());
         let mut healthy = true;
         for job in jobs {
-            match catch_unwind(AssertUnwindSafe(|| job(Ok(store)))) {
-                Ok(deliver) => delivers.push(deliver),
+            match catch_unwind(AssertUnwindSafe(|| job.run(store))) {
+                Ok((ok, deliver)) if !ok || !store.batch_began() => deliver(None),
+                Ok((_, deliver)) => delivers.push(deliver),
                 Err(_) => healthy = false,
             }
         }
         (delivers, healthy)
     });
-    match batched {
-        Ok((delivers, committed)) => {
-            let failed = committed.err();
-            for deliver in delivers {
-                deliver(failed.as_ref());
-            }
-        }
-        Err(e) => {
-            for job in pending.take().into_iter().flatten() {
-                job(Err(&e))(None);
-            }
-        }
+    let failed = committed.err();
+    for deliver in delivers {
+        deliver(failed.as_ref());
     }
 }
 

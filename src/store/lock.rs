@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::Instant;
 
 use crate::error::{Error, ErrorCode, Result};
 
@@ -33,7 +33,7 @@ fn open(path: &Path) -> Result<File> {
         .truncate(false)
         .mode(0o600)
         .open(path)
-        .map_err(|e| Error::internal(format!("cannot open the lock file {}: {e}", path.display())))
+        .map_err(|e| Error::io(format!("cannot open the lock file {}", path.display()), e))
 }
 
 /// The shared lock on `<db>.lock` a running process holds.
@@ -126,19 +126,18 @@ struct Shared {
 /// releases, so the disk is never idle between two processes' commits —
 /// with eight processes writing, several times the throughput of polling
 /// SQLite's lock. The wait is bounded: a waiter thread makes the blocking
-/// call, and a caller that has waited `timeout` goes on without the lock
-/// (SQLite's busy handler then decides), so a stopped process can never
-/// hang the others.
+/// call, and a caller whose deadline passes goes on without the lock
+/// (SQLite's busy handler then decides, within the same deadline), so a
+/// stopped process can never hang the others.
 #[derive(Debug)]
 pub struct WriterLock {
     shared: Arc<Shared>,
     waiter: mpsc::Sender<()>,
-    timeout: Duration,
 }
 
 impl WriterLock {
     /// Opens `<db>.writer.lock` and starts its waiter thread.
-    pub fn open(db: &Path, timeout: Duration) -> Result<Self> {
+    pub fn open(db: &Path) -> Result<Self> {
         let file = open(&sidecar(db, ".writer.lock"))?;
         let shared = Arc::new(Shared {
             file,
@@ -169,17 +168,14 @@ impl WriterLock {
                 }
             })
             .map_err(|e| Error::internal(format!("cannot start the writer-lock thread: {e}")))?;
-        Ok(Self {
-            shared,
-            waiter,
-            timeout,
-        })
+        Ok(Self { shared, waiter })
     }
 
     /// Takes the lock for the life of the guard. Re-entrant within the
-    /// process (an inner call gets a guard that releases nothing), and
-    /// gives up after the timeout, returning a guard that holds nothing.
-    pub fn acquire(&self) -> WriterGuard<'_> {
+    /// process (an inner call gets a guard that releases nothing). Waits
+    /// until `deadline` at most (a deadline already past still takes a
+    /// free lock), then returns a guard that holds nothing.
+    pub fn acquire(&self, deadline: Instant) -> WriterGuard {
         let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
         match *state {
             State::Idle => {}
@@ -189,7 +185,11 @@ impl WriterLock {
         }
         if self.shared.file.try_lock().is_ok() {
             *state = State::Held;
-            return WriterGuard(Some(self));
+            return WriterGuard(Some(self.shared.clone()));
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return WriterGuard(None);
         }
         *state = State::Waiting;
         if self.waiter.send(()).is_err() {
@@ -199,11 +199,11 @@ impl WriterLock {
         let (mut state, _) = self
             .shared
             .granted
-            .wait_timeout_while(state, self.timeout, |s| *s == State::Waiting)
+            .wait_timeout_while(state, wait, |s| *s == State::Waiting)
             .unwrap_or_else(|p| p.into_inner());
         if *state == State::Granted {
             *state = State::Held;
-            WriterGuard(Some(self))
+            WriterGuard(Some(self.shared.clone()))
         } else {
             if *state == State::Waiting {
                 *state = State::Abandoned;
@@ -215,13 +215,21 @@ impl WriterLock {
 
 /// Releases the writer lock on drop, if this guard took it.
 #[derive(Debug)]
-pub struct WriterGuard<'a>(Option<&'a WriterLock>);
+pub struct WriterGuard(Option<Arc<Shared>>);
 
-impl Drop for WriterGuard<'_> {
+impl WriterGuard {
+    /// Whether this guard holds the lock (an inner, re-entrant or timed
+    /// out acquire holds nothing).
+    pub fn holds(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl Drop for WriterGuard {
     fn drop(&mut self) {
-        if let Some(lock) = self.0 {
-            let mut state = lock.shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = lock.shared.file.unlock();
+        if let Some(shared) = &self.0 {
+            let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = shared.file.unlock();
             *state = State::Idle;
         }
     }
@@ -230,44 +238,64 @@ impl Drop for WriterGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn soon(ms: u64) -> Instant {
+        Instant::now() + Duration::from_millis(ms)
+    }
 
     #[test]
-    fn a_holder_that_never_releases_delays_others_only_until_the_timeout() {
+    fn a_holder_that_never_releases_delays_others_only_until_their_deadline() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("r.db");
         // Another "process": a separate open file description holding the lock.
         let stuck = open(&sidecar(&db, ".writer.lock")).unwrap();
         stuck.lock().unwrap();
-        let lock = WriterLock::open(&db, Duration::from_millis(50)).unwrap();
-        let start = std::time::Instant::now();
-        let guard = lock.acquire();
-        assert!(guard.0.is_none());
+        let lock = WriterLock::open(&db).unwrap();
+        let start = Instant::now();
+        let guard = lock.acquire(start + Duration::from_millis(50));
+        assert!(!guard.holds());
         assert!(start.elapsed() >= Duration::from_millis(50));
         drop(guard);
-        // While the waiter is stuck, later writers do not queue behind it.
-        let start = std::time::Instant::now();
-        assert!(lock.acquire().0.is_none());
-        assert!(start.elapsed() < Duration::from_millis(40));
+        // While the waiter is stuck, later writers do not queue behind it:
+        // they give up at once instead of spending their 10 s.
+        let start = Instant::now();
+        assert!(!lock.acquire(soon(10_000)).holds());
+        assert!(start.elapsed() < Duration::from_secs(5));
         // Once the holder lets go, the waiter frees it and writers queue again.
         stuck.unlock().unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = soon(5_000);
         loop {
-            if lock.acquire().0.is_some() {
+            if lock.acquire(soon(50)).holds() {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "lock never came back");
+            assert!(Instant::now() < deadline, "lock never came back");
             std::thread::sleep(Duration::from_millis(5));
         }
     }
 
     #[test]
+    fn a_passed_deadline_takes_a_free_lock_and_never_waits_for_a_held_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        let lock = WriterLock::open(&db).unwrap();
+        assert!(lock.acquire(Instant::now()).holds());
+        let stuck = open(&sidecar(&db, ".writer.lock")).unwrap();
+        stuck.lock().unwrap();
+        assert!(!lock.acquire(Instant::now()).holds());
+        // It did not leave the waiter queued: once free, the lock is taken at once.
+        stuck.unlock().unwrap();
+        assert!(lock.acquire(Instant::now()).holds());
+    }
+
+    #[test]
     fn the_lock_is_reentrant_within_a_process() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = WriterLock::open(&dir.path().join("r.db"), Duration::from_millis(50)).unwrap();
-        let outer = lock.acquire();
-        assert!(outer.0.is_some());
-        let inner = lock.acquire();
-        assert!(inner.0.is_none());
+        let lock = WriterLock::open(&dir.path().join("r.db")).unwrap();
+        let outer = lock.acquire(soon(50));
+        assert!(outer.holds());
+        let inner = lock.acquire(soon(50));
+        assert!(!inner.holds());
         drop(inner); // must not release the outer hold
         let other = open(&sidecar(&dir.path().join("r.db"), ".writer.lock")).unwrap();
         assert!(other.try_lock().is_err());

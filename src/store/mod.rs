@@ -17,6 +17,7 @@ pub mod agents;
 pub mod audit;
 pub mod backup;
 pub mod channels;
+mod create;
 pub mod delivery;
 pub mod events;
 pub mod executor;
@@ -28,19 +29,18 @@ pub mod schema;
 pub mod tasks;
 pub mod validate;
 
-use std::cell::Cell;
-use std::fs::OpenOptions;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::cell::{Cell, RefCell};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::ReentrantMutex;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::clock::{Clock, Millis};
 use crate::crypto::{self, Codec};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 pub use agents::{Agent, Presence, Registered, Registration};
 pub use channels::{Channel, ChannelMessage};
@@ -94,9 +94,13 @@ struct Conn {
     /// Inside [`Store::batch`]: each write is a SAVEPOINT of the batch's
     /// transaction instead of a transaction of its own.
     in_batch: Cell<bool>,
-    /// A savepoint could not be cleaned up (or a call panicked): the batch
-    /// must roll back as a whole.
-    poisoned: Cell<bool>,
+    /// The writer lock of the batch's transaction, which its first write
+    /// begins (`Some` once begun).
+    batch_writer: RefCell<Option<lock::WriterGuard>>,
+    /// The batch's transaction is lost (SQLite rolled it back, e.g. on a
+    /// full disk, or a savepoint could not be cleaned up): every later
+    /// call of the batch fails with this error and nothing commits.
+    aborted: RefCell<Option<Error>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -108,22 +112,69 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// How long a writer waits for another process's transaction before giving
-/// up with [`ErrorCode::Timeout`](crate::ErrorCode::Timeout), in
-/// milliseconds (applies to the writer queue and to SQLite's lock each).
+/// How long a call may wait for other processes' write transactions
+/// before it fails with [`ErrorCode::Timeout`](crate::ErrorCode::Timeout),
+/// in milliseconds. One budget per call, counted from when the call was
+/// made: time queued behind this process's other calls
+/// ([`Executor`]), waiting for `<db>.writer.lock` and waiting in SQLite's
+/// busy handler all count against it.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+thread_local! {
+    /// When the store call running on this thread must stop waiting for
+    /// locks (see [`with_deadline`]).
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with `deadline` as the moment every lock wait of the store
+/// calls inside it gives up with [`ErrorCode::Timeout`](crate::ErrorCode::Timeout).
+/// [`Executor`] sets it to the time a call was queued plus
+/// [`BUSY_TIMEOUT_MS`]; without one, a write's budget starts when it is
+/// called.
+pub fn with_deadline<R>(deadline: Instant, f: impl FnOnce() -> R) -> R {
+    let _scope = DeadlineScope::enter(deadline);
+    f()
+}
+
+/// Sets this thread's deadline until dropped, then restores the previous one.
+struct DeadlineScope(Option<Instant>);
+
+impl DeadlineScope {
+    fn enter(deadline: Instant) -> Self {
+        Self(DEADLINE.replace(Some(deadline)))
+    }
+}
+
+impl Drop for DeadlineScope {
+    fn drop(&mut self) {
+        DEADLINE.set(self.0);
+    }
+}
+
+/// The deadline of the call on this thread, or a fresh budget from now.
+fn call_deadline() -> Instant {
+    DEADLINE
+        .get()
+        .unwrap_or_else(|| Instant::now() + Duration::from_millis(BUSY_TIMEOUT_MS))
+}
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and migrates it to
     /// the current schema. Holds `<path>.lock` shared while open.
     ///
+    /// A missing store is built under a temporary name in the same
+    /// directory and linked into place only when complete, so no process
+    /// ever sees a half-made store and an existing file is never replaced.
     /// Creates missing parent directories with mode 0700 and the file with
     /// mode 0600. Errors: [`ErrorCode::SchemaMismatch`](crate::ErrorCode::SchemaMismatch)
     /// when the file was written by a newer relay,
     /// [`ErrorCode::CorruptStore`](crate::ErrorCode::CorruptStore) when it
-    /// is not a SQLite database, [`ErrorCode::DaemonRunning`](crate::ErrorCode::DaemonRunning)
-    /// while a restore holds it, [`ErrorCode::Internal`](crate::ErrorCode::Internal)
-    /// for I/O failures.
+    /// is empty, not a SQLite database, or a SQLite database of another
+    /// program (the file is left untouched),
+    /// [`ErrorCode::DaemonRunning`](crate::ErrorCode::DaemonRunning)
+    /// while a restore holds it, [`ErrorCode::StorageFull`](crate::ErrorCode::StorageFull)
+    /// when there is no room to create it, [`ErrorCode::Internal`](crate::ErrorCode::Internal)
+    /// for other I/O failures.
     pub fn open(path: &Path, clock: Arc<dyn Clock>, limits: Limits) -> Result<Self> {
         Self::open_with(path, clock, limits, Codec::default())
     }
@@ -132,17 +183,30 @@ impl Store {
     /// encrypted columns (SPEC §6), or none for plain text. Values already
     /// stored under other keys of the keyring stay readable.
     pub fn open_with(path: &Path, clock: Arc<dyn Clock>, limits: Limits, codec: Codec) -> Result<Self> {
-        prepare_file(path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            private_dir(dir)?;
+        }
+        // Before creating anything: a restore in progress is swapping the file.
         let process_lock = lock::ProcessLock::acquire(path)?;
+        create::create_if_missing(path)?;
+        create::check_header(path)?;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(path = %path.display(), "store file is readable by other users; run `chmod 600` on it");
+        }
+        // No SQLITE_OPEN_CREATE: a store removed since the check is an
+        // error, never a new empty store in its place.
         let mut conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| opening(path, "open", e))?;
         conn.busy_handler(Some(busy_handler))
             .map_err(|e| opening(path, "configure", e))?;
         conn.set_prepared_statement_cache_capacity(64);
         crypto::register(&conn, codec.clone()).map_err(|e| opening(path, "configure", e))?;
+        // Before anything writes (switching to WAL does): a foreign
+        // database stays byte for byte as it was.
+        create::check_is_relay_store(&conn, path)?;
         set_wal(&conn).map_err(|e| opening(path, "switch to WAL", e))?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(|e| opening(path, "configure", e))?;
@@ -151,9 +215,10 @@ impl Store {
         Ok(Self {
             conn: ReentrantMutex::new(Conn {
                 conn,
-                writer: lock::WriterLock::open(path, Duration::from_millis(BUSY_TIMEOUT_MS))?,
+                writer: lock::WriterLock::open(path)?,
                 in_batch: Cell::new(false),
-                poisoned: Cell::new(false),
+                batch_writer: RefCell::new(None),
+                aborted: RefCell::new(None),
             }),
             clock,
             limits,
@@ -193,20 +258,30 @@ impl Store {
     /// or a SAVEPOINT when inside [`Store::batch`]. Commits (or releases)
     /// on `Ok`; on `Err` — or a panic — rolls back, so a failed call
     /// stores nothing and leaves no transaction open.
+    ///
+    /// Waits for other writers until the call's deadline ([`with_deadline`],
+    /// else [`BUSY_TIMEOUT_MS`] from now), then fails with
+    /// [`ErrorCode::Timeout`](crate::ErrorCode::Timeout); a full disk is
+    /// [`ErrorCode::StorageFull`](crate::ErrorCode::StorageFull).
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Connection, Millis) -> Result<T>) -> Result<T> {
+        // Taken before the connection: waiting for this process's other
+        // calls counts against the budget too.
+        let deadline = call_deadline();
         let guard = self.conn.lock();
         let c = &*guard;
+        let _scope = DeadlineScope::enter(deadline);
         if c.in_batch.get() {
+            c.begin_batch(self, deadline)?;
             let now = self.clock.now();
-            return c.savepoint(|conn| f(conn, now));
+            return c.savepoint(|conn| f(conn, now)).map_err(|e| self.explain(e));
         }
-        let _writer = c.writer.acquire();
-        let tx = TxGuard::begin(&c.conn)?;
+        let _writer = c.writer.acquire(deadline);
+        let tx = TxGuard::begin(&c.conn).map_err(|e| self.explain(e))?;
         // Read the clock only once the write lock is held: a wait for the
         // lock must not make leases or history timestamps stale.
         let now = self.clock.now();
-        let value = f(&c.conn, now)?;
-        tx.commit()?;
+        let value = f(&c.conn, now).map_err(|e| self.explain(e))?;
+        tx.commit().map_err(|e| self.explain(e))?;
         Ok(value)
     }
 
@@ -219,47 +294,102 @@ impl Store {
 
     /// Group commit: runs `f` (which makes store calls on this thread)
     /// inside one `BEGIN IMMEDIATE` transaction, so all its writes share
-    /// one fsync. Each write is a SAVEPOINT: one failing call rolls back
-    /// alone. `f` returns its output and whether the batch is healthy (no
-    /// call panicked). Other threads wait for the batch.
+    /// one fsync. The transaction begins with the first write, within that
+    /// call's deadline; a call that cannot begin it fails alone with
+    /// [`ErrorCode::Timeout`](crate::ErrorCode::Timeout) and the next write
+    /// tries again with its own. Each write is a SAVEPOINT: one failing
+    /// call rolls back alone. `f` returns its output and whether the batch
+    /// is healthy (no call panicked). Other threads wait for the batch.
     ///
-    /// Returns `Err` without running `f` when the transaction cannot begin
-    /// (the store stayed locked: [`ErrorCode::Timeout`](crate::ErrorCode::Timeout)).
-    /// Otherwise returns `f`'s output and the commit outcome, which callers
-    /// must check before reporting any write as done.
-    pub fn batch<T>(&self, f: impl FnOnce() -> (T, bool)) -> Result<(T, Result<()>)> {
+    /// Returns `f`'s output and the commit outcome, which callers must
+    /// check before reporting any write as done: the error every
+    /// successful write of the batch shares when it could not commit
+    /// (e.g. [`ErrorCode::StorageFull`](crate::ErrorCode::StorageFull)).
+    pub fn batch<T>(&self, f: impl FnOnce() -> (T, bool)) -> (T, Result<()>) {
         let guard = self.conn.lock();
         let c = &*guard;
-        let _writer = c.writer.acquire();
-        let tx = TxGuard::begin(&c.conn)?;
-        c.poisoned.set(false);
         c.in_batch.set(true);
-        let reset = ResetOnDrop(&c.in_batch);
+        let end = EndBatch(c);
         let (out, healthy) = f();
-        drop(reset);
-        let outcome = if healthy && !c.poisoned.get() {
-            tx.commit()
-        } else {
-            Err(Error::internal(
-                "a call in this batch failed to clean up; the batch was rolled back, retry",
-            ))
-        };
-        Ok((out, outcome))
+        let outcome = end.finish(self, healthy);
+        (out, outcome)
+    }
+
+    /// Whether the running batch has begun its transaction (a call of it
+    /// wrote): a call's result is final before that, since it wrote
+    /// nothing and read only committed data.
+    pub(crate) fn batch_began(&self) -> bool {
+        self.conn.lock().batch_writer.borrow().is_some()
+    }
+
+    /// Gives store-level errors the store's path and what to do.
+    fn explain(&self, e: Error) -> Error {
+        match e.code {
+            ErrorCode::StorageFull => Error::new(
+                ErrorCode::StorageFull,
+                format!(
+                    "the disk holding {} is full; nothing was stored. Reads keep working; free space \
+                     (`relay doctor` shows how much is left) and retry",
+                    self.path.display()
+                ),
+            ),
+            ErrorCode::Timeout if e.message.starts_with(LOCKED_PREFIX) => Error::new(
+                ErrorCode::Timeout,
+                format!(
+                    "the store {} stayed locked by another process for {} s, so nothing was stored; \
+                     a process may be stopped inside a write (suspended, in a debugger). \
+                     `relay doctor` shows who holds it; retry once it is free",
+                    self.path.display(),
+                    BUSY_TIMEOUT_MS / 1000
+                ),
+            ),
+            _ => e,
+        }
     }
 }
 
+/// How [`Error::from`] words a busy SQLite lock; [`Store::explain`] adds
+/// the path and the advice.
+const LOCKED_PREFIX: &str = "the store stayed locked";
+
 impl Conn {
-    fn savepoint<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let aborted = || Error::internal("the batch transaction was aborted; retry the call");
-        if self.poisoned.get() || self.conn.is_autocommit() {
-            // SQLite rolled the batch back (e.g. disk full): nothing here
-            // may run outside it.
-            self.poisoned.set(true);
-            return Err(aborted());
+    /// Begins the batch's transaction if no call of it has yet.
+    fn begin_batch(&self, store: &Store, deadline: Instant) -> Result<()> {
+        if let Some(e) = &*self.aborted.borrow() {
+            return Err(e.clone());
         }
-        let poison = PoisonOnDrop(&self.poisoned);
+        if self.batch_writer.borrow().is_some() {
+            return Ok(());
+        }
+        let writer = self.writer.acquire(deadline);
+        self.conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+            .map_err(|e| store.explain(Error::from(e)))?;
+        *self.batch_writer.borrow_mut() = Some(writer);
+        Ok(())
+    }
+
+    fn savepoint<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.conn.is_autocommit() {
+            // SQLite rolled the batch back: nothing here may run outside it.
+            let e = Error::internal("the batch transaction was aborted; retry the call");
+            *self.aborted.borrow_mut() = Some(e.clone());
+            return Err(e);
+        }
+        let poison = PoisonOnDrop(&self.aborted);
         self.conn.prepare_cached("SAVEPOINT call")?.execute([])?;
         let out = f(&self.conn);
+        if let Err(e) = &out
+            && self.conn.is_autocommit()
+        {
+            // SQLite rolled back the whole transaction (a full disk when
+            // the cache spilled, say): the calls before this one are lost
+            // too, and share its error.
+            *self.aborted.borrow_mut() = Some(e.clone());
+            std::mem::forget(poison);
+            return out;
+        }
         let cleanup = (|| -> Result<()> {
             if out.is_err() {
                 self.conn.prepare_cached("ROLLBACK TO call")?.execute([])?;
@@ -271,6 +401,71 @@ impl Conn {
         std::mem::forget(poison);
         out
     }
+}
+
+/// Ends a batch: commits or rolls back its transaction, releases the
+/// writer lock and leaves batch mode, also when `f` panicked.
+struct EndBatch<'a>(&'a Conn);
+
+impl EndBatch<'_> {
+    fn finish(self, store: &Store, healthy: bool) -> Result<()> {
+        let c = self.0;
+        if c.batch_writer.borrow().is_none() {
+            // Nothing was written (or nothing could begin): nothing to commit.
+            return Ok(());
+        }
+        if let Some(e) = c.aborted.borrow().clone() {
+            return Err(e);
+        }
+        if !healthy {
+            return Err(Error::internal(
+                "a call in this batch failed to clean up; the batch was rolled back, retry",
+            ));
+        }
+        commit(&c.conn).map_err(|e| store.explain(e))
+    }
+}
+
+impl Drop for EndBatch<'_> {
+    fn drop(&mut self) {
+        let c = self.0;
+        if !c.conn.is_autocommit() {
+            let _ = c.conn.execute_batch("ROLLBACK");
+        }
+        c.batch_writer.borrow_mut().take();
+        c.aborted.borrow_mut().take();
+        c.in_batch.set(false);
+    }
+}
+
+/// `COMMIT`; on failure rolls back whatever SQLite left open.
+fn commit(conn: &Connection) -> Result<()> {
+    let committed = conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
+    match committed {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = write_error(conn, e);
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A failed write as an [`Error`]: SQLite reports most out-of-space
+/// failures as `SQLITE_FULL`, but one in an fsync or a truncate as a
+/// generic I/O error whose errno tells.
+fn write_error(conn: &Connection, e: rusqlite::Error) -> Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure) {
+        // SAFETY: the handle is only read, on the thread that owns the
+        // connection, right after the failed call.
+        let errno = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+        if crate::error::is_storage_full(&std::io::Error::from_raw_os_error(errno)) {
+            return Error::new(ErrorCode::StorageFull, "the disk holding the store is full");
+        }
+    }
+    Error::from(e)
 }
 
 /// An open `BEGIN IMMEDIATE` transaction; rolls back on drop unless
@@ -288,11 +483,7 @@ impl<'a> TxGuard<'a> {
 
     fn commit(mut self) -> Result<()> {
         self.done = true;
-        let committed = self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
-        if committed.is_err() && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        committed.map(|_| ()).map_err(Error::from)
+        commit(self.conn)
     }
 }
 
@@ -304,21 +495,15 @@ impl Drop for TxGuard<'_> {
     }
 }
 
-/// Marks the batch poisoned unless forgotten (a panic or an early return
+/// Marks the batch aborted unless forgotten (a panic or an early return
 /// inside a savepoint).
-struct PoisonOnDrop<'a>(&'a Cell<bool>);
+struct PoisonOnDrop<'a>(&'a RefCell<Option<Error>>);
 
 impl Drop for PoisonOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.set(true);
-    }
-}
-
-struct ResetOnDrop<'a>(&'a Cell<bool>);
-
-impl Drop for ResetOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
+        self.0.borrow_mut().get_or_insert_with(|| {
+            Error::internal("a call in this batch failed to clean up; the batch was rolled back, retry")
+        });
     }
 }
 
@@ -399,12 +584,11 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-/// Creates the parent directory (0700) and the file (0600) before SQLite
-/// opens it, so the file is never world-readable, not even for an instant.
 /// Creates `dir` (and its parents) with mode 0700 if it does not exist;
 /// an existing directory is left as it is.
 ///
-/// Errors: [`ErrorCode::Internal`](crate::ErrorCode::Internal) on I/O failure.
+/// Errors: [`ErrorCode::StorageFull`](crate::ErrorCode::StorageFull) or
+/// [`ErrorCode::Internal`](crate::ErrorCode::Internal) on I/O failure.
 pub fn private_dir(dir: &Path) -> Result<()> {
     if !dir.exists() {
         std::fs::DirBuilder::new()
@@ -416,54 +600,41 @@ pub fn private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn prepare_file(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        private_dir(dir)?;
-    }
-    if !path.exists() {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| io_error("create the store file", path, e))?;
-    } else if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
-        tracing::warn!(path = %path.display(), "store file is readable by other users; run `chmod 600` on it");
-    }
-    Ok(())
-}
-
 fn io_error(what: &str, path: &Path, err: std::io::Error) -> Error {
-    Error::internal(format!("cannot {what} {}: {err}", path.display()))
+    Error::io(format!("cannot {what} {}", path.display()), err)
 }
 
 /// SQLite busy handler: while another process holds the write lock, poll
 /// every ~10 µs for the first 50 ms (a writer holds the lock for about one
 /// fsync, a few hundred microseconds), then every millisecond, and give up
-/// after [`BUSY_TIMEOUT_MS`]. SQLite's own `busy_timeout` sleeps in
-/// millisecond steps from the start, which leaves the disk idle between
-/// writers and caps many-process throughput far below the disk's rate.
+/// at the call's deadline ([`with_deadline`]; outside a call,
+/// [`BUSY_TIMEOUT_MS`] after the first attempt). SQLite's own
+/// `busy_timeout` sleeps in millisecond steps from the start, which leaves
+/// the disk idle between writers and caps many-process throughput far
+/// below the disk's rate.
 fn busy_handler(attempt: i32) -> bool {
     thread_local! {
-        static WAITING_SINCE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+        static WAITING_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
     }
-    let now = std::time::Instant::now();
+    let now = Instant::now();
     let since = WAITING_SINCE.with(|w| {
         if attempt == 0 || w.get().is_none() {
             w.set(Some(now));
         }
         w.get().unwrap_or(now)
     });
-    let waited = now.duration_since(since);
-    if waited >= Duration::from_millis(BUSY_TIMEOUT_MS) {
+    let deadline = DEADLINE
+        .get()
+        .unwrap_or_else(|| since + Duration::from_millis(BUSY_TIMEOUT_MS));
+    if now >= deadline {
         return false;
     }
-    if waited < Duration::from_millis(50) {
-        std::thread::sleep(Duration::from_micros(10));
+    let step = if now.duration_since(since) < Duration::from_millis(50) {
+        Duration::from_micros(10)
     } else {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+        Duration::from_millis(1)
+    };
+    std::thread::sleep(step.min(deadline - now));
     true
 }
 

@@ -229,28 +229,24 @@ fn a_panic_inside_a_write_rolls_back_and_leaves_the_store_usable() {
 fn a_batch_with_a_failed_call_commits_the_others_and_an_unhealthy_batch_commits_nothing() {
     let (_d, s, _c) = store();
     s.bind_agent("a", None, None, "test").unwrap();
-    let (results, committed) = s
-        .batch(|| {
-            let r = vec![
-                s.send_message(caller("a"), "b", "one", Priority::Normal, None).is_ok(),
-                s.send_message(caller("a"), "b", "", Priority::Normal, None).is_ok(),
-                s.send_message(caller("a"), "b", "three", Priority::Normal, None)
-                    .is_ok(),
-            ];
-            (r, true)
-        })
-        .unwrap();
+    let (results, committed) = s.batch(|| {
+        let r = vec![
+            s.send_message(caller("a"), "b", "one", Priority::Normal, None).is_ok(),
+            s.send_message(caller("a"), "b", "", Priority::Normal, None).is_ok(),
+            s.send_message(caller("a"), "b", "three", Priority::Normal, None)
+                .is_ok(),
+        ];
+        (r, true)
+    });
     committed.unwrap();
     assert_eq!(results, [true, false, true]);
     assert_eq!(s.unread_count("b").unwrap(), 2);
 
-    let (_, committed) = s
-        .batch(|| {
-            s.send_message(caller("a"), "b", "lost", Priority::Normal, None)
-                .unwrap();
-            ((), false)
-        })
-        .unwrap();
+    let (_, committed) = s.batch(|| {
+        s.send_message(caller("a"), "b", "lost", Priority::Normal, None)
+            .unwrap();
+        ((), false)
+    });
     assert!(committed.is_err());
     assert_eq!(s.unread_count("b").unwrap(), 2);
 }
@@ -277,7 +273,6 @@ fn retention_counts_from_the_last_read_and_purges_large_backlogs_in_chunks() {
         }
         ((), true)
     })
-    .unwrap()
     .1
     .unwrap();
     clock.advance(40 * DAY);
@@ -437,4 +432,188 @@ fn re_encrypt_loses_a_race_to_a_concurrent_write_and_reads_the_row_again() {
     let err = Store::open(&path, ManualClock::new(0), Limits::default()).unwrap_err();
     assert_eq!(err.code, ErrorCode::Validation);
     assert!(err.message.contains("encrypted at rest"), "{}", err.message);
+}
+
+#[test]
+fn a_file_that_is_not_a_relay_store_is_refused_and_left_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.db");
+    let foreign = Connection::open(dir.path().join("foreign.db")).unwrap();
+    foreign
+        .execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+        .unwrap();
+    drop(foreign);
+    let cases = [
+        Vec::new(),
+        b"not a database at all".to_vec(),
+        std::fs::read(dir.path().join("foreign.db")).unwrap(),
+    ];
+    for bytes in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Store::open(&path, ManualClock::new(0), Limits::default()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::CorruptStore, "{}", err.message);
+        assert!(err.message.contains("relay restore"), "{}", err.message);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+}
+
+#[test]
+fn a_sqlite_file_without_tables_becomes_a_store_and_a_new_one_leaves_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    Connection::open(&empty).unwrap().execute_batch("VACUUM").unwrap();
+    Store::open(&empty, ManualClock::new(0), Limits::default()).unwrap();
+
+    let fresh = tempfile::tempdir().unwrap();
+    let path = fresh.path().join("relay.db");
+    drop(Store::open(&path, ManualClock::new(0), Limits::default()).unwrap());
+    let mut names: Vec<_> = std::fs::read_dir(fresh.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["relay.db", "relay.db.lock", "relay.db.writer.lock"]);
+}
+
+/// Another process in the middle of a write: holds the writer lock and
+/// SQLite's write lock until dropped.
+struct Holder {
+    _flock: std::fs::File,
+    conn: Connection,
+}
+
+impl Holder {
+    fn hold(db: &std::path::Path) -> Self {
+        let flock = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock::sidecar(db, ".writer.lock"))
+            .unwrap();
+        flock.lock().unwrap();
+        let conn = Connection::open(db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        Self { _flock: flock, conn }
+    }
+}
+
+#[test]
+fn a_write_behind_a_stuck_writer_fails_at_its_deadline_naming_the_store() {
+    let (_d, s, _c) = store();
+    s.bind_agent("a", None, None, "test").unwrap();
+    let _holder = Holder::hold(s.path());
+    let start = std::time::Instant::now();
+    let err = with_deadline(start + Duration::from_millis(100), || {
+        s.send_message(caller("a"), "b", "blocked", Priority::Normal, None)
+    })
+    .unwrap_err();
+    // One budget for the writer lock and SQLite's lock together.
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert_eq!(err.code, ErrorCode::Timeout);
+    assert!(
+        err.message.contains("relay doctor") && err.message.contains(&s.path().display().to_string()),
+        "{}",
+        err.message
+    );
+    // Auditing the timed-out call does not wait a second budget.
+    let start = std::time::Instant::now();
+    let _ = s.audit_failure(
+        Some("a"),
+        "test",
+        "send_message",
+        ErrorCode::Timeout,
+        &serde_json::json!({}),
+    );
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+}
+
+#[test]
+fn in_a_batch_a_call_that_cannot_begin_fails_alone_and_a_later_call_commits() {
+    let (_d, s, _c) = store();
+    s.bind_agent("a", None, None, "test").unwrap();
+    let holder = Holder::hold(s.path());
+    let mut holder = Some(holder);
+    let ((first, second), committed) = s.batch(|| {
+        let first = with_deadline(std::time::Instant::now(), || {
+            s.send_message(caller("a"), "b", "too late", Priority::Normal, None)
+        });
+        holder.take().unwrap().conn.execute_batch("ROLLBACK").unwrap();
+        let second = with_deadline(std::time::Instant::now() + Duration::from_secs(5), || {
+            s.send_message(caller("a"), "b", "in time", Priority::Normal, None)
+        });
+        ((first, second), true)
+    });
+    assert_eq!(first.unwrap_err().code, ErrorCode::Timeout);
+    second.unwrap();
+    committed.unwrap();
+    assert_eq!(s.unread_count("b").unwrap(), 1);
+}
+
+/// A small tmpfs (these tests run as root), unmounted on drop.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(bytes: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount -t tmpfs failed (these tests run as root)");
+        Self(dir)
+    }
+
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        for size in [chunk.len(), 4096, 1] {
+            while f.write_all(&chunk[..size]).is_ok() {}
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_every_write_of_a_batch_with_storage_full_and_reads_go_on() {
+    let disk = Tmpfs::mount(4 << 20);
+    let s = Store::open(&disk.0.path().join("relay.db"), ManualClock::new(0), Limits::default()).unwrap();
+    s.bind_agent("a", None, None, "test").unwrap();
+    s.send_message(caller("a"), "b", "kept", Priority::Normal, None)
+        .unwrap();
+    let filler = disk.fill();
+    let big = "x".repeat(16 * 1024);
+    let alone = s
+        .send_message(caller("a"), "b", &big, Priority::Normal, None)
+        .unwrap_err();
+    assert_eq!(alone.code, ErrorCode::StorageFull, "{}", alone.message);
+    assert!(
+        alone.message.contains(&s.path().display().to_string()),
+        "{}",
+        alone.message
+    );
+    let (oks, committed) = s.batch(|| {
+        let oks: Vec<bool> = (0..3)
+            .map(|_| s.send_message(caller("a"), "b", &big, Priority::Normal, None).is_ok())
+            .collect();
+        (oks, true)
+    });
+    assert!(oks.iter().all(|ok| *ok), "the savepoints succeed; the commit fails");
+    assert_eq!(committed.unwrap_err().code, ErrorCode::StorageFull);
+    assert_eq!(s.unread_count("b").unwrap(), 1);
+    std::fs::remove_file(filler).unwrap();
+    s.send_message(caller("a"), "b", "after", Priority::Normal, None)
+        .unwrap();
+    assert_eq!(s.unread_count("b").unwrap(), 2);
 }

@@ -11,6 +11,7 @@ mod delivery;
 mod doctor;
 mod durability;
 mod encryption;
+mod hardening;
 mod hooks;
 mod identity;
 mod init;
