@@ -19,6 +19,7 @@ pub mod backup;
 pub mod channels;
 pub mod events;
 pub mod executor;
+pub mod liveness;
 pub mod lock;
 pub mod messages;
 pub mod reencrypt;
