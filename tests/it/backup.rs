@@ -377,6 +377,12 @@ async fn restore_refuses_while_a_session_runs_even_with_the_lock_file_deleted() 
         .await;
     // People delete stray lock files.
     std::fs::remove_file(relay.dir.path().join("relay.db.lock")).unwrap();
+    // doctor sees the session anyway.
+    let report: Value = serde_json::from_slice(&relay_cmd(&relay, &["doctor", "--json"]).stdout).unwrap();
+    let check = crate::support::doctor_check(&report, "relay processes");
+    assert_eq!(check["status"], "WARN", "{check}");
+    assert_eq!(check["pids"].as_array().map(Vec::len), Some(1), "{check}");
+    assert!(check["detail"].as_str().unwrap().contains("is missing"), "{check}");
 
     let out = relay_cmd(&relay, &["restore", archive.to_str().unwrap(), "--yes"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
