@@ -426,3 +426,40 @@ pub fn run(args: &BackupArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scratch_directory_is_private_and_gone_after_a_panic() {
+        let parent = tempfile::tempdir().unwrap();
+        let seen = std::panic::catch_unwind(|| {
+            let work = Scratch::new(parent.path(), BACKUP_PREFIX).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(work.path()).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700);
+            let leftover = leftovers(parent.path());
+            assert_eq!(leftover.len(), 1);
+            assert!(leftover[0].live, "its owner runs");
+            assert_eq!(leftover[0].pid, Some(std::process::id() as i32));
+            panic!("mid-backup");
+        });
+        assert!(seen.is_err());
+        assert!(
+            leftovers(parent.path()).is_empty(),
+            "the scratch directory survived a panic"
+        );
+    }
+
+    #[test]
+    fn a_failed_backup_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("relay.db");
+        std::fs::write(&db, b"not a database, but long enough to be looked at by sqlite").unwrap();
+        let out = dir.path().join("out/b.tar.gz");
+        assert!(write_archive(&db, &out, None).is_err());
+        assert!(leftovers(dir.path()).is_empty());
+        assert!(!out.exists());
+    }
+}
