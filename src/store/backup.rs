@@ -196,7 +196,8 @@ pub enum WriteProbe {
 }
 
 /// Tries `BEGIN IMMEDIATE` on a connection of its own to the store at
-/// `path`, waiting at most `wait`, and rolls it back: nothing is written.
+/// `path`, waiting at most `wait`, and rolls it back: nothing is written,
+/// and closing does not checkpoint.
 /// The connection is closed before this returns (so
 /// [`super::liveness`] can probe afterwards).
 ///
