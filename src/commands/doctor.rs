@@ -4,15 +4,16 @@ use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
 use crate::config::Settings;
 use crate::crypto;
-use crate::store::backup;
 use crate::store::lock::sidecar;
 use crate::store::schema::CURRENT_VERSION;
+use crate::store::{backup, liveness};
 
 /// A check's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,6 +39,11 @@ pub struct Check {
     /// How to fix it (WARN and FAIL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The processes the check is about (`relay processes`: those using
+    /// the store; `writes`: those holding its write lock). Left out when
+    /// empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pids: Vec<i32>,
 }
 
 fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Option<String>) -> Check {
@@ -46,6 +52,263 @@ fn check(name: &'static str, status: Status, detail: impl Into<String>, fix: Opt
         status,
         detail: detail.into(),
         fix,
+        pids: Vec::new(),
+    }
+}
+
+impl Check {
+    fn with_pids(mut self, users: &[liveness::User]) -> Self {
+        self.pids = users.iter().map(|u| u.pid).collect();
+        self
+    }
+}
+
+/// How long the `writes` check waits for the store's write lock.
+const WRITE_PROBE_WAIT: Duration = Duration::from_secs(1);
+
+/// Below this much free space on the store's filesystem doctor FAILs,
+/// whatever the store's size, in bytes (10 MiB).
+const FREE_FAIL_FLOOR: u64 = 10 << 20;
+
+/// Below this much free space doctor WARNs, whatever the store's size, in
+/// bytes (200 MiB).
+const FREE_WARN_FLOOR: u64 = 200 << 20;
+
+/// Room kept for the WAL to grow between checkpoints, in bytes (64 MiB;
+/// relay checkpoints every ~4 MiB, but a long reader holds it back).
+const WAL_GROWTH: u64 = 64 << 20;
+
+/// The `free disk` verdict for `free` bytes on the filesystem holding a
+/// store of `db` bytes with a WAL of `wal` bytes. The rule:
+///
+/// - **FAIL** below `max(10 MiB, wal + 16 MiB)`: a checkpoint copies the
+///   WAL's pages into the database file (which can grow by up to the WAL's
+///   size), and the next write may not fit.
+/// - **WARN** below `max(200 MiB, 2 × (db + wal) + 64 MiB)`: room for a
+///   backup's `VACUUM INTO` copy (up to `db + wal`, made beside the store),
+///   its archive when it is written to `backups/` beside the store (up to
+///   as much again), a checkpoint, and 64 MiB for the WAL to grow.
+/// - **PASS** otherwise.
+///
+/// Returns the status and the threshold that decided it, in bytes.
+pub fn free_space_verdict(free: u64, db: u64, wal: u64) -> (Status, u64) {
+    let fail_below = FREE_FAIL_FLOOR.max(wal + (16 << 20));
+    let warn_below = FREE_WARN_FLOOR.max(2 * (db + wal) + WAL_GROWTH);
+    if free < fail_below {
+        (Status::Fail, fail_below)
+    } else if free < warn_below {
+        (Status::Warn, warn_below)
+    } else {
+        (Status::Pass, warn_below)
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", bytes.div_ceil(1 << 20))
+}
+
+fn disk_check(db: &Path, dir: &Path) -> Check {
+    let Some(free) = free_bytes(dir) else {
+        return check(
+            "free disk",
+            Status::Warn,
+            format!("cannot stat {}", dir.display()),
+            None,
+        );
+    };
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let (db_bytes, wal) = (size(db), size(&sidecar(db, "-wal")));
+    let (status, threshold) = free_space_verdict(free, db_bytes, wal);
+    let detail = format!(
+        "{} free in {}, store {}, WAL {}",
+        mib(free),
+        dir.display(),
+        mib(db_bytes),
+        mib(wal)
+    );
+    match status {
+        Status::Pass => check("free disk", Status::Pass, detail, None),
+        Status::Warn => check(
+            "free disk",
+            Status::Warn,
+            format!(
+                "{detail}; below the {} a backup, a checkpoint and WAL growth need",
+                mib(threshold)
+            ),
+            Some(format!(
+                "free at least {} on the filesystem holding {} (old backups: relay backup --keep N; or back up \
+                 elsewhere with --output DIR)",
+                mib(threshold - free),
+                dir.display()
+            )),
+        ),
+        Status::Fail => check(
+            "free disk",
+            Status::Fail,
+            format!(
+                "{detail}; below the {} a checkpoint and the next writes need",
+                mib(threshold)
+            ),
+            Some(format!(
+                "free at least {} on the filesystem holding {} now: writes fail when the disk is full",
+                mib(threshold - free),
+                dir.display()
+            )),
+        ),
+    }
+}
+
+/// `writes`: a `BEGIN IMMEDIATE` with a 1 s wait (rolled back). When it
+/// cannot get the lock, FAIL naming the holders of SQLite's WAL write lock
+/// and relay's writer queue, and whether they are stopped. When SQLite's
+/// lock is free but relay's writer queue stays held, WARN (writers wait
+/// up to 5 s each for it, then go on).
+fn writes_check(db: &Path) -> Check {
+    match backup::write_probe(db, WRITE_PROBE_WAIT) {
+        Err(e) => check(
+            "writes",
+            Status::Warn,
+            format!("cannot try a write: {}", e.message),
+            Some(format!("check that {} is writable by you", db.display())),
+        ),
+        Ok(backup::WriteProbe::Busy) => {
+            let holders = liveness::writer_holders(db);
+            let waited = WRITE_PROBE_WAIT.as_secs();
+            if holders.is_empty() {
+                return check(
+                    "writes",
+                    Status::Fail,
+                    format!("writes are stuck: another connection has held the write lock for over {waited} s"),
+                    Some(format!(
+                        "find the process with fuser -v {0} {0}-shm (or lsof), then let it go on or end it",
+                        db.display()
+                    )),
+                );
+            }
+            check(
+                "writes",
+                Status::Fail,
+                format!(
+                    "writes are stuck: {} {} held the write lock for over {waited} s",
+                    describe(&holders),
+                    if holders.len() == 1 { "has" } else { "have" },
+                ),
+                Some(holder_fix(&holders)),
+            )
+            .with_pids(&holders)
+        }
+        Ok(backup::WriteProbe::Free) => {
+            let queue = sidecar(db, ".writer.lock");
+            let held = || {
+                std::fs::File::open(&queue)
+                    .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+            };
+            if held() && {
+                std::thread::sleep(Duration::from_millis(200));
+                held()
+            } {
+                let holders = liveness::writer_holders(db);
+                return check(
+                    "writes",
+                    Status::Warn,
+                    format!(
+                        "writes go through, but {} relay's writer queue ({}): each write waits up to {} s",
+                        if holders.is_empty() {
+                            "another process holds".to_owned()
+                        } else {
+                            format!("{} holds", describe(&holders))
+                        },
+                        queue.display(),
+                        crate::store::BUSY_TIMEOUT_MS / 1000
+                    ),
+                    Some(if holders.is_empty() {
+                        format!("find it with fuser -v {}", queue.display())
+                    } else {
+                        holder_fix(&holders)
+                    }),
+                )
+                .with_pids(&holders);
+            }
+            check("writes", Status::Pass, "the write lock is free", None)
+        }
+    }
+}
+
+fn describe(users: &[liveness::User]) -> String {
+    users.iter().map(|u| u.describe()).collect::<Vec<_>>().join(", ")
+}
+
+/// What to do about processes that hold a lock: resume the stopped ones,
+/// or end them.
+fn holder_fix(users: &[liveness::User]) -> String {
+    let pids = |stopped: bool| {
+        users
+            .iter()
+            .filter(|u| u.stopped == stopped)
+            .map(|u| u.pid.to_string())
+            .collect::<Vec<_>>()
+    };
+    let (stopped, running) = (pids(true), pids(false));
+    let mut fixes = Vec::new();
+    if !stopped.is_empty() {
+        fixes.push(format!(
+            "pid {0} {1} stopped: resume {2} with kill -CONT {0}, or end {2} with kill {0}",
+            stopped.join(" "),
+            if stopped.len() == 1 { "is" } else { "are" },
+            if stopped.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    if !running.is_empty() {
+        fixes.push(format!(
+            "pid {0} {1} inside a long write: let {2} finish, or end {2} with kill {0}",
+            running.join(" "),
+            if running.len() == 1 { "is" } else { "are" },
+            if running.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    fixes.join("; ")
+}
+
+/// `backup leftovers`: scratch directories of backups and restores beside
+/// the store and in `backups/`. A killed (SIGKILL) run leaves a full copy
+/// of the store behind: WARN with the command that removes it.
+fn leftovers_check(db: &Path, dir: &Path) -> Check {
+    let mut found = crate::commands::backup::leftovers(dir);
+    found.extend(crate::commands::backup::leftovers(
+        &crate::commands::backup::default_dir(db),
+    ));
+    let (live, stale): (Vec<_>, Vec<_>) = found.into_iter().partition(|l| l.live);
+    if !stale.is_empty() {
+        let paths: Vec<String> = stale.iter().map(|l| l.path.display().to_string()).collect();
+        let bytes: u64 = stale.iter().map(|l| l.bytes).sum();
+        return check(
+            "backup leftovers",
+            Status::Warn,
+            format!(
+                "a killed backup or restore left {} ({}, a copy of the store)",
+                paths.join(", "),
+                mib(bytes)
+            ),
+            Some(format!(
+                "rm -r {} (the next relay backup also removes it)",
+                paths.join(" ")
+            )),
+        );
+    }
+    match live.len() {
+        0 => check("backup leftovers", Status::Pass, "none", None),
+        _ => check(
+            "backup leftovers",
+            Status::Pass,
+            format!(
+                "a backup or restore is running ({})",
+                live.iter()
+                    .map(|l| l.path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None,
+        ),
     }
 }
 
@@ -169,46 +432,16 @@ pub fn checks(db: &Path, settings: Option<&Settings>) -> Vec<Check> {
                 Some(format!("chmod 600 {}*; chmod 700 {}", db.display(), dir.display())),
             )
         });
-        let lock = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(sidecar(db, ".lock"));
-        let busy = lock.is_ok_and(|f| f.try_lock().is_err());
-        out.push(check(
-            "relay processes",
-            Status::Pass,
-            if busy {
-                "the store is in use by relay processes"
-            } else {
-                "no relay process has the store open"
-            },
-            None,
-        ));
+        out.push(processes_check(db));
+        if health.is_some() {
+            out.push(writes_check(db));
+        }
+        out.push(leftovers_check(db, &dir));
     }
     if let Some(settings) = settings {
         out.push(keyring_check(settings, health.as_ref()));
     }
-    out.push(match free_bytes(&dir) {
-        Some(free) if free < 10 << 20 => check(
-            "free disk",
-            Status::Fail,
-            format!("{} MiB free in {}", free >> 20, dir.display()),
-            Some("free some space: writes fail when the disk is full".into()),
-        ),
-        Some(free) if free < 200 << 20 => check(
-            "free disk",
-            Status::Warn,
-            format!("{} MiB free", free >> 20),
-            Some("free some space soon".into()),
-        ),
-        Some(free) => check("free disk", Status::Pass, format!("{} MiB free", free >> 20), None),
-        None => check(
-            "free disk",
-            Status::Warn,
-            format!("cannot stat {}", dir.display()),
-            None,
-        ),
-    });
+    out.push(disk_check(db, &dir));
     let home = home().unwrap_or_default();
     let settings = [
         PathBuf::from(".claude/settings.json"),
@@ -245,6 +478,47 @@ pub fn checks(db: &Path, settings: Option<&Settings>) -> Vec<Check> {
         check("MCP configs", Status::Pass, list(&mcp), None)
     });
     out
+}
+
+/// `relay processes`: who uses the store, by `<db>.lock` and by the
+/// kernel's locks ([`liveness::lock_holders`]). A process with the store
+/// open while `<db>.lock` is missing is a WARN: restore relies on it.
+fn processes_check(db: &Path) -> Check {
+    let lock_path = sidecar(db, ".lock");
+    let lock = std::fs::OpenOptions::new().read(true).write(true).open(&lock_path);
+    let lock_missing = lock.is_err();
+    let busy = lock.is_ok_and(|f| f.try_lock().is_err());
+    let users = liveness::lock_holders(db);
+    let relay_lock = users.iter().any(|u| u.evidence == "relay lock");
+    if !users.is_empty() && !busy && !relay_lock {
+        return check(
+            "relay processes",
+            Status::Warn,
+            format!(
+                "{} {} the store open without holding {}, which {}",
+                describe(&users),
+                if users.len() == 1 { "has" } else { "have" },
+                lock_path.display(),
+                if lock_missing {
+                    "is missing"
+                } else {
+                    "was deleted and made again"
+                }
+            ),
+            Some(
+                "if they are relay processes, restart them so they hold the lock again; relay restore refuses while \
+                 they run either way"
+                    .into(),
+            ),
+        )
+        .with_pids(&users);
+    }
+    let detail = match (busy || !users.is_empty(), users.is_empty()) {
+        (false, _) => "no relay process has the store open".to_owned(),
+        (true, true) => "the store is in use by relay processes".to_owned(),
+        (true, false) => format!("the store is in use by {}", describe(&users)),
+    };
+    check("relay processes", Status::Pass, detail, None).with_pids(&users)
 }
 
 /// The keyring loads, opens the newest and oldest value of each encrypted
@@ -403,4 +677,30 @@ pub fn run(args: &DoctorArgs, global: &crate::cli::GlobalArgs) -> anyhow::Result
         super::write_stdout(text.as_bytes())?;
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_space_needs_room_for_a_backup_a_checkpoint_and_wal_growth() {
+        const MIB: u64 = 1 << 20;
+        // Small stores: the floors decide.
+        assert_eq!(free_space_verdict(5 * MIB, MIB, 0).0, Status::Fail);
+        assert_eq!(free_space_verdict(100 * MIB, MIB, 0).0, Status::Warn);
+        assert_eq!(free_space_verdict(200 * MIB, MIB, 0), (Status::Pass, 200 * MIB));
+        // A 1 GiB store with a 100 MiB WAL needs 2 × 1.1 GiB + 64 MiB.
+        let need = 2 * (1024 + 100) * MIB + 64 * MIB;
+        assert_eq!(
+            free_space_verdict(need - 1, 1024 * MIB, 100 * MIB),
+            (Status::Warn, need)
+        );
+        assert_eq!(free_space_verdict(need, 1024 * MIB, 100 * MIB).0, Status::Pass);
+        // A checkpoint of a large WAL can grow the database by as much.
+        assert_eq!(
+            free_space_verdict(300 * MIB, 10 * MIB, 400 * MIB),
+            (Status::Fail, 416 * MIB)
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! `relay restore PATH`: replace the store with a backup (SPEC §5, §6).
 //!
-//! Refuses while any relay process holds the store (`relay.db.lock`,
-//! shared by every open store, is taken exclusively here). Verifies the
+//! Refuses while any process uses the store: `relay.db.lock` (shared by
+//! every open store) is taken exclusively here, and since a lock file can
+//! be deleted under a running process, SQLite's own locks and open
+//! descriptors are probed too ([`crate::store::liveness`]). Verifies the
 //! archive, its manifest and the database's integrity before touching
 //! anything, writes a safety backup of the current store, then swaps the
 //! file in atomically. A truncated or foreign archive changes nothing.
@@ -44,8 +46,28 @@ pub fn run(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<ExitCode> 
             "a relay process (serve, worker, tail…) has the store open; stop them all, then restore"
         ));
     }
+    // The lock file may have been deleted under a running process: ask
+    // the kernel who holds SQLite's locks or has the files open.
+    let users = crate::store::liveness::open_users(db);
+    if !users.is_empty() {
+        let pids: Vec<String> = users.iter().map(|u| u.pid.to_string()).collect();
+        bail!(Error::new(
+            ErrorCode::DaemonRunning,
+            format!(
+                "{} {} the store open ({} is missing or was recreated, so it cannot tell): {}; stop {} (end the \
+                 session, or kill {}), then restore",
+                if users.len() == 1 { "a process" } else { "processes" },
+                if users.len() == 1 { "has" } else { "have" },
+                lock_path.display(),
+                users.iter().map(|u| u.describe()).collect::<Vec<_>>().join(", "),
+                if users.len() == 1 { "it" } else { "them" },
+                pids.join(" ")
+            )
+        ));
+    }
     // 2. Unpack and verify, in the store's directory (for the atomic swap).
-    let work = tempfile::Builder::new().prefix(".relay-restore-").tempdir_in(&dir)?;
+    super::backup::remove_stale(&dir);
+    let work = super::backup::Scratch::new(&dir, super::backup::RESTORE_PREFIX)?;
     let (manifest, candidate) = unpack(&args.path, work.path())?;
     backup::integrity_check(&candidate)?;
     backup::check_schema(&manifest, args.force)?;
@@ -134,11 +156,12 @@ fn unpack(archive: &Path, dir: &Path) -> anyhow::Result<(Manifest, std::path::Pa
             }
             "relay.db" => {
                 let path = dir.join("relay.db");
-                let mut out = std::fs::File::create(&path)?;
+                if db.is_some() {
+                    return Err(bad("two relay.db entries".into()).into());
+                }
+                let mut out = super::backup::private_file(&path)?;
                 std::io::copy(&mut entry, &mut out).map_err(|e| bad(e.to_string()))?;
                 out.sync_all()?;
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
                 db = Some(path);
             }
             _ => {}

@@ -185,3 +185,37 @@ pub fn health(path: &Path) -> Result<Health> {
         reencrypt_pending,
     })
 }
+
+/// What a bounded attempt to start a write transaction found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteProbe {
+    /// `BEGIN IMMEDIATE` succeeded (and was rolled back): writes go through.
+    Free,
+    /// Another connection held the write lock for the whole wait.
+    Busy,
+}
+
+/// Tries `BEGIN IMMEDIATE` on a connection of its own to the store at
+/// `path`, waiting at most `wait`, and rolls it back: nothing is written,
+/// and closing does not checkpoint.
+/// The connection is closed before this returns (so
+/// [`super::liveness`] can probe afterwards).
+///
+/// Errors: the store cannot be opened read-write ([`ErrorCode::Internal`],
+/// [`ErrorCode::CorruptStore`]).
+pub fn write_probe(path: &Path, wait: std::time::Duration) -> Result<WriteProbe> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(wait)?;
+    let outcome = match conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+        Ok(()) => Ok(WriteProbe::Free),
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy => {
+            Ok(WriteProbe::Busy)
+        }
+        Err(e) => Err(e.into()),
+    };
+    drop(conn);
+    outcome
+}

@@ -21,6 +21,7 @@ mod create;
 pub mod delivery;
 pub mod events;
 pub mod executor;
+pub mod liveness;
 pub mod lock;
 pub mod messages;
 pub mod reencrypt;

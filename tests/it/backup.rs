@@ -171,3 +171,237 @@ async fn keep_prunes_the_oldest_backups() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Adds `mib` MiB of incompressible rows to the store, so a backup of it
+/// runs long enough to be watched.
+fn grow(db: &Path, mib: usize) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS filler(b BLOB)").unwrap();
+    for _ in 0..mib {
+        conn.execute("INSERT INTO filler VALUES (randomblob(1 << 20))", [])
+            .unwrap();
+    }
+}
+
+/// `relay backup --output OUT/`, started, with SIGINT, SIGTERM and SIGHUP
+/// at their default actions whatever the test runner inherited.
+fn spawn_backup(relay: &Relay, out: &Path) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(relay_bin());
+    cmd.env("RELAY_CONFIG", relay.config())
+        .arg("--db")
+        .arg(&relay.db)
+        .args(["backup", "--output"])
+        .arg(format!("{}/", out.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [nix::libc::SIGINT, nix::libc::SIGTERM, nix::libc::SIGHUP] {
+                nix::libc::signal(sig, nix::libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Scratch entries of backups and restores (`.relay-backup-tmp-*`,
+/// `.relay-restore-tmp-*`, and the older `.relay-backup-*`) in `dir`.
+fn scratch(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(".relay-backup-") || name.starts_with(".relay-restore-")
+        })
+        .collect()
+}
+
+fn mode(p: &Path) -> Option<u32> {
+    std::fs::symlink_metadata(p)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+/// Waits (at most 60 s) until a scratch directory of a running backup
+/// (beside the store or in `out`) holds a snapshot file; returns it.
+fn wait_for_snapshot(relay: &Relay, out: &Path, child: &mut std::process::Child) -> std::path::PathBuf {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut all = scratch(relay.dir.path());
+        all.extend(scratch(out));
+        if let Some(d) = all.into_iter().find(|d| d.join("relay.db").exists()) {
+            return d;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before it was seen"
+        );
+        assert!(std::time::Instant::now() < deadline, "no scratch directory appeared");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+#[tokio::test]
+async fn a_running_backup_keeps_its_copy_of_the_store_private() {
+    let relay = Relay::new();
+    relay.agent("alice", &[]).await.close().await;
+    grow(&relay.db, 12);
+    let out = relay.dir.path().join("out");
+    let mut child = spawn_backup(&relay, &out);
+    let store_dir = relay.dir.path().to_owned();
+    let mut seen = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        for d in scratch(&store_dir).into_iter().chain(scratch(&out)) {
+            if let Some(m) = mode(&d) {
+                seen.push((d.clone(), m));
+            }
+            for f in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if let Some(m) = mode(&f.path()) {
+                    seen.push((f.path(), m));
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(
+        seen.iter().any(|(p, _)| p.ends_with("relay.db")),
+        "the snapshot was never seen: {seen:?}"
+    );
+    for (path, m) in &seen {
+        let want = if path.file_name().unwrap().to_string_lossy().starts_with(".relay-") {
+            0o700
+        } else {
+            0o600
+        };
+        assert_eq!(*m, want, "{} is {m:o}", path.display());
+    }
+    assert!(scratch(&store_dir).is_empty() && scratch(&out).is_empty());
+    let archives: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(archives.len(), 1);
+    assert_eq!(mode(&archives[0]), Some(0o600));
+}
+
+#[tokio::test]
+async fn a_signalled_backup_removes_its_copy_of_the_store_and_dies_of_the_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let relay = Relay::new();
+    relay.agent("alice", &[]).await.close().await;
+    grow(&relay.db, 12);
+    let out = relay.dir.path().join("out");
+    for signal in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        let mut child = spawn_backup(&relay, &out);
+        wait_for_snapshot(&relay, &out, &mut child);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(signal as i32), "{signal}: {status:?}");
+        assert_eq!(scratch(relay.dir.path()), Vec::<std::path::PathBuf>::new(), "{signal}");
+        assert_eq!(scratch(&out), Vec::<std::path::PathBuf>::new(), "{signal}");
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{signal}: no archive");
+    }
+}
+
+#[tokio::test]
+async fn a_killed_backups_leftover_is_reported_by_doctor_and_removed_by_the_next_backup() {
+    let relay = Relay::new();
+    relay.agent("alice", &[]).await.close().await;
+    grow(&relay.db, 12);
+    let out = relay.dir.path().join("out");
+    // SIGKILL cannot be caught: the copy stays.
+    let mut child = spawn_backup(&relay, &out);
+    let left = wait_for_snapshot(&relay, &out, &mut child);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    assert!(left.exists());
+    // One that is still running (its owner holds owner.lock) is left alone.
+    let running = relay.dir.path().join(".relay-backup-tmp-1-running");
+    std::fs::create_dir(&running).unwrap();
+    let owner = std::fs::File::create(running.join("owner.lock")).unwrap();
+    owner.lock().unwrap();
+
+    let doctor = |relay: &Relay| -> Value {
+        let out = relay_cmd(relay, &["doctor", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let report = doctor(&relay);
+    let check = crate::support::doctor_check(&report, "backup leftovers");
+    assert_eq!(check["status"], "WARN", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(detail.contains(&*left.to_string_lossy()), "{detail}");
+    assert!(!detail.contains("running"), "{detail}");
+    assert!(check["fix"].as_str().unwrap().starts_with("rm -r "), "{check}");
+
+    let done = relay_cmd(
+        &relay,
+        &["backup", "--output", &format!("{}/", out.display()), "--json"],
+    );
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let done: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(done["removed_leftovers"], json!([left]));
+    assert!(!left.exists());
+    assert!(running.exists(), "a running backup's directory was removed");
+    let report = doctor(&relay);
+    let check = crate::support::doctor_check(&report, "backup leftovers");
+    assert_eq!(check["status"], "PASS", "{check}");
+    assert!(check["detail"].as_str().unwrap().contains("running"), "{check}");
+    drop(owner);
+}
+
+#[tokio::test]
+async fn restore_refuses_while_a_session_runs_even_with_the_lock_file_deleted() {
+    let relay = Relay::new();
+    let backups = relay.dir.path().join("backups");
+    let alice = relay.agent("alice", &[]).await;
+    let out = relay_cmd(&relay, &["backup", "--output", &format!("{}/", backups.display())]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let archive = std::fs::read_dir(&backups).unwrap().next().unwrap().unwrap().path();
+    alice
+        .call(
+            "send_message",
+            json!({"to": "bob", "content": "acknowledged after the backup"}),
+        )
+        .await;
+    // People delete stray lock files.
+    std::fs::remove_file(relay.dir.path().join("relay.db.lock")).unwrap();
+    // doctor sees the session anyway.
+    let report: Value = serde_json::from_slice(&relay_cmd(&relay, &["doctor", "--json"]).stdout).unwrap();
+    let check = crate::support::doctor_check(&report, "relay processes");
+    assert_eq!(check["status"], "WARN", "{check}");
+    assert_eq!(check["pids"].as_array().map(Vec::len), Some(1), "{check}");
+    assert!(check["detail"].as_str().unwrap().contains("is missing"), "{check}");
+
+    let out = relay_cmd(&relay, &["restore", archive.to_str().unwrap(), "--yes"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("DAEMON_RUNNING"), "{stderr}");
+    assert!(
+        stderr.contains("pid ") && stderr.contains("serve --agent alice"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("then restore"), "{stderr}");
+
+    alice.close().await;
+    let conn = rusqlite::Connection::open(&relay.db).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM messages WHERE content LIKE '%acknowledged after the backup%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the acknowledged message vanished");
+}

@@ -90,3 +90,190 @@ fn broken_or_missing_stores_fail_with_a_fix() {
     assert!(out.lines().any(|l| l.starts_with("FAIL  store opens")), "{out}");
     assert!(out.contains("fix: restore a backup"), "{out}");
 }
+
+/// A python3 process that holds the store's write lock the way a relay
+/// process stopped inside a write does: relay's writer queue
+/// (`flock` on `relay.db.writer.lock`) and SQLite's (`BEGIN IMMEDIATE`).
+/// Ends when dropped.
+struct WriteHolder(std::process::Child);
+
+impl WriteHolder {
+    fn start(db: &Path) -> Self {
+        use std::io::BufRead;
+        let script = "import fcntl, sqlite3, sys\n\
+                      db = sys.argv[1]\n\
+                      f = open(db + '.writer.lock', 'a+')\n\
+                      fcntl.flock(f, fcntl.LOCK_EX)\n\
+                      c = sqlite3.connect(db, isolation_level=None)\n\
+                      c.execute('BEGIN IMMEDIATE')\n\
+                      print('ready', flush=True)\n\
+                      sys.stdin.read()\n";
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Self(child)
+    }
+
+    fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for WriteHolder {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.pid());
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn stuck_writes_name_the_process_that_holds_the_write_lock() {
+    let relay = Relay::new();
+    relay.agent("alice", &[]).await.close().await;
+    let home = tempfile::tempdir().unwrap();
+    let writes = |relay: &Relay| {
+        let (code, out) = doctor(&relay.db, home.path(), true);
+        let report: Value = serde_json::from_str(&out).unwrap();
+        (code, crate::support::doctor_check(&report, "writes"))
+    };
+    let (_, check) = writes(&relay);
+    assert_eq!(check["status"], "PASS", "{check}");
+    assert!(check.get("pids").is_none(), "{check}");
+
+    let holder = WriteHolder::start(&relay.db);
+    let pid = holder.pid();
+    let (code, check) = writes(&relay);
+    assert_eq!(code, 1, "{check}");
+    assert_eq!(check["status"], "FAIL", "{check}");
+    assert_eq!(check["pids"], serde_json::json!([pid]), "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("pid {pid} (")) && detail.contains("python3"),
+        "{detail}"
+    );
+    assert!(
+        check["fix"].as_str().unwrap().contains(&format!("kill {pid}")),
+        "{check}"
+    );
+
+    // Stopped (SIGSTOP, a debugger, a closed lid): the fix says resume it.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let (_, check) = writes(&relay);
+    assert_eq!(check["status"], "FAIL", "{check}");
+    assert!(check["detail"].as_str().unwrap().contains("stopped"), "{check}");
+    assert!(
+        check["fix"].as_str().unwrap().contains(&format!("kill -CONT {pid}")),
+        "{check}"
+    );
+
+    drop(holder);
+    let (code, check) = writes(&relay);
+    assert_eq!(check["status"], "PASS", "{check}");
+    assert_eq!(code, 0);
+}
+
+/// A tmpfs of `mib` MiB mounted on a temp dir, unmounted when dropped.
+/// `None` when not root (mounting needs it; CI runs as root).
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(mib: u64) -> Option<Self> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m,mode=0700"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount -t tmpfs failed");
+        Some(Self(dir))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+fn free_disk(db: &Path) -> Value {
+    let home = tempfile::tempdir().unwrap();
+    let (_, out) = doctor(db, home.path(), true);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    crate::support::doctor_check(&report, "free disk")
+}
+
+#[tokio::test]
+async fn free_disk_is_sized_on_the_store_and_its_wal() {
+    // Plenty of room for a small store.
+    let Some(big) = Tmpfs::mount(320) else { return };
+    let db = big.path().join("relay.db");
+    relay::store::Store::open(
+        &db,
+        std::sync::Arc::new(relay::clock::SystemClock),
+        relay::store::Limits::default(),
+    )
+    .unwrap();
+    let check = free_disk(&db);
+    assert_eq!(check["status"], "PASS", "{check}");
+    // The same filesystem is too small once the store is large: a backup's
+    // copy, a checkpoint and WAL growth no longer fit.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE filler(b BLOB)").unwrap();
+    for _ in 0..100 {
+        conn.execute("INSERT INTO filler VALUES (zeroblob(1 << 20))", [])
+            .unwrap();
+    }
+    drop(conn);
+    let check = free_disk(&db);
+    assert_eq!(check["status"], "WARN", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(detail.contains("store 10"), "{detail}");
+    assert!(
+        detail.contains("a backup, a checkpoint and WAL growth need"),
+        "{detail}"
+    );
+    assert!(check["fix"].as_str().unwrap().starts_with("free at least "), "{check}");
+}
+
+#[test]
+fn free_disk_has_floors_whatever_the_store_size() {
+    for (mib, status, code) in [(64, "WARN", 0), (8, "FAIL", 1)] {
+        let Some(fs) = Tmpfs::mount(mib) else { return };
+        let db = fs.path().join("relay.db");
+        relay::store::Store::open(
+            &db,
+            std::sync::Arc::new(relay::clock::SystemClock),
+            relay::store::Limits::default(),
+        )
+        .unwrap();
+        let check = free_disk(&db);
+        assert_eq!(check["status"], status, "{mib} MiB: {check}");
+        let home = tempfile::tempdir().unwrap();
+        let (exit, _) = doctor(&db, home.path(), false);
+        assert_eq!(exit, code, "{mib} MiB");
+    }
+}
