@@ -56,9 +56,8 @@ pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     use crate::ErrorCode as C;
     match err.downcast_ref::<crate::Error>().map(|e| e.code) {
-        Some(C::CorruptStore | C::SchemaMismatch | C::Validation | C::Timeout | C::NotFound) | None => {
-            ExitCode::from(2)
-        }
+        Some(C::CorruptStore | C::SchemaMismatch | C::Validation | C::Timeout | C::StorageFull | C::NotFound)
+        | None => ExitCode::from(2),
         Some(_) => ExitCode::from(1),
     }
 }
