@@ -14,6 +14,7 @@ mod hooks;
 mod identity;
 mod init;
 mod interop;
+mod logging;
 mod messages;
 mod protocol;
 mod recover;
