@@ -109,13 +109,27 @@ pub async fn follow(
     };
     let mut seen = version(&exec).await.unwrap_or(0);
     let mut fallback = false;
+    let mut watch_started = false;
     let mut last_check = tokio::time::Instant::now();
     // Pushes only matter to a session with a subscription, --channel or
     // --notify; the others let commits go by without looking.
     let interested = |server: &RelayServer| channel_mode || notify || server.has_subscriptions();
     loop {
         match (interested(&server), watcher.is_some()) {
-            (true, false) => watcher = crate::watch::store_changes(&db, wake.clone()),
+            (true, false) => {
+                watcher = crate::watch::store_changes(&db, wake.clone());
+                // Re-take the baseline now that the watch runs, before the
+                // outbox is read: commits by other processes since the last
+                // look (while nothing watched) would otherwise make the first
+                // file event compare against a stale value, "see" a commit
+                // SQLite has not published yet, read nothing, and leave the
+                // notification to the fallback poll. Everything visible now
+                // is covered by the read below; anything later wakes the watch.
+                seen = version(&exec).await.unwrap_or(seen);
+                // A commit that wrote the WAL just before the watch began
+                // may publish after that read: look once as if woken.
+                watch_started = watcher.is_some();
+            }
             (false, true) => watcher = None,
             _ => {}
         }
@@ -162,9 +176,13 @@ pub async fn follow(
         // and most commits are not for us: poll the cheap data_version
         // until it moves, then read the outbox once.
         loop {
-            fallback = tokio::select! {
-                _ = wake.notified() => false,
-                _ = tokio::time::sleep(FALLBACK_POLL) => true,
+            fallback = if std::mem::take(&mut watch_started) {
+                false
+            } else {
+                tokio::select! {
+                    _ = wake.notified() => false,
+                    _ = tokio::time::sleep(FALLBACK_POLL) => true,
+                }
             };
             if fallback {
                 seen = version(&exec).await.unwrap_or(seen);

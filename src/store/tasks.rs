@@ -272,6 +272,8 @@ pub struct Update {
     /// For `accept` and `heartbeat`: lease length in seconds (default 1800).
     pub lease_seconds: Option<u32>,
     /// The token `accept` returned; a stale one gets `STALE_LEASE`.
+    /// Required (else `VALIDATION`) for claimant actions once the task has
+    /// been accepted more than once; see [`Store::update_task`].
     pub fencing_token: Option<i64>,
 }
 
@@ -801,7 +803,21 @@ impl Store {
     /// `accept` returns the task with its new `fencing_token`; `heartbeat`,
     /// `complete`, `fail` and `release` check a given `fencing_token`
     /// against the current one. `complete` with the same token again is
-    /// idempotent. A `heartbeat` on a cancelled task returns it (state
+    /// idempotent.
+    ///
+    /// The fencing rule: a claimant action may leave out `fencing_token`
+    /// only while the task has been accepted once (token 1), so
+    /// interactive agents that accept and complete by hand keep working.
+    /// Once a task has been accepted more than once (a lease ran out, a
+    /// release, a retry), the claimant's name no longer tells the current
+    /// claim from an older one — two sessions of the same agent share it —
+    /// so a tokenless claimant action is refused with
+    /// [`ErrorCode::Validation`] and changes nothing. `VALIDATION`, not
+    /// `STALE_LEASE`: the relay cannot know whether the caller's claim is
+    /// stale, and `STALE_LEASE` tells a worker to abandon its work, which
+    /// would be wrong for the current claimant that merely forgot the
+    /// token. The fix is in the request: pass the token from your `accept`,
+    /// and the answer is then definite (success, or `STALE_LEASE`). A `heartbeat` on a cancelled task returns it (state
     /// `cancelled`) rather than failing, so a worker learns to stop.
     ///
     /// Errors: [`ErrorCode::NotFound`], [`ErrorCode::NotParty`],
@@ -845,6 +861,14 @@ impl Store {
                             task.id, task.fencing_token
                         ),
                     )),
+                    // Accepted more than once: without a token the claimant
+                    // name cannot tell the current claim from an older one
+                    // (two sessions of one agent), so the token is required.
+                    None if task.fencing_token > 1 => Err(Error::validation(format!(
+                        "fencing_token is required: task {} has been accepted more than once (it is at token {}); \
+                         pass the fencing_token your accept returned; nothing changed",
+                        task.id, task.fencing_token
+                    ))),
                     _ => Ok(()),
                 }
             };

@@ -491,3 +491,100 @@ fn a_queued_task_reaches_an_agent_that_comes_back_online() {
     let task = s.get_task(caller("boss"), id).unwrap().0;
     assert_eq!((task.state, task.assignee.as_deref()), (TaskState::Posted, Some("w1")));
 }
+
+const CLAIMANT_ACTIONS: [Action; 4] = [Action::Heartbeat, Action::Complete, Action::Fail, Action::Release];
+
+/// Posts a task to `w1` and has `w1` accept it twice, the first lease
+/// running out in between (as when another session of the same agent takes
+/// over). Returns `(id, current token)`.
+fn accepted_twice(s: &super::Store, clock: &crate::clock::ManualClock, title: &str) -> (i64, i64) {
+    let id = s.post_task(caller("boss"), &to("w1", title)).unwrap().task.id;
+    assert_eq!(accept(s, "w1", id, 30), 1);
+    clock.advance(31 * SECOND);
+    s.sweep_tasks().unwrap();
+    (id, accept(s, "w1", id, 60))
+}
+
+fn claimant_update(action: Action, fencing_token: Option<i64>) -> Update {
+    Update {
+        result: (action == Action::Complete).then(|| "overwritten".into()),
+        error: (action == Action::Fail).then(|| "overwritten".into()),
+        lease_seconds: Some(60),
+        fencing_token,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_tokenless_claimant_action_on_a_task_accepted_twice_is_refused_and_changes_nothing() {
+    let (_d, s, clock) = setup();
+    for action in CLAIMANT_ACTIONS {
+        let (id, token) = accepted_twice(&s, &clock, &format!("{action:?}"));
+        assert_eq!(token, 2);
+        let before = s.get_task(caller("boss"), id).unwrap();
+        let e = s
+            .update_task(caller("w1"), id, action, &claimant_update(action, None))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Validation, "{action:?}");
+        assert!(
+            e.message.contains("pass the fencing_token"),
+            "{action:?}: {}",
+            e.message
+        );
+        assert_eq!(
+            s.get_task(caller("boss"), id).unwrap(),
+            before,
+            "{action:?} changed the task"
+        );
+        // The first claim's token is stale; the current one works.
+        let e = s
+            .update_task(caller("w1"), id, action, &claimant_update(action, Some(1)))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::StaleLease, "{action:?}");
+        s.update_task(caller("w1"), id, action, &claimant_update(action, Some(token)))
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_task_released_and_accepted_again_needs_the_token_too() {
+    let (_d, s, _c) = setup();
+    let id = s.post_task(caller("boss"), &to("w1", "t")).unwrap().task.id;
+    accept(&s, "w1", id, 60);
+    s.update_task(caller("w1"), id, Action::Release, &Update::default())
+        .unwrap();
+    let token = accept(&s, "w1", id, 60);
+    let e = s
+        .update_task(
+            caller("w1"),
+            id,
+            Action::Complete,
+            &claimant_update(Action::Complete, None),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Validation);
+    let done = s
+        .update_task(
+            caller("w1"),
+            id,
+            Action::Complete,
+            &claimant_update(Action::Complete, Some(token)),
+        )
+        .unwrap();
+    assert_eq!(done.state, TaskState::Completed);
+}
+
+#[test]
+fn tokenless_claimant_actions_on_a_first_claim_keep_working() {
+    let (_d, s, _c) = setup();
+    for action in CLAIMANT_ACTIONS {
+        let id = s
+            .post_task(caller("boss"), &to("w1", &format!("{action:?}")))
+            .unwrap()
+            .task
+            .id;
+        assert_eq!(accept(&s, "w1", id, 60), 1);
+        s.update_task(caller("w1"), id, action, &claimant_update(action, None))
+            .unwrap_or_else(|e| panic!("{action:?}: {e:?}"));
+    }
+}

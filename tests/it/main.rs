@@ -16,6 +16,7 @@ mod hooks;
 mod identity;
 mod init;
 mod interop;
+mod logging;
 mod messages;
 mod protocol;
 mod recover;

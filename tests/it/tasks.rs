@@ -216,3 +216,62 @@ async fn the_task_resource_shows_state_and_history() {
     );
     boss.close().await;
 }
+
+#[tokio::test]
+async fn a_stale_session_cannot_complete_a_re_accepted_task_by_leaving_out_the_token() {
+    let relay = Relay::new();
+    let boss = relay.agent("boss", &["tasks"]).await;
+    let first = relay.agent("w", &["tasks"]).await;
+    let second = relay.agent("w", &["tasks"]).await;
+    let id = boss
+        .call("post_task", json!({"to": "w", "title": "t", "description": "d"}))
+        .await["task"]["id"]
+        .as_i64()
+        .unwrap();
+    let accepted = first
+        .call(
+            "update_task",
+            json!({"task_id": id, "action": "accept", "lease_seconds": 1}),
+        )
+        .await;
+    assert_eq!(accepted["task"]["fencing_token"], 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // The lease ran out; the other session of the same agent takes over.
+    let again = second
+        .call(
+            "update_task",
+            json!({"task_id": id, "action": "accept", "lease_seconds": 60}),
+        )
+        .await;
+    let token = again["task"]["fencing_token"].as_i64().unwrap();
+    assert_eq!(token, 2);
+
+    let (code, body) = first
+        .call_err(
+            "update_task",
+            json!({"task_id": id, "action": "complete", "result": "stale result"}),
+        )
+        .await;
+    assert_eq!(code, "VALIDATION");
+    assert!(
+        body["error"].as_str().unwrap().contains("pass the fencing_token"),
+        "{body}"
+    );
+    let got = boss.call("get_task", json!({"task_id": id})).await;
+    assert_eq!(got["task"]["state"], "accepted");
+    assert_eq!(got["task"]["result"], serde_json::Value::Null);
+    assert_eq!(got["task"]["fencing_token"], 2);
+
+    second
+        .call(
+            "update_task",
+            json!({"task_id": id, "action": "complete", "result": "fresh result", "fencing_token": token}),
+        )
+        .await;
+    let got = boss.call("get_task", json!({"task_id": id})).await;
+    assert_eq!(got["task"]["state"], "completed");
+    assert_eq!(got["task"]["result"], "fresh result");
+    boss.close().await;
+    first.close().await;
+    second.close().await;
+}

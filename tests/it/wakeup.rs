@@ -308,3 +308,61 @@ async fn nothing_is_pushed_before_the_client_says_initialized() {
     assert_eq!(note["params"]["meta"]["event"], "message");
     alice.close().await;
 }
+
+/// Issue 9, item 10: a commit by another process shortly before a
+/// subscription left the feed's last-seen `data_version` stale, so the
+/// first file event after subscribing compared against it, "saw" a commit
+/// SQLite had not published yet, read nothing, and the notification waited
+/// for the fallback poll (1 s). Every first notification must come within
+/// the normal wake latency (a few ms; see benches/wake_bench.rs).
+///
+/// The change after subscribing is one outbox row written straight into
+/// the store by this process: a commit of few WAL writes, which the kernel
+/// merges into one file event, so a swallowed wake is never rescued by a
+/// second one. Before the fix about a third of the rounds took the fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_notification_after_subscribing_is_not_held_back_by_an_earlier_commit() {
+    const ROUNDS: usize = 16;
+    // Generous: a normal wake takes milliseconds, a missed one the
+    // fallback poll. The machine is shared and noisy.
+    let late = relay::watch::FALLBACK_POLL * 3 / 4;
+    let relay = Relay::new();
+    let alice = relay.agent("alice", &[]).await;
+    relay.agent("bob", &[]).await.close().await;
+    let outbox = rusqlite::Connection::open(&relay.db).unwrap();
+    let mut took = Vec::new();
+    for round in 0..ROUNDS {
+        let bob = relay.listen(&["--agent", "bob"]).await;
+        // Let bob's feed take its baseline, then commit from another
+        // process just before bob subscribes.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let status = if round % 2 == 0 { "busy" } else { "online" };
+        alice.call("set_status", json!({"status": status})).await;
+        bob.subscribe("relay://inbox/bob").await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let start = std::time::Instant::now();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        outbox
+            .execute(
+                "INSERT INTO events (kind, target, actor, created_at) VALUES ('message', 'bob', 'alice', ?1)",
+                [now_ms],
+            )
+            .unwrap();
+        assert!(
+            bob.recorder().wait_for(10, |r| !r.updated().is_empty()).await,
+            "round {round}: no notification"
+        );
+        took.push(start.elapsed());
+        assert_eq!(bob.recorder().updated(), ["relay://inbox/bob"]);
+        let _ = bob.service.cancel().await;
+    }
+    let late_rounds = took.iter().filter(|t| **t >= late).count();
+    assert_eq!(
+        late_rounds, 0,
+        "{late_rounds} of {ROUNDS} first notifications took the fallback poll: {took:?}"
+    );
+    alice.close().await;
+}
