@@ -21,6 +21,12 @@ use tracing_subscriber::{EnvFilter, Layer as _};
 /// notification in full, at `debug` each request and reply.
 pub const RMCP_MAX_LEVEL: LevelFilter = LevelFilter::WARN;
 
+/// The `rmcp` level at the default verbosity: rmcp logs every JSON-RPC
+/// error it answers (`response error`, `rejected peer request`) at
+/// `warn`, and an error the client already got is not also an operator's
+/// warning. `-v` (or `RELAY_LOG`) shows them, up to [`RMCP_MAX_LEVEL`].
+pub const RMCP_DEFAULT_LEVEL: LevelFilter = LevelFilter::ERROR;
+
 /// Installs the stderr logger; level from `-q` (error), default (warn),
 /// `-v` (info), `-vv` (debug), `-vvv` (trace). `RELAY_LOG`, when set and
 /// valid, replaces that level; neither lifts the cap on `rmcp`.
@@ -32,12 +38,18 @@ pub fn init(args: &crate::cli::GlobalArgs) {
         (_, 2) => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("RELAY_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let from_env = EnvFilter::try_from_env("RELAY_LOG").ok();
+    let rmcp_level = if from_env.is_some() || args.verbose > 0 {
+        RMCP_MAX_LEVEL
+    } else {
+        RMCP_DEFAULT_LEVEL
+    };
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(level));
     // A second per-layer filter: an event must pass both, so no directive
     // in `RELAY_LOG` (`trace`, `rmcp=trace`) can let rmcp's payloads through.
     let cap = Targets::new()
         .with_default(LevelFilter::TRACE)
-        .with_target("rmcp", RMCP_MAX_LEVEL);
+        .with_target("rmcp", rmcp_level);
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)

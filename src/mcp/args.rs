@@ -204,7 +204,7 @@ pub struct UpdateTask {
     pub retry: bool,
     /// For "accept" and "heartbeat": how long your claim lasts without a heartbeat, in seconds (default 1800).
     pub lease_seconds: Option<u32>,
-    /// The fencing_token "accept" gave you; pass it on heartbeat/complete/fail/release so a stale claim cannot overwrite a newer one.
+    /// The fencing_token "accept" gave you; pass it on heartbeat/complete/fail/release so a stale claim cannot overwrite a newer one. Required (VALIDATION without it) once the task has been accepted more than once.
     pub fencing_token: Option<i64>,
 }
 

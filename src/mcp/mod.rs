@@ -5,6 +5,7 @@ pub mod delivery;
 pub mod desktop;
 pub mod feed;
 pub mod output;
+pub mod resource;
 pub mod revision;
 pub mod server;
 pub mod spawn;

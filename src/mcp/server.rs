@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::args;
+use super::resource::ResourceUri;
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::agents::{Credential, SELF_SERVICE_CAPABILITIES};
 use crate::store::messages::ReadFilter;
@@ -405,28 +406,20 @@ impl RelayServer {
         let _ = rx.wait_for(|ready| *ready).await;
     }
 
-    /// Checks that `uri` names a resource this session may watch: its own
-    /// inbox, a task, or a channel.
+    /// Checks that this session may watch `uri`: exactly when it may read
+    /// it (its own inbox, a task it is party to, a channel it joined).
+    /// Runs the store check on the calling thread (the 2026 subscription
+    /// filter is synchronous); it is one indexed lookup.
     fn subscribable(&self, uri: &str) -> std::result::Result<(), ErrorData> {
-        let me = self.bound_agent();
-        let ok = match uri.strip_prefix("relay://") {
-            Some(rest) if rest.starts_with("inbox/") => me.is_some_and(|m| rest == format!("inbox/{m}")),
-            Some(rest) if rest.starts_with("task/") => rest["task/".len()..].parse::<i64>().is_ok(),
-            Some(rest) if rest.starts_with("channel/") => {
-                crate::store::validate::channel_name(&rest["channel/".len()..]).is_ok()
-            }
-            _ => false,
+        let parsed: ResourceUri = uri.parse().map_err(|_| resource_error(uri, None))?;
+        let agent = self.caller().map_err(|e| resource_error(uri, Some(e)))?;
+        let caller = Caller {
+            agent: &agent,
+            transport: self.transport,
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(ErrorData::resource_not_found(
-                format!(
-                    "cannot subscribe to {uri:?}: use relay://inbox/<your name>, relay://task/<id> or relay://channel/<name>"
-                ),
-                None,
-            ))
-        }
+        resource_json(self.exec.store(), caller, &parsed, true)
+            .map(drop)
+            .map_err(|e| resource_error(uri, Some(e)))
     }
 
     /// The agent this session is bound to, if any.
@@ -896,46 +889,13 @@ impl ServerHandler for RelayServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<ReadResourceResponse, ErrorData> {
-        let uri = request.uri.clone();
-        let to_error = |e: Error| ErrorData::invalid_params(e.message.clone(), Some(e.to_json()));
-        let body = if let Some(id) = uri.strip_prefix("relay://task/").and_then(|id| id.parse::<i64>().ok()) {
-            let (task, events) = self
-                .with_caller(move |s, c| s.get_task(c, id))
-                .await
-                .map_err(to_error)?;
-            json!({ "task": task, "events": events }).to_string()
-        } else if let Some(agent) = uri.strip_prefix("relay://inbox/") {
-            if self.bound_agent().as_deref() != Some(agent) {
-                return Err(ErrorData::resource_not_found(
-                    format!("{uri:?} is not your inbox"),
-                    None,
-                ));
-            }
-            let (inbox, tasks) = self
-                .with_caller(|s, c| {
-                    let inbox = s.get_messages(c, ReadFilter::Unread, None, 100, true)?;
-                    let tasks: Vec<_> = s
-                        .get_tasks(c, TaskRole::Assigned, None, 100)?
-                        .into_iter()
-                        .filter(|t| matches!(t.state, TaskState::Posted | TaskState::Accepted))
-                        .collect();
-                    Ok((inbox, tasks))
-                })
-                .await
-                .map_err(to_error)?;
-            json!({ "messages": inbox.messages, "unread_remaining": inbox.unread_remaining, "open_tasks": tasks })
-                .to_string()
-        } else if let Some(name) = uri.strip_prefix("relay://channel/") {
-            let name = name.to_owned();
-            let page = self
-                .with_caller(move |s, c| s.get_channel_messages(c, &name, false, 50))
-                .await
-                .map_err(to_error)?;
-            serde_json::to_string(&page).map_err(|e| ErrorData::internal_error(e.to_string(), None))?
-        } else {
-            return Err(ErrorData::resource_not_found(format!("unknown resource {uri:?}"), None));
-        };
-        let mut contents = ResourceContents::text(body, uri);
+        let uri = request.uri;
+        let parsed: ResourceUri = uri.parse().map_err(|_| resource_error(&uri, None))?;
+        let body = self
+            .with_caller(move |s, c| resource_json(s, c, &parsed, false))
+            .await
+            .map_err(|e| resource_error(&uri, Some(e)))?;
+        let mut contents = ResourceContents::text(body.to_string(), uri);
         if let ResourceContents::TextResourceContents { mime_type, .. } = &mut contents {
             *mime_type = Some("application/json".into());
         }
@@ -988,7 +948,12 @@ impl ServerHandler for RelayServer {
         request: rmcp::model::SubscribeRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> std::result::Result<(), ErrorData> {
-        self.subscribable(&request.uri)?;
+        let me = self.clone();
+        let uri = request.uri.clone();
+        self.exec
+            .call(move |_| Ok(me.subscribable(&uri)))
+            .await
+            .map_err(|e| resource_error(&request.uri, Some(e)))??;
         self.subscriptions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -1075,5 +1040,58 @@ impl ServerHandler for RelayServer {
                 None,
             )),
         }
+    }
+}
+
+/// The JSON of resource `uri` as `caller` may see it; with `check_only`,
+/// only whether it may (an inbox is then not read).
+///
+/// Errors: [`ErrorCode::NotFound`] for another agent's inbox, and what
+/// `get_task` / `get_channel_messages` return for tasks and channels the
+/// caller may not read.
+fn resource_json(store: &Store, caller: Caller<'_>, uri: &ResourceUri, check_only: bool) -> Result<Value> {
+    match uri {
+        ResourceUri::Inbox(agent) if agent != caller.agent => Err(Error::not_found("only your own inbox can be read")),
+        ResourceUri::Inbox(_) if check_only => Ok(Value::Null),
+        ResourceUri::Inbox(_) => {
+            let inbox = store.get_messages(caller, ReadFilter::Unread, None, 100, true)?;
+            let tasks: Vec<_> = store
+                .get_tasks(caller, TaskRole::Assigned, None, 100)?
+                .into_iter()
+                .filter(|t| matches!(t.state, TaskState::Posted | TaskState::Accepted))
+                .collect();
+            Ok(json!({ "messages": inbox.messages, "unread_remaining": inbox.unread_remaining, "open_tasks": tasks }))
+        }
+        ResourceUri::Task(id) => {
+            let (task, events) = store.get_task(caller, *id)?;
+            Ok(json!({ "task": task, "events": events }))
+        }
+        ResourceUri::Channel(name) => to_value(store.get_channel_messages(caller, name, false, 50)?),
+    }
+}
+
+/// The JSON-RPC error for a resource that cannot be read: one
+/// resource-not-found (-32002, MCP 2025-06-18 §Resources "Error
+/// Handling") for every unknown or forbidden URI alike, so a caller learns
+/// nothing about resources it may not see; store failures are internal
+/// errors.
+fn resource_error(uri: &str, err: Option<Error>) -> ErrorData {
+    match err {
+        Some(e)
+            if !matches!(
+                e.code,
+                ErrorCode::NotFound
+                    | ErrorCode::NotParty
+                    | ErrorCode::NotMember
+                    | ErrorCode::AuthFailed
+                    | ErrorCode::Validation
+            ) =>
+        {
+            ErrorData::internal_error(e.message.clone(), Some(e.to_json()))
+        }
+        _ => ErrorData::resource_not_found(
+            format!("resource not found: {uri} (or this session may not read it)"),
+            Some(json!({ "uri": uri })),
+        ),
     }
 }

@@ -362,7 +362,12 @@ fn parse(text: &[u8]) -> Parsed {
     let value = match serde_json::from_slice::<Value>(text) {
         Ok(v) => v,
         Err(_) => {
-            tracing::debug!("refused a line that is not JSON: {err}");
+            // The error text can quote the input: log where, not what.
+            tracing::debug!(
+                line = err.line(),
+                column = err.column(),
+                "refused a line that is not JSON"
+            );
             return Parsed::Reply(error_line(None, PARSE_ERROR, &format!("Parse error: {err}"), None));
         }
     };
@@ -376,7 +381,7 @@ fn parse(text: &[u8]) -> Parsed {
         .get("id")
         .filter(|id| id.is_string() || id.is_i64() || id.is_u64())
         .cloned();
-    tracing::debug!("refused an invalid JSON-RPC message: {err}");
+    tracing::debug!(category = ?err.classify(), line = err.line(), column = err.column(), "refused an invalid JSON-RPC message");
     Parsed::Reply(error_line(
         id,
         INVALID_REQUEST,

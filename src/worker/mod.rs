@@ -287,8 +287,10 @@ async fn finish(
         match store_call(store, move |s| s.update_task(caller(&c), id, action, &u)).await {
             Ok(task) => return Ok(task),
             Err(e)
-                if matches!(e.code, ErrorCode::Timeout | ErrorCode::Internal | ErrorCode::Conflict)
-                    && Instant::now() + pause < deadline =>
+                if matches!(
+                    e.code,
+                    ErrorCode::Timeout | ErrorCode::StorageFull | ErrorCode::Internal | ErrorCode::Conflict
+                ) && Instant::now() + pause < deadline =>
             {
                 tracing::warn!(task = id, "recording the outcome failed, retrying: {e}");
                 tokio::time::sleep(pause).await;

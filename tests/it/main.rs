@@ -20,6 +20,7 @@ mod logging;
 mod messages;
 mod protocol;
 mod recover;
+mod schemas;
 mod snapshots_human;
 mod spawn;
 mod tail;

@@ -276,3 +276,167 @@ fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
     drop(feeder.join().unwrap());
     assert!(child.wait().unwrap().success());
 }
+
+/// A raw session that negotiated `version`: (initialize result, session).
+fn session_at(relay: &Relay, version: &str) -> (Value, crate::support::RawSession) {
+    let mut s = relay.raw(&["--agent", "alice"]);
+    s.send(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}));
+    let init = s.recv();
+    s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    (init, s)
+}
+
+#[test]
+fn fields_newer_than_the_negotiated_revision_are_never_sent() {
+    let relay = Relay::new();
+    // (revision, annotations 2025-03-26, structured output and titles
+    // 2025-06-18, Implementation.description 2025-11-25)
+    for (version, annotations, structured, description) in [
+        ("2024-11-05", false, false, false),
+        ("2025-03-26", true, false, false),
+        ("2025-06-18", true, true, false),
+        ("2025-11-25", true, true, true),
+    ] {
+        let (init, mut s) = session_at(&relay, version);
+        let result = &init["result"];
+        assert_eq!(result["protocolVersion"], version, "{init}");
+        let info = result["serverInfo"].as_object().unwrap();
+        assert_eq!(info.contains_key("title"), structured, "{version}: {init}");
+        assert_eq!(info.contains_key("description"), description, "{version}: {init}");
+        assert!(!info.contains_key("icons") && !info.contains_key("websiteUrl"));
+
+        s.send(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+        let tools = s.recv();
+        for tool in tools["result"]["tools"].as_array().unwrap() {
+            let tool = tool.as_object().unwrap();
+            assert_eq!(tool.contains_key("annotations"), annotations, "{version}: {tool:?}");
+            assert_eq!(tool.contains_key("outputSchema"), structured, "{version}: {tool:?}");
+            assert!(!tool.contains_key("title") && !tool.contains_key("icons") && !tool.contains_key("execution"));
+        }
+        let call = s.call(2, "health_check", json!({}));
+        let result = call["result"].as_object().unwrap();
+        assert_eq!(
+            result.contains_key("structuredContent"),
+            structured,
+            "{version}: {call}"
+        );
+        // Every revision gets the JSON as text.
+        let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(text["agent"]["name"], "alice");
+        assert!(s.finish().success());
+    }
+}
+
+#[test]
+fn a_second_initialize_on_an_initialized_session_is_refused() {
+    let relay = Relay::new();
+    let (_, mut s) = session_at(&relay, "2025-06-18");
+    s.send(&json!({"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "again", "version": "0"}}}));
+    let r = s.recv();
+    assert_eq!(r["id"], 7);
+    assert_eq!(r["error"]["code"], -32600, "{r}");
+    // The session goes on at the revision it negotiated first.
+    let call = s.call(8, "health_check", json!({}));
+    assert!(call["result"]["structuredContent"].is_object(), "{call}");
+    assert!(s.finish().success());
+}
+
+#[test]
+fn unknown_and_forbidden_resources_get_one_resource_not_found_error() {
+    let relay = Relay::new();
+    let mut bob = relay.raw(&["--agent", "bob", "--capabilities", "tasks"]);
+    bob.initialize();
+    let posted = bob.call(1, "post_task", json!({"to": "carol", "title": "t", "description": "d"}));
+    let task_id = posted["result"]["structuredContent"]["task"]["id"].as_i64().unwrap();
+    let mut bob_channel = relay.raw(&["--agent", "boss", "--capabilities", "channels"]);
+    bob_channel.initialize();
+    bob_channel.call(1, "create_channel", json!({"name": "secret"}));
+
+    let (_, mut alice) = session_at(&relay, "2025-06-18");
+    let mut id = 10;
+    for uri in [
+        format!("relay://task/{task_id}"),    // exists, alice is no party to it
+        "relay://task/99999".to_string(),     // does not exist
+        "relay://inbox/bob".to_string(),      // someone else's inbox
+        "relay://channel/secret".to_string(), // not a member
+        "relay://channel/nope".to_string(),
+        "relay://nothing/1".to_string(),
+        "file:///etc/passwd".to_string(),
+    ] {
+        for method in ["resources/read", "resources/subscribe"] {
+            id += 1;
+            alice.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {"uri": uri}}));
+            let r = alice.recv();
+            assert_eq!(r["id"], id);
+            assert_eq!(r["error"]["code"], -32002, "{method} {uri}: {r}");
+            assert_eq!(r["error"]["data"]["uri"], uri.as_str(), "{r}");
+        }
+    }
+    // Bob, a party, may read and subscribe to the task.
+    bob.send(&json!({"jsonrpc": "2.0", "id": 5, "method": "resources/subscribe",
+        "params": {"uri": format!("relay://task/{task_id}")}}));
+    assert!(bob.recv()["result"].is_object());
+    assert!(alice.finish().success());
+}
+
+#[test]
+fn json_rpc_errors_answered_to_the_client_are_not_logged_by_default() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+
+    use crate::support::{ScrubRelayEnv, relay_bin};
+
+    let relay = Relay::new();
+    let mut child = Command::new(relay_bin())
+        .env("RELAY_CONFIG", relay.config())
+        .env_remove("RELAY_LOG")
+        .arg("--db")
+        .arg(&relay.db)
+        .args(["serve", "--agent", "alice"])
+        .env_clear_relay()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+        .to_string(),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "no_such_tool"}}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/read", "params": {"uri": "relay://task/424242"}})
+            .to_string(),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "prompts/get", "params": {"name": "nope"}}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "no/such/method"}).to_string(),
+        "{not json".to_string(),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": 5}}).to_string(),
+        format!(
+            r#"{{"jsonrpc":"2.0","id":6,"method":"ping","params":{{"pad":"{}"}}}}"#,
+            "x".repeat(4 * 1024 * 1024)
+        ),
+    ];
+    for line in &lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let mut errors = 0;
+    let mut line = String::new();
+    while errors < lines.len() - 2 {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "stdout ended");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v.get("error").is_some() || v["result"]["isError"] == true {
+            errors += 1;
+        }
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(stderr, "", "errors the client was answered were also logged");
+}
