@@ -4,7 +4,10 @@
 //! Run: `cargo bench --bench relay_bench` (release build, the store on
 //! the temp dir's disk, `synchronous=FULL`). Options via env:
 //! `RELAY_BENCH_CALLS` (sequential calls, default 10000),
-//! `RELAY_BENCH_PIPELINED` (default 20000), `RELAY_BENCH_STARTS` (default 30).
+//! `RELAY_BENCH_PIPELINED` (default 20000), `RELAY_BENCH_STARTS` (default 30),
+//! `RELAY_BENCH_BASELINE` (another `relay` binary, e.g. the previous
+//! build: every MCP figure is measured for both in the same run, on fresh
+//! stores side by side, and printed with the ratio).
 //! Figures are reported in docs/PERFORMANCE.md.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -16,6 +19,18 @@ use serde_json::{Value, json};
 
 const RELAY: &str = env!("CARGO_BIN_EXE_relay");
 
+/// What one binary measured, for the side-by-side table.
+#[derive(Debug, Default, Clone)]
+struct Figures {
+    rows: Vec<(&'static str, f64, &'static str)>,
+}
+
+impl Figures {
+    fn add(&mut self, name: &'static str, value: f64, unit: &'static str) {
+        self.rows.push((name, value, unit));
+    }
+}
+
 struct Session {
     child: Child,
     stdin: Option<BufWriter<ChildStdin>>,
@@ -23,8 +38,8 @@ struct Session {
 }
 
 impl Session {
-    fn spawn(db: &Path, agent: &str) -> Self {
-        let mut child = Command::new(RELAY)
+    fn spawn(bin: &str, db: &Path, agent: &str) -> Self {
+        let mut child = Command::new(bin)
             .arg("--db")
             .arg(db)
             .args(["serve", "--agent", agent])
@@ -123,6 +138,7 @@ fn main() {
     let db = dir.path().join("relay.db");
     println!("relay bench: {RELAY}");
     println!("store: {} (synchronous=FULL, WAL)", db.display());
+    let baseline = std::env::var("RELAY_BENCH_BASELINE").ok();
 
     // 0. Baselines: the disk's commit rate and the store alone.
     {
@@ -202,13 +218,29 @@ fn main() {
         );
     }
 
+    let current = measure(RELAY, dir.path(), "current", calls, pipelined, starts, quick);
+    let Some(baseline) = baseline else {
+        return;
+    };
+    println!("\nbaseline: {baseline}");
+    let before = measure(&baseline, dir.path(), "baseline", calls, pipelined, starts, quick);
+    println!("\n| measure | this build | baseline | ratio |\n|---|---|---|---|");
+    for ((name, now, unit), (_, then, _)) in current.rows.iter().zip(&before.rows) {
+        println!("| {name} | {now:.1} {unit} | {then:.1} {unit} | {:.2}x |", now / then);
+    }
+}
+
+/// Sections 1-4 for binary `bin` on a fresh store `<dir>/<label>.db`.
+fn measure(bin: &str, dir: &Path, label: &str, calls: usize, pipelined: usize, starts: usize, quick: bool) -> Figures {
+    let db = dir.join(format!("{label}.db"));
+    let mut figures = Figures::default();
     // 1. Cold start: spawn -> initialize response; RSS after initialize.
-    Session::spawn(&db, "warmup").finish(); // create the store first
+    Session::spawn(bin, &db, "warmup").finish(); // create the store first
     let mut times = Vec::new();
     let mut rss = Vec::new();
     for i in 0..starts {
         let t = Instant::now();
-        let mut s = Session::spawn(&db, &format!("start-{i}"));
+        let mut s = Session::spawn(bin, &db, &format!("start-{i}"));
         s.initialize();
         times.push(t.elapsed());
         rss.push(s.rss_kib());
@@ -225,9 +257,11 @@ fn main() {
         "RSS after initialize: median {:.1} MiB",
         rss[rss.len() / 2] as f64 / 1024.0
     );
+    figures.add("cold start, median", ms(percentile(&times, 0.5)), "ms");
+    figures.add("RSS after initialize", rss[rss.len() / 2] as f64 / 1024.0, "MiB");
 
     // 2. Sequential send_message over one stdio connection.
-    let mut s = Session::spawn(&db, "seq-sender");
+    let mut s = Session::spawn(bin, &db, "seq-sender");
     s.initialize();
     let mut lat = Vec::with_capacity(calls);
     let cpu_before = s.cpu();
@@ -247,6 +281,8 @@ fn main() {
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.99))
     );
+    figures.add("sequential send_message", calls as f64 / wall.as_secs_f64(), "calls/s");
+    figures.add("sequential send_message p99", ms(percentile(&lat, 0.99)), "ms");
     println!(
         "server CPU per sequential call: {:.0} us; RSS after {calls} calls: {:.1} MiB",
         (s.cpu() - cpu_before).as_secs_f64() * 1e6 / calls as f64,
@@ -255,7 +291,7 @@ fn main() {
     s.finish();
 
     // 3. Pipelined: a writer thread streams requests while we read replies.
-    let mut s = Session::spawn(&db, "pipe-sender");
+    let mut s = Session::spawn(bin, &db, "pipe-sender");
     s.initialize();
     let mut stdin = s.stdin.take().unwrap();
     let start = Instant::now();
@@ -280,13 +316,58 @@ fn main() {
         "pipelined send_message: {:.0} calls/s ({pipelined} calls)",
         pipelined as f64 / wall.as_secs_f64()
     );
+    figures.add(
+        "pipelined send_message",
+        pipelined as f64 / wall.as_secs_f64(),
+        "calls/s",
+    );
     s.finish();
+
+    // 3b. Sequential get_messages, one page of 10 at a time: the read, and
+    // (since the at-least-once change) its delivery confirmation.
+    let pages = (calls / 10).max(10);
+    let mut r = Session::spawn(bin, &db, "page-reader");
+    r.initialize();
+    let mut sender = Session::spawn(bin, &db, "page-sender");
+    sender.initialize();
+    let mut stdin = sender.stdin.take().unwrap();
+    for i in 0..(pages * 10) as u64 {
+        serde_json::to_writer(&mut stdin, &send_request(i + 1, "page-reader", "benchmark message")).unwrap();
+        stdin.write_all(b"\n").unwrap();
+    }
+    stdin.flush().unwrap();
+    for _ in 0..pages * 10 {
+        sender.recv();
+    }
+    sender.stdin = Some(stdin);
+    sender.finish();
+    let start = Instant::now();
+    let mut read = 0;
+    for i in 0..pages as u64 {
+        r.send(&json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call",
+                       "params": {"name": "get_messages", "arguments": {"limit": 10}}}));
+        read += r.recv()["result"]["structuredContent"]["messages"]
+            .as_array()
+            .map_or(0, Vec::len);
+    }
+    let wall = start.elapsed();
+    assert_eq!(read, pages * 10, "every page full, none repeated");
+    println!(
+        "sequential get_messages (10 per page): {:.0} pages/s ({pages} pages)",
+        pages as f64 / wall.as_secs_f64()
+    );
+    figures.add(
+        "sequential get_messages, 10/page",
+        pages as f64 / wall.as_secs_f64(),
+        "pages/s",
+    );
+    r.finish();
 
     // 4. 8 processes x 300 messages to one receiver, exactly once.
     for per in [300usize, if quick { 300 } else { 2_000 }] {
         let procs = 8;
         let mut sessions: Vec<Session> = (0..procs)
-            .map(|i| Session::spawn(&db, &format!("multi-{per}-{i}")))
+            .map(|i| Session::spawn(bin, &db, &format!("multi-{per}-{i}")))
             .collect();
         for s in &mut sessions {
             s.initialize();
@@ -312,7 +393,7 @@ fn main() {
         }
         let wall = start.elapsed();
         let total = procs * per;
-        let mut r = Session::spawn(&db, &receiver);
+        let mut r = Session::spawn(bin, &db, &receiver);
         r.initialize();
         let mut seen = std::collections::HashSet::new();
         let mut id = 1;
@@ -338,5 +419,15 @@ fn main() {
             "{procs} processes x {per} messages: {total} delivered exactly once, {:.0} msgs/s aggregate",
             total as f64 / wall.as_secs_f64()
         );
+        figures.add(
+            if per == 300 {
+                "8 processes x 300"
+            } else {
+                "8 processes x 2000"
+            },
+            total as f64 / wall.as_secs_f64(),
+            "msgs/s",
+        );
     }
+    figures
 }
