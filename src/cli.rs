@@ -108,9 +108,11 @@ pub enum Command {
     /// Check that relay can work here: PASS/WARN/FAIL per check.
     ///
     /// Store opens, schema current, quick_check, WAL, permissions, free
-    /// disk, Claude Code hooks and MCP configs that reference relay, other
-    /// relay processes. Every FAIL says how to fix it. Exit 0 with no FAIL,
-    /// else 1.
+    /// disk (sized on the store and its WAL), writes not stuck (naming the
+    /// process that holds the write lock, and whether it is stopped),
+    /// backup leftovers, Claude Code hooks and MCP configs that reference
+    /// relay, other relay processes (with pids). Every FAIL says how to fix
+    /// it. Exit 0 with no FAIL, else 1.
     Doctor(DoctorArgs),
 
     /// Write a consistent backup of the store (tar.gz), safe while agents run.
@@ -118,15 +120,19 @@ pub enum Command {
     /// The archive holds `relay.db` (a `VACUUM INTO` snapshot) and
     /// `manifest.json` (schema and relay versions, time, rows per table).
     /// Default: `backups/relay-<time>.tar.gz` beside the store. Silent unless
-    /// on a terminal or `--json`, so it suits cron.
+    /// on a terminal or `--json`, so it suits cron. Works in a private
+    /// `.relay-backup-tmp-*` directory (0700, files 0600) beside the store,
+    /// removed on every exit, SIGINT, SIGTERM and SIGHUP included; one left
+    /// by a killed run is removed by the next backup.
     Backup(BackupArgs),
 
     /// Replace the store with a backup (stop every relay process first).
     ///
     /// Verifies the archive, its manifest and the database's integrity
     /// before touching anything, writes a safety backup, then swaps the
-    /// file in atomically. Refuses while any relay process has the store
-    /// open (DAEMON_RUNNING).
+    /// file in atomically. Refuses while any process has the store open
+    /// (DAEMON_RUNNING, exit 1, naming the pids), found by SQLite's own
+    /// locks and open file descriptors, not only by `relay.db.lock`.
     Restore(RestoreArgs),
 
     /// Clear an agent's lost token so its name can be registered again.

@@ -13,8 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// After a wake-up, when to look at `data_version`, in milliseconds from
-/// the previous look.
-pub const RECHECK_MS: [u64; 7] = [0, 1, 2, 4, 8, 16, 32];
+/// the previous look: quick at first (most commits publish within a
+/// millisecond of their file event), then sparser for a commit whose fsync
+/// is slow on a busy disk, about half a second in all.
+pub const RECHECK_MS: [u64; 10] = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256];
 
 /// The longest a missed file event delays a reader.
 pub const FALLBACK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -22,15 +24,26 @@ pub const FALLBACK_POLL: std::time::Duration = std::time::Duration::from_secs(1)
 /// Polls `version` (SQLite's `PRAGMA data_version`, which moves when
 /// another connection commits) on the [`RECHECK_MS`] backoff. Returns
 /// true, with `seen` updated, once it differs from `seen`; false if it
-/// never did (the file event was not a visible commit).
-pub async fn commit_visible<F, Fut>(seen: &mut i64, mut version: F) -> bool
+/// never did (the file event was not a visible commit). A further wake on
+/// `wake` (another file event) meanwhile starts the backoff again, so a
+/// commit that follows is seen as quickly as the first.
+pub async fn commit_visible<F, Fut>(seen: &mut i64, mut version: F, wake: Option<&tokio::sync::Notify>) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<i64>>,
 {
-    for delay_ms in RECHECK_MS {
+    let mut step = 0;
+    while let Some(&delay_ms) = RECHECK_MS.get(step) {
+        step += 1;
         if delay_ms > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            let pause = tokio::time::sleep(std::time::Duration::from_millis(delay_ms));
+            match wake {
+                Some(wake) => tokio::select! {
+                    () = pause => {}
+                    () = wake.notified() => step = 0,
+                },
+                None => pause.await,
+            }
         }
         if let Some(v) = version().await
             && v != *seen

@@ -69,7 +69,9 @@ async fn follow(store: Arc<Store>, db: std::path::PathBuf, args: TailArgs) -> an
                 _ = wake.notified() => false,
                 _ = tokio::time::sleep(FALLBACK_POLL) => true,
             };
-            if fallback || commit_visible(&mut seen, || std::future::ready(store.data_version().ok())).await {
+            if fallback
+                || commit_visible(&mut seen, || std::future::ready(store.data_version().ok()), Some(&wake)).await
+            {
                 break;
             }
         }

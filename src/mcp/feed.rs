@@ -198,7 +198,7 @@ pub async fn follow(
             // other processes coalesces into one look.
             tokio::time::sleep_until(last_check + MIN_SPACING).await;
             last_check = tokio::time::Instant::now();
-            if commit_visible(&mut seen, || version(&exec)).await {
+            if commit_visible(&mut seen, || version(&exec), Some(&wake)).await {
                 break;
             }
         }

@@ -163,12 +163,12 @@ fn require_grants(
 }
 
 /// Checks that `caller` is a registered, non-revoked agent holding `cap`
-/// (if any), and records that it was seen now (to
-/// [`LAST_SEEN_RESOLUTION_MS`]).
+/// (if any), without writing. Returns whether its `last_seen` is due for
+/// a refresh (older than [`LAST_SEEN_RESOLUTION_MS`]).
 ///
 /// Errors: [`ErrorCode::AuthFailed`], [`ErrorCode::CapDenied`].
-pub(crate) fn authorize(tx: &rusqlite::Connection, caller: &str, now: Millis, cap: Option<&str>) -> Result<()> {
-    let row: Option<(String, String, Millis)> = tx
+fn check_caller(c: &rusqlite::Connection, caller: &str, now: Millis, cap: Option<&str>) -> Result<bool> {
+    let row: Option<(String, String, Millis)> = c
         .prepare_cached("SELECT capabilities, auth_state, last_seen FROM agents WHERE name = ?1")?
         .query_row([caller], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
@@ -178,10 +178,6 @@ pub(crate) fn authorize(tx: &rusqlite::Connection, caller: &str, now: Millis, ca
             format!("agent {caller:?} is not registered; call register_agent first"),
         ));
     };
-    if now - last_seen >= LAST_SEEN_RESOLUTION_MS {
-        tx.prepare_cached("UPDATE agents SET last_seen = ?1 WHERE name = ?2")?
-            .execute(params![now, caller])?;
-    }
     if matches!(auth_state.as_str(), "revoked" | "recovery_pending") {
         return Err(Error::new(
             ErrorCode::AuthFailed,
@@ -202,6 +198,23 @@ pub(crate) fn authorize(tx: &rusqlite::Connection, caller: &str, now: Millis, ca
             ));
         }
     }
+    Ok(now - last_seen >= LAST_SEEN_RESOLUTION_MS)
+}
+
+/// [`check_caller`], then records that the caller was seen now (to
+/// [`LAST_SEEN_RESOLUTION_MS`]), inside the caller's write transaction.
+///
+/// Errors: [`ErrorCode::AuthFailed`], [`ErrorCode::CapDenied`].
+pub(crate) fn authorize(tx: &rusqlite::Connection, caller: &str, now: Millis, cap: Option<&str>) -> Result<()> {
+    if check_caller(tx, caller, now, cap)? {
+        touch(tx, caller, now)?;
+    }
+    Ok(())
+}
+
+fn touch(tx: &rusqlite::Connection, caller: &str, now: Millis) -> Result<()> {
+    tx.prepare_cached("UPDATE agents SET last_seen = ?1 WHERE name = ?2")?
+        .execute(params![now, caller])?;
     Ok(())
 }
 
@@ -239,6 +252,31 @@ fn refuse_case_twin(tx: &rusqlite::Connection, name: &str) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// Creates agent `reg.name` (checked new by the caller): refuses a case
+/// twin, stores a fresh token's digest, appends `agent_registered` and
+/// audits `tool` for `caller`. Returns the token (shown once, if at all).
+fn create(
+    tx: &rusqlite::Connection,
+    reg: &Registration,
+    caller: Caller<'_>,
+    tool: &str,
+    now: Millis,
+) -> Result<String> {
+    refuse_case_twin(tx, &reg.name)?;
+    let token = token::generate();
+    insert(tx, reg, &token, now)?;
+    events::append_for_agent(tx, events::Kind::AgentRegistered, &reg.name, now)?;
+    audit::record(
+        tx,
+        caller,
+        tool,
+        None,
+        &serde_json::json!({"created": true, "name": reg.name, "capabilities": reg.capabilities}),
+        now,
+    )?;
+    Ok(token)
 }
 
 impl Store {
@@ -291,18 +329,7 @@ impl Store {
                         ),
                     ));
                 }
-                refuse_case_twin(tx, &reg.name)?;
-                let token = token::generate();
-                insert(tx, reg, &token, now)?;
-                events::append_for_agent(tx, events::Kind::AgentRegistered, &reg.name, now)?;
-                audit::record(
-                    tx,
-                    caller,
-                    "register_agent",
-                    None,
-                    &serde_json::json!({"created": true, "capabilities": reg.capabilities}),
-                    now,
-                )?;
+                let token = create(tx, reg, caller, "register_agent", now)?;
                 tasks::assign_queued(tx, &reg.name, &reg.capabilities, now)?;
                 let agent = load_written(tx, &reg.name, now)?;
                 tasks::assign_queued(tx, &reg.name, &agent.capabilities, now)?;
@@ -405,17 +432,7 @@ impl Store {
             let before = load(tx, name, now)?;
             match &before {
                 None => {
-                    refuse_case_twin(tx, name)?;
-                    insert(tx, &reg, &token::generate(), now)?;
-                    events::append_for_agent(tx, events::Kind::AgentRegistered, name, now)?;
-                    audit::record(
-                        tx,
-                        caller,
-                        "serve_bind",
-                        None,
-                        &serde_json::json!({"created": true, "capabilities": reg.capabilities}),
-                        now,
-                    )?;
+                    create(tx, &reg, caller, "serve_bind", now)?;
                 }
                 Some(agent) if matches!(agent.auth_state.as_str(), "revoked" | "recovery_pending") => {
                     return Err(Error::new(
@@ -496,6 +513,33 @@ impl Store {
         })
     }
 
+    /// Runs the read `f` for `caller` (registered, not revoked) without a
+    /// write transaction, so reads keep working while the disk is full or
+    /// another process holds the write lock. The caller's presence is then
+    /// refreshed best-effort: only if the write lock is free at once, and
+    /// a failure is ignored.
+    ///
+    /// Errors: [`ErrorCode::AuthFailed`], and whatever `f` returns.
+    pub(crate) fn read_as<T>(
+        &self,
+        caller: Caller<'_>,
+        f: impl FnOnce(&rusqlite::Connection, Millis) -> Result<T>,
+    ) -> Result<T> {
+        let (out, due) = self.read(|c, now| {
+            let due = check_caller(c, caller.agent, now, None)?;
+            Ok((f(c, now)?, due))
+        })?;
+        if due {
+            let touched = super::with_deadline(std::time::Instant::now(), || {
+                self.write(|tx, now| touch(tx, caller.agent, now))
+            });
+            if let Err(e) = touched {
+                tracing::debug!(code = %e.code, "presence not refreshed");
+            }
+        }
+        Ok(out)
+    }
+
     /// Registers `name` for an agent terminal the caller opens
     /// (`spawn_agent`). The caller needs `spawn` and may grant only
     /// capabilities it holds, and only to a new name: spawning a terminal
@@ -527,17 +571,7 @@ impl Store {
                     format!("an agent named {name:?} exists already; spawn_agent only creates new agents"),
                 ));
             }
-            refuse_case_twin(tx, name)?;
-            insert(tx, &reg, &token::generate(), now)?;
-            events::append_for_agent(tx, events::Kind::AgentRegistered, name, now)?;
-            audit::record(
-                tx,
-                caller,
-                "spawn_agent",
-                None,
-                &serde_json::json!({"name": name, "capabilities": capabilities}),
-                now,
-            )?;
+            create(tx, &reg, caller, "spawn_agent", now)?;
             load_written(tx, name, now)
         })
     }

@@ -280,8 +280,7 @@ impl Store {
         limit: u32,
     ) -> Result<ChannelPage> {
         validate::channel_name(channel)?;
-        self.write(|tx, now| {
-            authorize(tx, caller.agent, now, None)?;
+        self.read_as(caller, |tx, _| {
             let cid = channel_id(tx, channel)?;
             let read_cursor = cursor(tx, cid, channel, caller.agent)?;
             let sql = if unread_only {
@@ -332,8 +331,7 @@ impl Store {
     /// Errors: [`ErrorCode::AuthFailed`].
     pub fn list_channels(&self, caller: Caller<'_>) -> Result<Vec<Channel>> {
         let agent = caller.agent;
-        self.write(|c, now| {
-            authorize(c, agent, now, None)?;
+        self.read_as(caller, |c, _| {
             let mut stmt = c.prepare_cached(
                 "SELECT ch.name, ch.description, ch.created_by, ch.created_at,
                         (SELECT count(*) FROM channel_members WHERE channel_id = ch.id),

@@ -243,8 +243,8 @@ impl Store {
         limit: u32,
         peek: bool,
     ) -> Result<Inbox> {
-        self.write(|tx, now| {
-            authorize(tx, caller.agent, now, None)?;
+        // A read: read state changes only through the receipt.
+        self.read_as(caller, |tx, _| {
             let mut stmt = tx.prepare_cached(
                 "SELECT m.id, m.sender, m.kind, relay_open('messages.content', m.content), m.priority, m.reply_to, COALESCE(m.thread_id, m.id),
                         m.created_at, r.read_at IS NOT NULL

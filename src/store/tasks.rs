@@ -1057,9 +1057,8 @@ impl Store {
     /// Errors: [`ErrorCode::NotFound`], [`ErrorCode::NotParty`],
     /// [`ErrorCode::AuthFailed`].
     pub fn get_task(&self, caller: Caller<'_>, id: i64) -> Result<(Task, Vec<TaskEvent>)> {
-        self.write(|tx, now| {
-            authorize(tx, caller.agent, now, None)?;
-            sweep(tx, now)?;
+        self.sweep_before_read();
+        self.read_as(caller, |tx, _| {
             let task = load(tx, id)?;
             let me = Some(caller.agent);
             if task.requester != caller.agent && task.assignee.as_deref() != me && task.claimant.as_deref() != me {
@@ -1122,9 +1121,8 @@ impl Store {
         state: Option<TaskState>,
         limit: u32,
     ) -> Result<Vec<Task>> {
-        self.write(|tx, now| {
-            authorize(tx, caller.agent, now, None)?;
-            sweep(tx, now)?;
+        self.sweep_before_read();
+        self.read_as(caller, |tx, _| {
             let column = match role {
                 TaskRole::Assigned => "assignee",
                 TaskRole::Posted => "requester",
@@ -1161,6 +1159,15 @@ impl Store {
                 .optional()?;
             id.map(|id| load(c, id)).transpose()
         })
+    }
+
+    /// Sweeps what is due before a read, best-effort: a read shows the
+    /// tasks as they are stored when the sweep cannot write (a full disk,
+    /// a store locked past the busy timeout), instead of failing.
+    fn sweep_before_read(&self) {
+        if let Err(e) = self.sweep_if_due() {
+            tracing::debug!(code = %e.code, "sweep before a read failed");
+        }
     }
 
     /// Sweeps only when some lease or TTL is due (two partial-index probes).

@@ -16,15 +16,8 @@ use crate::support::{Relay, ScrubRelayEnv, relay_bin};
 /// `send_message` to `witness` so the test can tell the calls ran. Waits
 /// for the marker to land and for the process to exit.
 fn calls_into_a_closed_stdout(relay: &Relay, name: &str, calls: &[(&str, Value)], witness: &str) {
-    let mut child = Command::new(relay_bin())
-        .env("RELAY_CONFIG", relay.config())
-        .arg("--db")
-        .arg(&relay.db)
-        .args(["serve", "--agent", name])
-        .env_clear_relay()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+    let mut child = relay
+        .serve_command(&["--agent", name])
         .spawn()
         .expect("spawn relay serve");
     let mut stdin = child.stdin.take().unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 use assert_cmd::Command;
 use serde_json::Value;
 
-use crate::support::{Relay, relay_bin};
+use crate::support::{Relay, Tmpfs, relay_bin};
 
 fn doctor(db: &Path, home: &Path, json: bool) -> (i32, String) {
     let mut cmd = Command::new(relay_bin());
@@ -184,41 +184,6 @@ async fn stuck_writes_name_the_process_that_holds_the_write_lock() {
     assert_eq!(code, 0);
 }
 
-/// A tmpfs of `mib` MiB mounted on a temp dir, unmounted when dropped.
-/// `None` when not root (mounting needs it; CI runs as root).
-struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    fn mount(mib: u64) -> Option<Self> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: mounting a tmpfs needs root");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m,mode=0700"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mount -t tmpfs failed");
-        Some(Self(dir))
-    }
-
-    fn path(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.0.path())
-            .status();
-    }
-}
-
 fn free_disk(db: &Path) -> Value {
     let home = tempfile::tempdir().unwrap();
     let (_, out) = doctor(db, home.path(), true);
@@ -229,7 +194,7 @@ fn free_disk(db: &Path) -> Value {
 #[tokio::test]
 async fn free_disk_is_sized_on_the_store_and_its_wal() {
     // Plenty of room for a small store.
-    let Some(big) = Tmpfs::mount(320) else { return };
+    let big = Tmpfs::mount(320 << 20);
     let db = big.path().join("relay.db");
     relay::store::Store::open(
         &db,
@@ -262,7 +227,7 @@ async fn free_disk_is_sized_on_the_store_and_its_wal() {
 #[test]
 fn free_disk_has_floors_whatever_the_store_size() {
     for (mib, status, code) in [(64, "WARN", 0), (8, "FAIL", 1)] {
-        let Some(fs) = Tmpfs::mount(mib) else { return };
+        let fs = Tmpfs::mount(mib << 20);
         let db = fs.path().join("relay.db");
         relay::store::Store::open(
             &db,

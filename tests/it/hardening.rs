@@ -2,14 +2,14 @@
 //! the store path that is not a store, a full disk, another process
 //! stopped inside a write transaction.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Relay, ScrubRelayEnv, relay_bin};
+use crate::support::{Relay, ScrubRelayEnv, Tmpfs, relay_bin};
 
 /// `relay --db DB ARGS...` with the test's empty config.
 fn relay_cmd(relay: &Relay, args: &[&str]) -> std::process::Output {
@@ -100,45 +100,6 @@ async fn a_new_store_is_linked_into_place_complete_and_leaves_no_temporary_files
     assert!(names.iter().any(|n| n == "relay.db"), "{names:?}");
 }
 
-/// A tmpfs of `bytes` mounted on a fresh directory, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(bytes: usize) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes},mode=0700"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .expect("mount (these tests run as root)");
-        assert!(status.success(), "mount -t tmpfs failed (these tests run as root)");
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `name` until the file system is full.
-    fn fill(&self, name: &str) -> PathBuf {
-        let path = self.path().join(name);
-        let mut f = std::fs::File::create(&path).unwrap();
-        let chunk = vec![0u8; 64 * 1024];
-        for size in [chunk.len(), 4096, 1] {
-            while f.write_all(&chunk[..size]).is_ok() {}
-        }
-        path
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_storage_full_keeps_reads_working_and_writes_resume_when_freed() {
     let disk = Tmpfs::mount(8 << 20);
@@ -176,7 +137,9 @@ async fn a_full_disk_answers_storage_full_keeps_reads_working_and_writes_resume_
         let body = r.structured_content.expect("structured error");
         assert_eq!(body["error_code"], "STORAGE_FULL", "{body}");
     }
-    // The sessions go on, and reading works.
+    // The sessions go on, and reading works, also once the readers'
+    // presence is due for a refresh (5 s) that cannot be written.
+    tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
     assert_eq!(alice.call("health_check", json!({})).await["status"], "ok");
     let inbox = bob.call("get_messages", json!({"peek": true})).await;
     let contents: Vec<_> = inbox["messages"]
@@ -187,6 +150,11 @@ async fn a_full_disk_answers_storage_full_keeps_reads_working_and_writes_resume_
         .collect();
     assert_eq!(contents, [json!("before")]);
     assert_eq!(bob.call("get_task", json!({"task_id": task})).await["task"]["id"], task);
+    assert_eq!(bob.call("get_tasks", json!({})).await["count"], 1);
+    // A page read while the disk is full is delivered; its receipt cannot
+    // be written, so the mail stays unread and comes again.
+    let first = bob.call("get_messages", json!({})).await;
+    assert_eq!(first["messages"][0]["content"], "before");
 
     std::fs::remove_file(filler).unwrap();
     alice

@@ -171,23 +171,10 @@ fn rss_kib(pid: u32) -> u64 {
 fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
     use std::io::{BufRead, BufReader, Write};
     use std::os::fd::AsFd;
-    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use crate::support::{ScrubRelayEnv, relay_bin};
-
     let relay = Relay::new();
-    let mut child = Command::new(relay_bin())
-        .env("RELAY_CONFIG", relay.config())
-        .arg("--db")
-        .arg(&relay.db)
-        .args(["serve", "--agent", "alice"])
-        .env_clear_relay()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = relay.serve_command(&["--agent", "alice"]).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     writeln!(
@@ -384,20 +371,12 @@ fn unknown_and_forbidden_resources_get_one_resource_not_found_error() {
 #[test]
 fn json_rpc_errors_answered_to_the_client_are_not_logged_by_default() {
     use std::io::{BufRead, BufReader, Read, Write};
-    use std::process::{Command, Stdio};
-
-    use crate::support::{ScrubRelayEnv, relay_bin};
+    use std::process::Stdio;
 
     let relay = Relay::new();
-    let mut child = Command::new(relay_bin())
-        .env("RELAY_CONFIG", relay.config())
+    let mut child = relay
+        .serve_command(&["--agent", "alice"])
         .env_remove("RELAY_LOG")
-        .arg("--db")
-        .arg(&relay.db)
-        .args(["serve", "--agent", "alice"])
-        .env_clear_relay()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

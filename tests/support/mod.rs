@@ -117,6 +117,22 @@ impl Relay {
         cmd
     }
 
+    /// `relay --db DB serve ARGS...` with stdin and stdout piped and
+    /// stderr discarded, not yet started: for tests that own the pipes.
+    pub fn serve_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(relay_bin());
+        cmd.env("RELAY_CONFIG", self.config())
+            .arg("--db")
+            .arg(&self.db)
+            .arg("serve")
+            .args(args)
+            .env_clear_relay()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        cmd
+    }
+
     /// A `relay serve` child driven by raw JSON-RPC lines.
     pub fn raw(&self, args: &[&str]) -> RawSession {
         RawSession::spawn(&self.db, &self.config(), args)
@@ -398,4 +414,47 @@ pub fn doctor_check(report: &Value, name: &str) -> Value {
         .and_then(|checks| checks.iter().find(|c| c["name"] == name))
         .cloned()
         .unwrap_or(Value::Null)
+}
+
+/// A tmpfs of `bytes` mounted on a fresh directory, unmounted on drop
+/// (mounting needs root, which these tests and CI run as).
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(bytes: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes},mode=0700"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount (these tests run as root)");
+        assert!(status.success(), "mount -t tmpfs failed (these tests run as root)");
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `name` until the file system is full.
+    pub fn fill(&self, name: &str) -> PathBuf {
+        let path = self.path().join(name);
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        for size in [chunk.len(), 4096, 1] {
+            while f.write_all(&chunk[..size]).is_ok() {}
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
 }
