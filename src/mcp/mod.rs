@@ -46,8 +46,9 @@ pub async fn serve_stdio(
     let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio")
         .with_channel(channel)
         .with_spawn_mode(spawn_mode);
+    let deliveries = server.deliveries();
     let (transport, pipes) = stdio::start(settings.max_line_bytes);
-    let transport = transport.with_deliveries(server.deliveries());
+    let transport = transport.with_deliveries(deliveries.clone());
     let db = settings.db.clone();
     // Where the change feed starts: read before the handshake, so an event
     // committed while the client initializes is still delivered.
@@ -71,11 +72,13 @@ pub async fn serve_stdio(
         Err(e) => Err(anyhow::Error::from(e).context("MCP initialization failed")),
     };
     ticker.abort();
-    // Flush what is queued for stdout; the writer ends once all senders are gone.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::task::spawn_blocking(move || pipes.writer.join()),
-    )
+    // Flush what is queued for stdout (the writer ends once all senders
+    // are gone), then record the deliveries of what it wrote: a client that
+    // reads its mail and closes stdin at once must not get it again.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = tokio::task::spawn_blocking(move || pipes.writer.join()).await;
+        deliveries.settled().await;
+    })
     .await;
     outcome
 }

@@ -190,3 +190,25 @@ async fn a_hook_whose_output_cannot_be_written_reports_the_same_news_next_time()
     assert!(out.stdout.is_empty(), "{:?}", String::from_utf8_lossy(&out.stdout));
     alice.close().await;
 }
+
+#[test]
+fn a_client_that_reads_its_mail_and_hangs_up_at_once_does_not_get_it_again() {
+    let relay = Relay::new();
+    let mut alice = relay.raw(&["--agent", "alice"]);
+    alice.initialize();
+    alice.call(1, "send_message", json!({"to": "bob", "content": "one-shot"}));
+    assert!(alice.finish().success());
+    // The README's shell demo: a request piped in, stdin closed behind it.
+    let mut bob = relay.raw(&["--agent", "bob"]);
+    bob.initialize();
+    bob.send(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get_messages", "arguments": {}}}));
+    bob.close_stdin();
+    let page = bob.recv();
+    assert_eq!(
+        page["result"]["structuredContent"]["messages"][0]["content"],
+        "one-shot"
+    );
+    assert!(bob.finish().success());
+    assert_eq!(relay.store().unread_count("bob").unwrap(), 0);
+}
