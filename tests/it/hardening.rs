@@ -142,13 +142,7 @@ async fn a_full_disk_answers_storage_full_keeps_reads_working_and_writes_resume_
     tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
     assert_eq!(alice.call("health_check", json!({})).await["status"], "ok");
     let inbox = bob.call("get_messages", json!({"peek": true})).await;
-    let contents: Vec<_> = inbox["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].clone())
-        .collect();
-    assert_eq!(contents, [json!("before")]);
+    assert_eq!(contents(&inbox), [json!("before")]);
     assert_eq!(bob.call("get_task", json!({"task_id": task})).await["task"]["id"], task);
     assert_eq!(bob.call("get_tasks", json!({})).await["count"], 1);
     // A page read while the disk is full is delivered; its receipt cannot
@@ -161,15 +155,19 @@ async fn a_full_disk_answers_storage_full_keeps_reads_working_and_writes_resume_
         .call("send_message", json!({"to": "bob", "content": "after"}))
         .await;
     let inbox = bob.call("get_messages", json!({})).await;
-    let contents: Vec<_> = inbox["messages"]
+    assert_eq!(contents(&inbox), [json!("before"), json!("after")]);
+    alice.close().await;
+    bob.close().await;
+}
+
+/// The `content` of each message of a `get_messages` result, in order.
+fn contents(inbox: &serde_json::Value) -> Vec<serde_json::Value> {
+    inbox["messages"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["content"].clone())
-        .collect();
-    assert_eq!(contents, [json!("before"), json!("after")]);
-    alice.close().await;
-    bob.close().await;
+        .collect()
 }
 
 /// Awaits all `futures` concurrently in this task; their outputs in order.
@@ -292,13 +290,7 @@ async fn writes_behind_a_stopped_writer_time_out_within_the_busy_timeout_and_res
         .await;
     let bob = relay.agent("bob", &[]).await;
     let inbox = bob.call("get_messages", json!({})).await;
-    let contents: Vec<_> = inbox["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].clone())
-        .collect();
-    assert_eq!(contents, [json!("before"), json!("after")]);
+    assert_eq!(contents(&inbox), [json!("before"), json!("after")]);
     alice.close().await;
     bob.close().await;
 }
