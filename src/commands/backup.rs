@@ -212,8 +212,9 @@ pub struct Leftover {
     pub path: PathBuf,
     /// The pid in its name.
     pub pid: Option<i32>,
-    /// Its owner still runs (it holds `owner.lock`; or, before the lock
-    /// exists, the pid in the name is alive).
+    /// Its owner may still run: the pid in its name is alive (pids are
+    /// reused, so a live pid only delays the cleanup), or someone holds its
+    /// `owner.lock`.
     pub live: bool,
     /// Bytes of the files in it.
     pub bytes: u64,
@@ -245,7 +246,13 @@ pub fn leftovers(dir: &Path) -> Vec<Leftover> {
     found
 }
 
+/// Whether the scratch directory's owner runs: the pid in its name is
+/// alive (a run between making the directory and locking `owner.lock`
+/// counts too), or someone holds its `owner.lock`.
 fn owner_alive(path: &Path, pid: Option<i32>) -> bool {
+    if pid.is_some_and(pid_alive) {
+        return true;
+    }
     match std::fs::File::open(path.join("owner.lock")) {
         Ok(lock) => match lock.try_lock() {
             Ok(()) => false,

@@ -487,9 +487,12 @@ fn processes_check(db: &Path) -> Check {
     let lock_path = sidecar(db, ".lock");
     let lock = std::fs::OpenOptions::new().read(true).write(true).open(&lock_path);
     let lock_missing = lock.is_err();
-    let busy = lock.is_ok_and(|f| f.try_lock().is_err());
     let users = liveness::lock_holders(db);
     let relay_lock = users.iter().any(|u| u.evidence == "relay lock");
+    // On Linux the kernel names the holders; elsewhere a moment's
+    // exclusive try is the only probe (it can make a relay process that
+    // opens the store at that instant see DAEMON_RUNNING).
+    let busy = relay_lock || (!cfg!(target_os = "linux") && lock.is_ok_and(|f| f.try_lock().is_err()));
     if !users.is_empty() && !busy && !relay_lock {
         return check(
             "relay processes",

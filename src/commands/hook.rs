@@ -116,9 +116,12 @@ fn news(store: &Store, agent: &str, latest: i64) -> anyhow::Result<Option<(Optio
         return Ok(None);
     }
     let events = store.events_for(agent, cursor, MAX_EVENTS)?;
+    // events_for has no upper bound: an event committed after `latest`
+    // was read is in the summary, so the cursor goes past it too.
     let through = match events.last() {
         Some(last) if events.len() == MAX_EVENTS => last.id,
-        _ => latest,
+        Some(last) => last.id.max(latest),
+        None => latest,
     };
     Ok(Some((summary(&events), through)))
 }

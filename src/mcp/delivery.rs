@@ -89,6 +89,14 @@ impl Deliveries {
             .map(|(_, entry)| entry)
     }
 
+    /// Drops any receipt held for `id` (its reply will not go out: the
+    /// request was cancelled, or the client reused the id); the mail stays
+    /// unread.
+    pub fn discard(&self, id: &RequestId) {
+        let dropped = self.held.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        drop(dropped);
+    }
+
     /// Drops the receipt held for `id` under `ticket` (its response was
     /// discarded); the mail stays unread.
     pub fn forget(&self, id: &RequestId, ticket: u64) {

@@ -45,8 +45,9 @@ pub async fn serve_stdio(
 ) -> anyhow::Result<()> {
     let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio")
         .with_channel(channel)
-        .with_spawn_mode(spawn_mode);
-    let deliveries = server.deliveries();
+        .with_spawn_mode(spawn_mode)
+        .with_deliveries();
+    let deliveries = server.deliveries().expect("turned on above");
     let (transport, pipes) = stdio::start(settings.max_line_bytes);
     let transport = transport.with_deliveries(deliveries.clone());
     let db = settings.db.clone();
@@ -99,9 +100,13 @@ async fn background(store: Arc<Store>, server: RelayServer, settings: Settings) 
                 // Cheap unless something is due: two index probes, then a
                 // write only when a lease, a TTL or a queued task needs it.
                 let store = store.clone();
+                // Best-effort: the next tick retries, and a stopped writer
+                // elsewhere must not hold this process's connection.
                 let swept = tokio::task::spawn_blocking(move || {
-                    store.sweep_if_due()?;
-                    store.route_queued()
+                    store.best_effort(|| {
+                        store.sweep_if_due()?;
+                        store.route_queued()
+                    })
                 })
                 .await;
                 if let Ok(Err(e)) = swept {

@@ -68,8 +68,9 @@ pub struct RelayServer {
     listeners: Arc<Mutex<Vec<rmcp::service::SubscriptionSink>>>,
     /// Wakes the change feed: file events, and a new subscription.
     wake: Arc<tokio::sync::Notify>,
-    /// Read receipts waiting for their responses to be written.
-    deliveries: Arc<super::delivery::Deliveries>,
+    /// Read receipts waiting for their responses to be written, when the
+    /// transport takes them ([`RelayServer::with_deliveries`]).
+    deliveries: Option<Arc<super::delivery::Deliveries>>,
     /// The revision agreed in `initialize` (2025 sessions).
     negotiated: Arc<Mutex<Option<ProtocolVersion>>>,
 }
@@ -301,11 +302,10 @@ fn to_value<T: Serialize>(v: T) -> Result<Value> {
 }
 
 impl RelayServer {
-    /// A server for one session, bound to `agent` if given. Must be
-    /// called inside a tokio runtime (read receipts are confirmed there).
+    /// A server for one session, bound to `agent` if given.
     pub fn new(exec: Executor, agent: Option<String>, transport: &'static str) -> Self {
         Self {
-            deliveries: Arc::new(super::delivery::Deliveries::new(exec.clone())),
+            deliveries: None,
             negotiated: Arc::default(),
             exec,
             bound: Arc::new(Mutex::new(agent)),
@@ -337,27 +337,48 @@ impl RelayServer {
         self
     }
 
-    /// The session's read receipts: its transport takes each one when it
-    /// writes the matching response ([`super::delivery`]).
-    pub fn deliveries(&self) -> Arc<super::delivery::Deliveries> {
+    /// Holds read receipts for a transport that confirms them once it has
+    /// written each reply ([`super::delivery`]; it takes them with
+    /// [`super::delivery::Deliveries::take`]). Without this, a page's
+    /// receipt is applied before the reply leaves, as for an in-process
+    /// caller. Must be called inside a tokio runtime.
+    pub fn with_deliveries(mut self) -> Self {
+        self.deliveries = Some(Arc::new(super::delivery::Deliveries::new(self.exec.clone())));
+        self
+    }
+
+    /// The session's read receipts, when [`RelayServer::with_deliveries`]
+    /// turned them on.
+    pub fn deliveries(&self) -> Option<Arc<super::delivery::Deliveries>> {
         self.deliveries.clone()
     }
 
-    /// Holds `receipt` until the response to `call` is written; without
-    /// one, nothing is held.
-    fn hold(&self, call: &Call, receipt: Option<crate::store::delivery::ReadReceipt>) {
-        if let Some(receipt) = receipt {
-            let ticket = self.deliveries.hold(call.id.clone(), receipt);
-            self.deliveries
-                .forget_when(call.id.clone(), ticket, call.ct.clone().cancelled_owned());
+    /// Holds `receipt` until the response to `call` is written (dropping
+    /// it when the request was cancelled: that reply will not go out), or
+    /// applies it now when the transport takes no receipts.
+    async fn hold(&self, call: &Call, receipt: Option<crate::store::delivery::ReadReceipt>) -> Result<()> {
+        let Some(receipt) = receipt else {
+            return Ok(());
+        };
+        match &self.deliveries {
+            Some(_) if call.ct.is_cancelled() => Ok(()),
+            Some(d) => {
+                let ticket = d.hold(call.id.clone(), receipt);
+                d.forget_when(call.id.clone(), ticket, call.ct.clone().cancelled_owned());
+                Ok(())
+            }
+            None => self.blocking(move |s| s.confirm_delivery(&receipt)).await,
         }
     }
 
     /// Waits until this session's earlier pages are settled, so that
     /// reading page after page never hands out the same mail twice.
     async fn settle(&self, call: &Call) -> Result<()> {
+        let Some(d) = &self.deliveries else {
+            return Ok(());
+        };
         tokio::select! {
-            () = self.deliveries.settled() => Ok(()),
+            () = d.settled() => Ok(()),
             () = call.ct.cancelled() => Err(Error::new(ErrorCode::Conflict, "the request was cancelled")),
         }
     }
@@ -522,7 +543,7 @@ impl RelayServer {
                 let mut inbox = self
                     .with_caller(move |s, c| s.get_messages(c, a.status, a.thread_id, limit, a.peek))
                     .await?;
-                self.hold(&call, inbox.receipt.take());
+                self.hold(&call, inbox.receipt.take()).await?;
                 to_value(inbox)
             }
             "post_task" => {
@@ -624,7 +645,7 @@ impl RelayServer {
                 let mut page = self
                     .with_caller(move |s, c| s.get_channel_messages(c, &a.channel, unread, limit))
                     .await?;
-                self.hold(&call, page.receipt.take());
+                self.hold(&call, page.receipt.take()).await?;
                 to_value(page)
             }
             "list_channels" => {
@@ -747,6 +768,20 @@ impl RelayServer {
         if !cwd.is_dir() {
             return Err(Error::validation(format!("cwd {} is not a directory", cwd.display())));
         }
+        // The terminal is worked out before the name is taken, so a missing
+        // terminal (no desktop, no tmux) leaves nothing registered.
+        let db = self.exec.store().path().to_owned();
+        let spawn = super::spawn::Spawn {
+            name: &a.name,
+            role: &a.role,
+            capabilities: &a.capabilities,
+            db: &db,
+            cwd: &cwd,
+            has_message: a.initial_message.is_some(),
+        };
+        let argv = super::spawn::agent_argv(&spawn);
+        let launcher = super::spawn::launcher(self.spawn_mode, &a.name, &cwd, &argv)
+            .map_err(|e| Error::new(ErrorCode::InvalidState, e))?;
         let (name, role, caps) = (a.name.clone(), a.role.clone(), a.capabilities.clone());
         let agent = self
             .with_caller(move |s, c| {
@@ -759,18 +794,6 @@ impl RelayServer {
             self.with_caller(move |s, c| s.send_message(c, &to, &message, crate::store::Priority::High, None))
                 .await?;
         }
-        let db = self.exec.store().path().to_owned();
-        let spawn = super::spawn::Spawn {
-            name: &a.name,
-            role: &a.role,
-            capabilities: &agent.capabilities,
-            db: &db,
-            cwd: &cwd,
-            has_message: a.initial_message.is_some(),
-        };
-        let argv = super::spawn::agent_argv(&spawn);
-        let launcher = super::spawn::launcher(self.spawn_mode, &a.name, &cwd, &argv)
-            .map_err(|e| Error::new(ErrorCode::InvalidState, e))?;
         if let Some(launcher) = &launcher {
             let child = std::process::Command::new(&launcher[0])
                 .args(&launcher[1..])
@@ -779,7 +802,14 @@ impl RelayServer {
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
-                .map_err(|e| Error::internal(format!("cannot start {}: {e}", launcher[0])))?;
+                .map_err(|e| {
+                    Error::internal(format!(
+                        "agent {:?} is registered, but its terminal did not start ({}: {e}); start it by hand: {}",
+                        a.name,
+                        launcher[0],
+                        super::spawn::command_line(&argv)
+                    ))
+                })?;
             let mut child = child;
             std::thread::spawn(move || child.wait());
         }
@@ -1044,7 +1074,7 @@ impl ServerHandler for RelayServer {
 }
 
 /// The JSON of resource `uri` as `caller` may see it; with `check_only`,
-/// only whether it may (an inbox is then not read).
+/// only whether it may, by reads that write nothing and wait for no lock.
 ///
 /// Errors: [`ErrorCode::NotFound`] for another agent's inbox, and what
 /// `get_task` / `get_channel_messages` return for tasks and channels the
@@ -1053,6 +1083,8 @@ fn resource_json(store: &Store, caller: Caller<'_>, uri: &ResourceUri, check_onl
     match uri {
         ResourceUri::Inbox(agent) if agent != caller.agent => Err(Error::not_found("only your own inbox can be read")),
         ResourceUri::Inbox(_) if check_only => Ok(Value::Null),
+        ResourceUri::Task(id) if check_only => store.may_read_task(caller, *id).map(|()| Value::Null),
+        ResourceUri::Channel(name) if check_only => store.may_read_channel(caller, name).map(|()| Value::Null),
         ResourceUri::Inbox(_) => {
             let inbox = store.get_messages(caller, ReadFilter::Unread, None, 100, true)?;
             let tasks: Vec<_> = store

@@ -10,9 +10,10 @@
 //! in one `write` call.
 //!
 //! Backpressure: at most [`OUTBOUND_QUEUE_BYTES`] of output wait for
-//! stdout. While that queue is full the transport takes no more input, so
-//! a client that stops reading its stdout stalls its own requests (the
-//! pipe fills) instead of growing relay's memory.
+//! stdout, and at most [`MAX_IN_FLIGHT`] requests are between being read
+//! and having their answer written. While either is full the transport
+//! takes no more input, so a client that stops reading its stdout stalls
+//! its own requests (the pipe fills) instead of growing relay's memory.
 //!
 //! Delivery: a response that hands out unread mail carries its read
 //! receipt ([`super::delivery`]); the writer confirms it only after the
@@ -23,7 +24,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rmcp::RoleServer;
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage, RequestId, ServerJsonRpcMessage,
+};
 use rmcp::transport::Transport;
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -33,6 +36,12 @@ use super::delivery::{Deliveries, Unsettled};
 /// Most bytes of JSON-RPC output queued for stdout at once (8 MiB). A
 /// single larger line is let through alone.
 pub const OUTBOUND_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most requests of one session between being read and having their
+/// answer written. A further request waits, and so does the input behind
+/// it (a cancellation included), until one is answered: each answer is
+/// built in memory before the output budget can hold it back.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// JSON-RPC 2.0 "Parse error".
 pub const PARSE_ERROR: i32 = -32700;
@@ -44,6 +53,12 @@ pub const INVALID_REQUEST: i32 = -32600;
 #[derive(Debug)]
 pub struct StdioTransport {
     inbound: mpsc::Receiver<ClientJsonRpcMessage>,
+    /// A message taken from `inbound` that waits for an in-flight slot
+    /// (kept here so a cancelled `receive` loses nothing).
+    next: Option<ClientJsonRpcMessage>,
+    in_flight: Arc<Semaphore>,
+    /// The in-flight slot of each request read and not yet answered.
+    slots: std::collections::HashMap<RequestId, OwnedSemaphorePermit>,
     outbound: Outbound,
     deliveries: Option<Arc<Deliveries>>,
 }
@@ -54,20 +69,48 @@ pub struct StdioTransport {
 struct Outbound {
     lines: mpsc::UnboundedSender<Outgoing>,
     budget: Arc<Semaphore>,
+    /// Lines waiting for room; while there are any, later lines queue
+    /// behind them instead of taking room first.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// One line for stdout, holding its share of the queue's budget.
+/// One line for stdout, holding its share of the queue's budget (and, for
+/// an answer, its request's in-flight slot) until it is written.
 #[derive(Debug)]
 struct Outgoing {
     line: String,
     _permit: OwnedSemaphorePermit,
+    _slot: Option<OwnedSemaphorePermit>,
+    delivery: Option<Unsettled>,
+}
+
+/// What travels with a line besides its text.
+#[derive(Debug, Default)]
+struct Attached {
+    slot: Option<OwnedSemaphorePermit>,
     delivery: Option<Unsettled>,
 }
 
 /// A line that went straight into the queue, or one waiting for room.
 enum Queued {
     Done(std::io::Result<()>),
-    Wait(Outbound, String, Option<Unsettled>),
+    Wait(Outbound, String, Attached, Waiting),
+}
+
+/// Counts a line in [`Outbound::waiting`] until dropped.
+struct Waiting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn cost(line: &str) -> u32 {
@@ -80,14 +123,15 @@ fn closed() -> std::io::Error {
 
 impl Outbound {
     /// Queues `line`, waiting while the queue is full.
-    async fn send(self, line: String, delivery: Option<Unsettled>) -> std::io::Result<()> {
+    async fn send(self, line: String, attached: Attached, waiting: Waiting) -> std::io::Result<()> {
         let permit = self
             .budget
             .clone()
             .acquire_many_owned(cost(&line))
             .await
             .map_err(|_| closed())?;
-        self.push(line, permit, delivery)
+        drop(waiting);
+        self.push(line, permit, attached)
     }
 
     /// Queues `line` from a thread outside the runtime, blocking while
@@ -95,15 +139,16 @@ impl Outbound {
     fn send_blocking(&self, line: String) -> std::io::Result<()> {
         let permit =
             futures::executor::block_on(self.budget.clone().acquire_many_owned(cost(&line))).map_err(|_| closed())?;
-        self.push(line, permit, None)
+        self.push(line, permit, Attached::default())
     }
 
-    fn push(&self, line: String, permit: OwnedSemaphorePermit, delivery: Option<Unsettled>) -> std::io::Result<()> {
+    fn push(&self, line: String, permit: OwnedSemaphorePermit, attached: Attached) -> std::io::Result<()> {
         self.lines
             .send(Outgoing {
                 line,
                 _permit: permit,
-                delivery,
+                _slot: attached.slot,
+                delivery: attached.delivery,
             })
             .map_err(|_| closed())
     }
@@ -132,6 +177,7 @@ where
     let outbound = Outbound {
         lines: out_tx,
         budget: Arc::new(Semaphore::new(OUTBOUND_QUEUE_BYTES)),
+        waiting: Arc::default(),
     };
     let errors = outbound.clone();
     std::thread::Builder::new()
@@ -152,6 +198,9 @@ where
     (
         StdioTransport {
             inbound: in_rx,
+            next: None,
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            slots: std::collections::HashMap::new(),
             outbound,
             deliveries: None,
         },
@@ -172,35 +221,84 @@ impl Transport<RoleServer> for StdioTransport {
     type Error = std::io::Error;
 
     fn send(&mut self, item: ServerJsonRpcMessage) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        let delivery = match (&item, &self.deliveries) {
-            (JsonRpcMessage::Response(r), Some(d)) => d.take(&r.id),
+        let answered = match &item {
+            JsonRpcMessage::Response(r) => Some(&r.id),
+            JsonRpcMessage::Error(e) => e.id.as_ref(),
             _ => None,
         };
+        let attached = match answered {
+            Some(id) => Attached {
+                slot: self.slots.remove(id),
+                delivery: match (&item, &self.deliveries) {
+                    (JsonRpcMessage::Response(_), Some(d)) => d.take(id),
+                    _ => None,
+                },
+            },
+            None => Attached::default(),
+        };
         // Serialise here, on the caller's task; compact JSON has no newline.
-        // Lines are queued in the order they are sent while there is room.
+        // A line takes room at once only when none is waiting for it, so
+        // lines reach stdout in the order they were sent.
+        let outbound = &self.outbound;
         let queued = match serde_json::to_string(&item) {
             Err(e) => Queued::Done(Err(std::io::Error::other(e))),
-            Ok(line) => match self.outbound.budget.clone().try_acquire_many_owned(cost(&line)) {
-                Ok(permit) => Queued::Done(self.outbound.push(line, permit, delivery)),
-                Err(_) => Queued::Wait(self.outbound.clone(), line, delivery),
-            },
+            Ok(line) => {
+                let idle = outbound.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0;
+                match idle.then(|| outbound.budget.clone().try_acquire_many_owned(cost(&line))) {
+                    Some(Ok(permit)) => Queued::Done(outbound.push(line, permit, attached)),
+                    _ => Queued::Wait(outbound.clone(), line, attached, Waiting::new(&outbound.waiting)),
+                }
+            }
         };
         async move {
             match queued {
                 Queued::Done(result) => result,
-                Queued::Wait(outbound, line, delivery) => outbound.send(line, delivery).await,
+                Queued::Wait(outbound, line, attached, waiting) => outbound.send(line, attached, waiting).await,
             }
         }
     }
 
     fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
         let budget = self.outbound.budget.clone();
-        let inbound = &mut self.inbound;
         async move {
             // Take no more input while the output queue is full (fair
             // semaphore: this waits behind the lines waiting for room).
             drop(budget.acquire().await);
-            inbound.recv().await
+            if self.next.is_none() {
+                self.next = Some(self.inbound.recv().await?);
+            }
+            // A request also needs an in-flight slot; the message waits in
+            // `next` meanwhile, so a cancelled receive loses nothing.
+            let slot = match &self.next {
+                Some(JsonRpcMessage::Request(_)) => Some(self.in_flight.clone().acquire_owned().await.ok()?),
+                _ => None,
+            };
+            let message = self.next.take()?;
+            match &message {
+                JsonRpcMessage::Request(r) => {
+                    // A receipt still held under a reused id belongs to a
+                    // reply that never went out.
+                    if let Some(d) = &self.deliveries {
+                        d.discard(&r.id);
+                    }
+                    if let Some(slot) = slot {
+                        self.slots.insert(r.id.clone(), slot);
+                    }
+                }
+                JsonRpcMessage::Notification(n) => {
+                    if let ClientNotification::CancelledNotification(c) = &n.notification
+                        && let Some(id) = &c.params.request_id
+                    {
+                        // rmcp drops the reply of a cancelled request.
+                        self.slots.remove(id);
+                        if let Some(d) = &self.deliveries {
+                            d.discard(id);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            Some(message)
         }
     }
 
@@ -214,10 +312,9 @@ fn write_loop<W: Write>(mut out: W, mut lines: mpsc::UnboundedReceiver<Outgoing>
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut batch = Vec::new();
     while let Some(first) = lines.blocking_recv() {
+        // Whatever is queued (at most the output budget) goes in one write.
         batch.push(first);
-        while buf.len() < OUTBOUND_QUEUE_BYTES
-            && let Ok(more) = lines.try_recv()
-        {
+        while let Ok(more) = lines.try_recv() {
             batch.push(more);
         }
         for item in &batch {

@@ -513,6 +513,22 @@ impl Store {
         })
     }
 
+    /// Runs the read `f` for `caller` (registered, not revoked) and writes
+    /// nothing, not even presence: for access checks that must not wait
+    /// for any lock (a subscription filter).
+    ///
+    /// Errors: [`ErrorCode::AuthFailed`], and whatever `f` returns.
+    pub(crate) fn check_as<T>(
+        &self,
+        caller: Caller<'_>,
+        f: impl FnOnce(&rusqlite::Connection, Millis) -> Result<T>,
+    ) -> Result<T> {
+        self.read(|c, now| {
+            check_caller(c, caller.agent, now, None)?;
+            f(c, now)
+        })
+    }
+
     /// Runs the read `f` for `caller` (registered, not revoked) without a
     /// write transaction, so reads keep working while the disk is full or
     /// another process holds the write lock. The caller's presence is then
@@ -529,7 +545,10 @@ impl Store {
             let due = check_caller(c, caller.agent, now, None)?;
             Ok((f(c, now)?, due))
         })?;
-        if due {
+        // Inside a group commit a touch would hold this read's answer
+        // until the batch commits (and fail it with the batch on a full
+        // disk): the presence tick and the next write refresh it instead.
+        if due && !self.in_batch() {
             let touched = super::with_deadline(std::time::Instant::now(), || {
                 self.write(|tx, now| touch(tx, caller.agent, now))
             });

@@ -209,6 +209,8 @@ pub fn write_probe(path: &Path, wait: std::time::Duration) -> Result<WriteProbe>
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(wait)?;
+    // Closing the last connection would checkpoint the whole WAL.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     let outcome = match conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
         Ok(()) => Ok(WriteProbe::Free),
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy => {

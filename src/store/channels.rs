@@ -264,6 +264,18 @@ impl Store {
         })
     }
 
+    /// Whether `caller` may read `channel` (is a member), with no write.
+    ///
+    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::NotFound`],
+    /// [`ErrorCode::NotMember`], [`ErrorCode::AuthFailed`].
+    pub fn may_read_channel(&self, caller: Caller<'_>, channel: &str) -> Result<()> {
+        validate::channel_name(channel)?;
+        self.check_as(caller, |c, _| {
+            let cid = channel_id(c, channel)?;
+            cursor(c, cid, channel, caller.agent).map(drop)
+        })
+    }
+
     /// Reads `channel`, oldest first. `unread_only`: posts after the
     /// caller's read cursor, with a [`ReadReceipt`] that moves the cursor
     /// past them once confirmed ([`Store::confirm_delivery`], after the

@@ -41,13 +41,16 @@ pub(super) fn create_if_missing(path: &Path) -> Result<()> {
     outcome
 }
 
-/// `<dir>/.<name>.new-<pid>-<n>`: unique per process and attempt, hidden,
-/// and in the store's directory so linking it is atomic.
+/// `<dir>/.<name>.new-<pid>-<n>-<random>`: unique per process and
+/// attempt, and random so that a file left by a killed run with the same
+/// pid (pid 1 in a container) never collides; hidden, and in the store's
+/// directory so linking it is atomic.
 fn temp_name(path: &Path) -> PathBuf {
     static ATTEMPT: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let attempt = ATTEMPT.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.new-{}-{attempt}", std::process::id()))
+    let random: u32 = rand::random();
+    path.with_file_name(format!(".{name}.new-{}-{attempt}-{random:08x}", std::process::id()))
 }
 
 /// Creates `temp` (0600), migrates it in WAL mode and closes it, which

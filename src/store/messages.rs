@@ -274,7 +274,8 @@ impl Store {
             } else {
                 messages.iter().filter(|m| !m.read).map(|m| m.id).collect()
             };
-            let unread_remaining = unread(tx, caller.agent)? - handed.len() as i64;
+            // Outside a transaction another session may confirm in between.
+            let unread_remaining = (unread(tx, caller.agent)? - handed.len() as i64).max(0);
             let receipt = (!handed.is_empty()).then(|| ReadReceipt::Messages {
                 agent: caller.agent.to_owned(),
                 message_ids: handed,

@@ -121,6 +121,11 @@ impl std::fmt::Debug for Store {
 /// busy handler all count against it.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
+/// How long a best-effort write ([`Store::best_effort`]) waits for other
+/// processes' locks, in milliseconds: enough for another process's
+/// commit (about one fsync) to finish.
+pub const BEST_EFFORT_WAIT_MS: u64 = 100;
+
 thread_local! {
     /// When the store call running on this thread must stop waiting for
     /// locks (see [`with_deadline`]).
@@ -314,6 +319,20 @@ impl Store {
         let (out, healthy) = f();
         let outcome = end.finish(self, healthy);
         (out, outcome)
+    }
+
+    /// Whether this thread is inside a group commit ([`Store::batch`]).
+    pub(crate) fn in_batch(&self) -> bool {
+        self.conn.lock().in_batch.get()
+    }
+
+    /// Runs `f`, a write nobody waits for (a presence refresh, a sweep
+    /// that the next tick repeats), with its lock waits bounded by
+    /// [`BEST_EFFORT_WAIT_MS`] instead of the busy timeout: a stopped
+    /// writer elsewhere must not make a read or a tick hold this
+    /// process's connection for seconds.
+    pub(crate) fn best_effort<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        with_deadline(Instant::now() + Duration::from_millis(BEST_EFFORT_WAIT_MS), f)
     }
 
     /// Whether the running batch has begun its transaction (a call of it

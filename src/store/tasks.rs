@@ -1052,6 +1052,15 @@ impl Store {
         })
     }
 
+    /// Whether `caller` may read task `id` (its requester, assignee or
+    /// claimant): `get_task`'s check, with no sweep and no write.
+    ///
+    /// Errors: [`ErrorCode::NotFound`], [`ErrorCode::NotParty`],
+    /// [`ErrorCode::AuthFailed`].
+    pub fn may_read_task(&self, caller: Caller<'_>, id: i64) -> Result<()> {
+        self.check_as(caller, |c, _| require_reader(&load(c, id)?, caller))
+    }
+
     /// Task `id` and its history, for its requester, assignee or claimant.
     ///
     /// Errors: [`ErrorCode::NotFound`], [`ErrorCode::NotParty`],
@@ -1060,10 +1069,7 @@ impl Store {
         self.sweep_before_read();
         self.read_as(caller, |tx, _| {
             let task = load(tx, id)?;
-            let me = Some(caller.agent);
-            if task.requester != caller.agent && task.assignee.as_deref() != me && task.claimant.as_deref() != me {
-                return Err(not_party(id, "requester, assignee or claimant"));
-            }
+            require_reader(&task, caller)?;
             let events = tx
                 .prepare_cached(
                     "SELECT action, from_state, to_state, actor, fencing_token, note, created_at
@@ -1164,8 +1170,13 @@ impl Store {
     /// Sweeps what is due before a read, best-effort: a read shows the
     /// tasks as they are stored when the sweep cannot write (a full disk,
     /// a store locked past the busy timeout), instead of failing.
+    /// Inside a group commit it is left to the tick and the next write,
+    /// which sweep too (see [`Store::read_as`]).
     fn sweep_before_read(&self) {
-        if let Err(e) = self.sweep_if_due() {
+        if self.in_batch() {
+            return;
+        }
+        if let Err(e) = self.best_effort(|| self.sweep_if_due()) {
             tracing::debug!(code = %e.code, "sweep before a read failed");
         }
     }
@@ -1261,4 +1272,13 @@ impl Store {
     pub fn sweep_tasks(&self) -> Result<usize> {
         self.write(sweep)
     }
+}
+
+/// Who may read a task: its requester, assignee or claimant.
+fn require_reader(task: &Task, caller: Caller<'_>) -> Result<()> {
+    let me = Some(caller.agent);
+    if task.requester != caller.agent && task.assignee.as_deref() != me && task.claimant.as_deref() != me {
+        return Err(not_party(task.id, "requester, assignee or claimant"));
+    }
+    Ok(())
 }

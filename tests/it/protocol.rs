@@ -174,9 +174,9 @@ fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
     use std::time::{Duration, Instant};
 
     let relay = Relay::new();
-    let mut child = relay.serve_command(&["--agent", "alice"]).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut child = crate::support::Reaper(relay.serve_command(&["--agent", "alice"]).spawn().unwrap());
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
     writeln!(
         stdin,
         "{}",
@@ -228,7 +228,7 @@ fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
         accepted < REQUESTS,
         "relay kept reading all {REQUESTS} requests although nobody read its answers"
     );
-    let rss = rss_kib(child.id());
+    let rss = rss_kib(child.0.id());
     eprintln!("accepted {accepted} of {REQUESTS} requests; RSS {rss} KiB");
     assert!(
         rss < 128 * 1024,
@@ -261,7 +261,7 @@ fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
         assert!(ids.insert(answer.id), "answered twice: {}", answer.id);
     }
     drop(feeder.join().unwrap());
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 }
 
 /// A raw session that negotiated `version`: (initialize result, session).
@@ -418,4 +418,78 @@ fn json_rpc_errors_answered_to_the_client_are_not_logged_by_default() {
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert_eq!(stderr, "", "errors the client was answered were also logged");
+}
+
+#[test]
+fn many_large_answers_in_flight_do_not_grow_memory_without_bound() {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::time::{Duration, Instant};
+
+    let relay = Relay::new();
+    {
+        // 20 messages of 60 KiB: every peek at them is a 1.2 MiB answer.
+        let store = relay.store();
+        store.bind_agent("alice", None, None, "test").unwrap();
+        let alice = relay::store::Caller {
+            agent: "alice",
+            transport: "test",
+        };
+        for i in 0..20 {
+            let content = format!("{i}{}", "x".repeat(60 * 1024));
+            store
+                .send_message(alice, "bob", &content, relay::store::Priority::Normal, None)
+                .unwrap();
+        }
+    }
+    let mut child = crate::support::Reaper(relay.serve_command(&["--agent", "bob"]).spawn().unwrap());
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+    )
+    .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    )
+    .unwrap();
+    // 3,000 of them (3.5 GiB of answers), none read.
+    const REQUESTS: usize = 3_000;
+    let mut input = Vec::new();
+    for id in 1..=REQUESTS {
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "get_messages", "arguments": {"peek": true, "limit": 100}}});
+        input.extend_from_slice(request.to_string().as_bytes());
+        input.push(b'\n');
+    }
+    let flags = nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    let nonblocking = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_SETFL(nonblocking)).unwrap();
+    let mut written = 0;
+    let mut last_progress = Instant::now();
+    while written < input.len() && last_progress.elapsed() < Duration::from_secs(3) {
+        match stdin.write(&input[written..]) {
+            Ok(n) => {
+                written += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    let accepted = input[..written].iter().filter(|&&b| b == b'\n').count();
+    let rss = rss_kib(child.0.id());
+    eprintln!("accepted {accepted} of {REQUESTS} requests; RSS {rss} KiB");
+    assert!(
+        accepted < REQUESTS,
+        "relay kept reading although nobody read its answers"
+    );
+    assert!(rss < 400 * 1024, "relay serve grew to {rss} KiB with answers in flight");
 }

@@ -170,3 +170,26 @@ async fn spawning_an_existing_name_is_refused_so_no_one_borrows_its_capabilities
     lead.close().await;
     boss.close().await;
 }
+
+#[tokio::test]
+async fn a_terminal_that_cannot_open_leaves_the_name_free() {
+    let relay = Relay::new();
+    // No terminal emulator on PATH: `terminal` mode cannot open one.
+    let empty = relay.dir.path().join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let lead = relay
+        .serve_env(
+            &["--agent", "lead", "--capabilities", "spawn", "--spawn-mode", "terminal"],
+            &[("PATH", empty.to_str().unwrap())],
+        )
+        .await;
+    let (code, _) = lead.call_err("spawn_agent", json!({"name": "helper"})).await;
+    assert_eq!(code, "INVALID_STATE");
+    let agents = lead.call("discover_agents", json!({"include_offline": true})).await;
+    assert_eq!(agents["count"], 1, "{agents}");
+    lead.close().await;
+    // The same name can be spawned once a way to open it exists.
+    let lead = relay.serve(&["--agent", "lead", "--spawn-mode", "dry-run"]).await;
+    lead.call("spawn_agent", json!({"name": "helper"})).await;
+    lead.close().await;
+}

@@ -392,6 +392,17 @@ impl Drop for RawSession {
     }
 }
 
+/// Kills and reaps a child process when dropped, so a failed assertion
+/// leaves no `relay` running.
+pub struct Reaper(pub Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Removes [`SCRUBBED_ENV`] from a command.
 pub trait ScrubRelayEnv {
     fn env_clear_relay(&mut self) -> &mut Self;
