@@ -11,7 +11,7 @@
 //!
 //! Backpressure: at most [`OUTBOUND_QUEUE_BYTES`] of output wait for
 //! stdout, and at most [`MAX_IN_FLIGHT`] requests are between being read
-//! and having their answer written. While either is full the transport
+//! and having their answer queued. While either is full the transport
 //! takes no more input, so a client that stops reading its stdout stalls
 //! its own requests (the pipe fills) instead of growing relay's memory.
 //!
@@ -38,9 +38,9 @@ use super::delivery::{Deliveries, Unsettled};
 pub const OUTBOUND_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Most requests of one session between being read and having their
-/// answer written. A further request waits, and so does the input behind
-/// it (a cancellation included), until one is answered: each answer is
-/// built in memory before the output budget can hold it back.
+/// answer in the output queue. A further request waits, and so does the
+/// input behind it (a cancellation included), until one is answered: each
+/// answer is built in memory before the output budget can hold it back.
 pub const MAX_IN_FLIGHT: usize = 64;
 
 /// JSON-RPC 2.0 "Parse error".
@@ -74,17 +74,18 @@ struct Outbound {
     waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// One line for stdout, holding its share of the queue's budget (and, for
-/// an answer, its request's in-flight slot) until it is written.
+/// One line for stdout, holding its share of the queue's budget until it
+/// is written.
 #[derive(Debug)]
 struct Outgoing {
     line: String,
     _permit: OwnedSemaphorePermit,
-    _slot: Option<OwnedSemaphorePermit>,
     delivery: Option<Unsettled>,
 }
 
-/// What travels with a line besides its text.
+/// What travels with a line besides its text: an answer's in-flight slot
+/// (freed once the answer is in the queue, whose bytes the budget bounds)
+/// and its read receipt (confirmed once written).
 #[derive(Debug, Default)]
 struct Attached {
     slot: Option<OwnedSemaphorePermit>,
@@ -143,11 +144,14 @@ impl Outbound {
     }
 
     fn push(&self, line: String, permit: OwnedSemaphorePermit, attached: Attached) -> std::io::Result<()> {
+        // The answer is queued: its request no longer counts as in flight
+        // (tying the slot to the write would stall a client that writes
+        // all its requests before reading, with 64 answers in the pipe).
+        drop(attached.slot);
         self.lines
             .send(Outgoing {
                 line,
                 _permit: permit,
-                _slot: attached.slot,
                 delivery: attached.delivery,
             })
             .map_err(|_| closed())

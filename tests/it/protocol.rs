@@ -493,3 +493,56 @@ fn many_large_answers_in_flight_do_not_grow_memory_without_bound() {
     );
     assert!(rss < 400 * 1024, "relay serve grew to {rss} KiB with answers in flight");
 }
+
+#[test]
+fn a_client_that_writes_all_its_requests_before_reading_is_answered() {
+    use std::io::{BufRead, BufReader, Write};
+
+    // 5,000 small requests written at once (about 0.6 MiB of input and
+    // 1 MiB of answers: more than the pipes hold, less than the output
+    // budget), then every answer read.
+    let relay = Relay::new();
+    let mut child = crate::support::Reaper(relay.serve_command(&["--agent", "alice"]).spawn().unwrap());
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
+    )
+    .unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    writeln!(
+        stdin,
+        "{}",
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    )
+    .unwrap();
+    const REQUESTS: usize = 5_000;
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        for id in 1..=REQUESTS {
+            let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "send_message", "arguments": {"to": "bob", "content": "hi"}}});
+            writeln!(stdin, "{request}").unwrap();
+        }
+        stdin.flush().unwrap();
+        let _ = done_tx.send(());
+        stdin
+    });
+    // The client reads only once it has written everything.
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("relay stopped reading requests although its answers fit in its output queue");
+    let mut answered = 0;
+    while answered < REQUESTS {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0);
+        answered += 1;
+    }
+    drop(writer.join().unwrap());
+    assert!(child.0.wait().unwrap().success());
+    assert_eq!(relay.store().unread_count("bob").unwrap(), REQUESTS as i64);
+}
