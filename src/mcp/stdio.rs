@@ -41,7 +41,10 @@ pub const OUTBOUND_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 /// answer in the output queue. A further request waits, and so does the
 /// input behind it (a cancellation included), until one is answered: each
 /// answer is built in memory before the output budget can hold it back.
-pub const MAX_IN_FLIGHT: usize = 64;
+/// As many as one group commit takes
+/// ([`crate::store::executor::MAX_BATCH`]), so a pipelining client still
+/// fills whole batches.
+pub const MAX_IN_FLIGHT: usize = crate::store::executor::MAX_BATCH;
 
 /// JSON-RPC 2.0 "Parse error".
 pub const PARSE_ERROR: i32 = -32700;

@@ -428,14 +428,14 @@ fn many_large_answers_in_flight_do_not_grow_memory_without_bound() {
 
     let relay = Relay::new();
     {
-        // 20 messages of 60 KiB: every peek at them is a 1.2 MiB answer.
+        // 15 messages of 60 KiB: every peek at them is a 0.9 MiB answer.
         let store = relay.store();
         store.bind_agent("alice", None, None, "test").unwrap();
         let alice = relay::store::Caller {
             agent: "alice",
             transport: "test",
         };
-        for i in 0..20 {
+        for i in 0..15 {
             let content = format!("{i}{}", "x".repeat(60 * 1024));
             store
                 .send_message(alice, "bob", &content, relay::store::Priority::Normal, None)
@@ -460,7 +460,7 @@ fn many_large_answers_in_flight_do_not_grow_memory_without_bound() {
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
     )
     .unwrap();
-    // 3,000 of them (3.5 GiB of answers), none read.
+    // 3,000 of them (2.6 GiB of answers), none read.
     const REQUESTS: usize = 3_000;
     let mut input = Vec::new();
     for id in 1..=REQUESTS {
