@@ -167,16 +167,19 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS")
 }
 
-#[test]
-fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::os::fd::AsFd;
-    use std::time::{Duration, Instant};
-
-    let relay = Relay::new();
-    let mut child = crate::support::Reaper(relay.serve_command(&["--agent", "alice"]).spawn().unwrap());
+/// `relay serve --agent AGENT` with its pipes, past the MCP handshake.
+fn piped_session(
+    relay: &Relay,
+    agent: &str,
+) -> (
+    crate::support::Reaper,
+    std::process::ChildStdin,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::{BufRead, Write};
+    let mut child = crate::support::Reaper(relay.serve_command(&["--agent", agent]).spawn().unwrap());
     let mut stdin = child.0.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
     writeln!(
         stdin,
         "{}",
@@ -186,12 +189,52 @@ fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
     .unwrap();
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("\"result\""), "{line}");
     writeln!(
         stdin,
         "{}",
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
     )
     .unwrap();
+    (child, stdin, stdout)
+}
+
+/// Writes as much of `input` as the server takes, without blocking, until
+/// it has taken nothing for 3 s; returns the bytes written. `stdin` is
+/// blocking again afterwards.
+fn write_until_stalled(stdin: &mut std::process::ChildStdin, input: &[u8]) -> usize {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::time::{Duration, Instant};
+    let flags = nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    let blocking = nix::fcntl::OFlag::from_bits_truncate(flags);
+    let set_flags = |stdin: &std::process::ChildStdin, flags| {
+        nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    };
+    set_flags(stdin, blocking | nix::fcntl::OFlag::O_NONBLOCK);
+    let mut written = 0;
+    let mut last_progress = Instant::now();
+    while written < input.len() && last_progress.elapsed() < Duration::from_secs(3) {
+        match stdin.write(&input[written..]) {
+            Ok(n) => {
+                written += n;
+                last_progress = Instant::now();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    set_flags(stdin, blocking);
+    written
+}
+
+#[test]
+fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
+    use std::io::{BufRead, Write};
+
+    let relay = Relay::new();
+    let (mut child, mut stdin, mut stdout) = piped_session(&relay, "alice");
+    let mut line = String::new();
 
     // 5,000 requests whose answers are ~20 KiB each (100 MiB in all),
     // written without reading a single answer.
@@ -205,24 +248,7 @@ fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
         );
         input.push(b'\n');
     }
-    let flags = nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
-    let blocking = nix::fcntl::OFlag::from_bits_truncate(flags);
-    let set_flags = |stdin: &std::process::ChildStdin, flags| {
-        nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
-    };
-    set_flags(&stdin, blocking | nix::fcntl::OFlag::O_NONBLOCK);
-    let mut written = 0;
-    let mut last_progress = Instant::now();
-    while written < input.len() && last_progress.elapsed() < Duration::from_secs(3) {
-        match stdin.write(&input[written..]) {
-            Ok(n) => {
-                written += n;
-                last_progress = Instant::now();
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("write: {e}"),
-        }
-    }
+    let written = write_until_stalled(&mut stdin, &input);
     let accepted = input[..written].iter().filter(|&&b| b == b'\n').count();
     assert!(
         accepted < REQUESTS,
@@ -236,7 +262,6 @@ fn a_client_that_stops_reading_stalls_its_own_input_and_loses_nothing() {
     );
 
     // Once the client reads again, every request gets its answer.
-    set_flags(&stdin, blocking);
     let rest = input[written..].to_vec();
     let feeder = std::thread::spawn(move || {
         stdin.write_all(&rest).unwrap();
@@ -422,10 +447,6 @@ fn json_rpc_errors_answered_to_the_client_are_not_logged_by_default() {
 
 #[test]
 fn many_large_answers_in_flight_do_not_grow_memory_without_bound() {
-    use std::io::Write;
-    use std::os::fd::AsFd;
-    use std::time::{Duration, Instant};
-
     let relay = Relay::new();
     {
         // 15 messages of 60 KiB: every peek at them is a 0.9 MiB answer.
@@ -442,24 +463,7 @@ fn many_large_answers_in_flight_do_not_grow_memory_without_bound() {
                 .unwrap();
         }
     }
-    let mut child = crate::support::Reaper(relay.serve_command(&["--agent", "bob"]).spawn().unwrap());
-    let mut stdin = child.0.stdin.take().unwrap();
-    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
-    writeln!(
-        stdin,
-        "{}",
-        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
-    )
-    .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    writeln!(
-        stdin,
-        "{}",
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    )
-    .unwrap();
+    let (child, mut stdin, _stdout) = piped_session(&relay, "bob");
     // 3,000 of them (2.6 GiB of answers), none read.
     const REQUESTS: usize = 3_000;
     let mut input = Vec::new();
@@ -469,21 +473,7 @@ fn many_large_answers_in_flight_do_not_grow_memory_without_bound() {
         input.extend_from_slice(request.to_string().as_bytes());
         input.push(b'\n');
     }
-    let flags = nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
-    let nonblocking = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-    nix::fcntl::fcntl(stdin.as_fd(), nix::fcntl::FcntlArg::F_SETFL(nonblocking)).unwrap();
-    let mut written = 0;
-    let mut last_progress = Instant::now();
-    while written < input.len() && last_progress.elapsed() < Duration::from_secs(3) {
-        match stdin.write(&input[written..]) {
-            Ok(n) => {
-                written += n;
-                last_progress = Instant::now();
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("write: {e}"),
-        }
-    }
+    let written = write_until_stalled(&mut stdin, &input);
     let accepted = input[..written].iter().filter(|&&b| b == b'\n').count();
     let rss = rss_kib(child.0.id());
     eprintln!("accepted {accepted} of {REQUESTS} requests; RSS {rss} KiB");
@@ -496,30 +486,14 @@ fn many_large_answers_in_flight_do_not_grow_memory_without_bound() {
 
 #[test]
 fn a_client_that_writes_all_its_requests_before_reading_is_answered() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufRead, Write};
 
     // 5,000 small requests written at once (about 0.6 MiB of input and
     // 1 MiB of answers: more than the pipes hold, less than the output
     // budget), then every answer read.
     let relay = Relay::new();
-    let mut child = crate::support::Reaper(relay.serve_command(&["--agent", "alice"]).spawn().unwrap());
-    let mut stdin = child.0.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    writeln!(
-        stdin,
-        "{}",
-        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})
-    )
-    .unwrap();
+    let (mut child, mut stdin, mut stdout) = piped_session(&relay, "alice");
     let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    writeln!(
-        stdin,
-        "{}",
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
-    )
-    .unwrap();
     const REQUESTS: usize = 5_000;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let writer = std::thread::spawn(move || {
