@@ -13,6 +13,7 @@ mod durability;
 mod encryption;
 mod hardening;
 mod hooks;
+mod http;
 mod identity;
 mod init;
 mod interop;
