@@ -12,6 +12,7 @@
 //! people and scripts ([`endpoints`]) and shutdown.
 
 pub mod access;
+pub mod receipts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,6 +95,10 @@ impl Hub {
         let mcp = StreamableHttpService::new(factory, Arc::new(sessions), config);
         let app = axum::Router::new()
             .nest_service(MCP_PATH, mcp)
+            .layer(axum::middleware::from_fn_with_state(
+                runtime.executor().clone(),
+                receipts::layer,
+            ))
             .layer(axum::middleware::from_fn_with_state(access.clone(), access::guard));
         Ok(Self {
             listener,
