@@ -180,7 +180,7 @@ pub fn summary(events: &[Event]) -> Option<String> {
     ))
 }
 
-fn pending_text(p: &crate::store::events::Pending) -> Option<String> {
+fn pending_text(p: &crate::store::inbox::Pending) -> Option<String> {
     let mut parts = Vec::new();
     if p.unread > 0 {
         parts.push(format!(

@@ -259,7 +259,7 @@ mod tests {
     fn event(kind: &str) -> Event {
         Event {
             id: 7,
-            kind: kind.into(),
+            kind: kind.parse().unwrap(),
             target: Some("bob".into()),
             actor: Some("alice".into()),
             subject_id: Some(42),

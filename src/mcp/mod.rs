@@ -43,7 +43,7 @@ pub async fn serve_stdio(
     notify: bool,
     spawn_mode: spawn::SpawnMode,
 ) -> anyhow::Result<()> {
-    let server = RelayServer::new(Executor::start(store.clone()), agent, "stdio")
+    let server = RelayServer::new(Executor::start(store.clone()), agent, crate::store::Transport::Stdio)
         .with_channel(channel)
         .with_spawn_mode(spawn_mode)
         .with_deliveries();
