@@ -609,3 +609,69 @@ fn a_full_disk_fails_every_write_of_a_batch_with_storage_full_and_reads_go_on() 
         .unwrap();
     assert_eq!(s.unread_count("b").unwrap(), 2);
 }
+
+#[test]
+fn a_bound_agent_may_grant_what_it_holds_and_an_unbound_session_the_self_service_set() {
+    let (_d, s, _c) = store();
+    s.bind_agent("lead", None, Some(&["spawn".into(), "rust".into()]), T)
+        .unwrap();
+    assert_eq!(
+        s.grantable_capabilities(Some("lead")).unwrap(),
+        [Capability::Spawn, Capability::Other("rust".into())]
+    );
+    assert_eq!(
+        s.grantable_capabilities(None).unwrap(),
+        [Capability::Tasks, Capability::Broadcast, Capability::Channels]
+    );
+    assert!(s.grantable_capabilities(Some("ghost")).unwrap().is_empty());
+}
+
+#[test]
+fn the_inbox_view_shows_unread_mail_unread_and_only_open_assigned_tasks() {
+    use super::tasks::{Action, NewTask, Update};
+    let (_d, s, _c) = store();
+    s.bind_agent("boss", None, Some(&["tasks".into()]), T).unwrap();
+    s.bind_agent("w1", None, Some(&["tasks".into()]), T).unwrap();
+    s.send_message(caller("boss"), "w1", "hello", Priority::Normal, None)
+        .unwrap();
+    let post = |title: &str| {
+        let new = NewTask {
+            to: Some("w1".into()),
+            title: title.into(),
+            description: "d".into(),
+            ..NewTask::default()
+        };
+        s.post_task(caller("boss"), &new).unwrap().task.id
+    };
+    let (open, accepted, done) = (post("open"), post("accepted"), post("done"));
+    s.update_task(caller("w1"), accepted, Action::Accept, &Update::default())
+        .unwrap();
+    s.update_task(caller("w1"), done, Action::Reject, &Update::default())
+        .unwrap();
+    let view = serde_json::to_value(s.inbox(caller("w1")).unwrap()).unwrap();
+    let keys: Vec<_> = view.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["messages", "open_tasks", "unread_remaining"]);
+    assert_eq!(view["messages"][0]["content"], "hello");
+    assert_eq!(view["unread_remaining"], 1);
+    let ids: Vec<_> = view["open_tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [accepted, open]);
+    // A peek: the mail stays unread.
+    assert_eq!(s.unread_count("w1").unwrap(), 1);
+    assert_eq!(s.pending("w1").unwrap().open_tasks, [open, accepted]);
+}
+
+#[test]
+fn a_page_without_a_limit_gets_the_default_and_limits_stay_within_1_to_100() {
+    use super::messages::{DEFAULT_PAGE_LIMIT, page_limit};
+    assert_eq!(page_limit(None).unwrap(), DEFAULT_PAGE_LIMIT);
+    assert_eq!(DEFAULT_PAGE_LIMIT, 20);
+    assert_eq!(page_limit(Some(100)).unwrap(), 100);
+    for bad in [0, 101] {
+        assert_eq!(page_limit(Some(bad)).unwrap_err().code, ErrorCode::Validation);
+    }
+}

@@ -1052,3 +1052,91 @@ fn require_reader(task: &Task, caller: Caller<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{T, caller, store};
+
+    fn history_len(s: &Store, id: i64) -> i64 {
+        s.read(|c, _| {
+            Ok(
+                c.query_row("SELECT count(*) FROM task_events WHERE task_id = ?1", [id], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn apply_writes_nothing_when_the_task_moved_since_it_was_read() {
+        let (_d, s, _c) = store();
+        s.bind_agent("boss", None, Some(&["tasks".to_owned()]), T).unwrap();
+        s.bind_agent("w1", None, Some(&["tasks".to_owned()]), T).unwrap();
+        let new = NewTask {
+            to: Some("w1".into()),
+            title: "t".into(),
+            description: "d".into(),
+            ..NewTask::default()
+        };
+        let id = s.post_task(caller("boss"), &new).unwrap().task.id;
+        let stale = s.read(|c, _| load(c, id)).unwrap();
+        let update = Update::default();
+        let accept = Trigger::Act {
+            action: Action::Accept,
+            by: Party::of(&stale, "w1"),
+            update: &update,
+        };
+        let change = transition(&Facts::of(&stale), &accept).unwrap();
+        s.update_task(caller("w1"), id, Action::Accept, &update).unwrap();
+        let before = history_len(&s, id);
+        // The same accept again, decided on the copy read before the first:
+        // the compare-and-set finds the row moved on and writes nothing.
+        let out = s
+            .write(|tx, now| apply(tx, &stale, &change, Some("w1"), now, now))
+            .unwrap();
+        assert_eq!(out, None);
+        assert_eq!(history_len(&s, id), before);
+        assert_eq!(s.read(|c, _| load(c, id)).unwrap().fencing_token, 1);
+    }
+
+    #[test]
+    fn apply_records_the_move_in_history_and_the_outbox() {
+        let (_d, s, _c) = store();
+        s.bind_agent("boss", None, Some(&["tasks".to_owned()]), T).unwrap();
+        s.bind_agent("w1", None, Some(&["tasks".to_owned()]), T).unwrap();
+        let new = NewTask {
+            to: Some("w1".into()),
+            title: "t".into(),
+            description: "d".into(),
+            ..NewTask::default()
+        };
+        let id = s.post_task(caller("boss"), &new).unwrap().task.id;
+        let task = s
+            .update_task(caller("boss"), id, Action::Cancel, &Update::default())
+            .unwrap();
+        assert_eq!(task.state, TaskState::Cancelled);
+        let (_, history) = s.get_task(caller("boss"), id).unwrap();
+        let last = history.last().unwrap();
+        assert_eq!(
+            (last.action.as_str(), last.from_state.as_deref(), last.to_state.as_str()),
+            ("cancel", Some("posted"), "cancelled")
+        );
+        let kinds: Vec<_> = s
+            .events_after(0, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.subject_id == Some(id))
+            .map(|e| (e.kind, e.target))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (events::Kind::TaskPosted, Some("w1".into())),
+                (events::Kind::TaskCancelled, Some("w1".into())),
+                (events::Kind::TaskFinished, Some("boss".into())),
+            ]
+        );
+    }
+}
