@@ -5,11 +5,13 @@
 //! `cancelled`, `expired`, and `needs_recovery` (a write task whose lease or
 //! TTL ran out mid-run: parked, never re-run silently).
 //!
-//! The table itself is the pure [`machine::transition`]; [`apply`] writes
+//! The table itself is the pure [`machine::transition`]; `apply` writes
 //! what it decides as one compare-and-set (`UPDATE … WHERE id = ? AND
 //! state = ? AND fencing_token = ?`) in the caller's transaction, with its
 //! `task_events` row and its outbox event. `update_task`, parking, routing
-//! and the lease and TTL sweeps all go through it.
+//! and the lease and TTL sweeps all go through it (`post_task` inserts
+//! the row instead, in the state [`machine::posted_state`] gives).
+//!
 //! Leases and TTLs are swept at the start of every call that touches tasks
 //! (and by a background tick in `serve`), so a task never stays stranded
 //! because nobody looked. Time comes from the store's clock.
@@ -143,7 +145,8 @@ pub struct Task {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskEvent {
     /// post, accept, heartbeat, complete, fail, release, reject, cancel,
-    /// recover, route, lease_expired, ttl_expired.
+    /// recover, park, route, lease_expired, ttl_expired (see
+    /// [`machine::Step`]).
     pub action: String,
     /// State before (`None` for post).
     pub from_state: Option<String>,
