@@ -32,7 +32,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let agent = match args.agent.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => Some(
             store
-                .bind_agent(name, role, capabilities.as_deref(), "stdio")
+                .bind_agent(name, role, capabilities.as_deref(), crate::store::Transport::Stdio)
                 .with_context(|| format!("cannot bind this session to agent {name:?}"))?,
         ),
         None => None,

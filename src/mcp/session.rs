@@ -24,23 +24,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::store::{Caller, Executor, Store};
 
 /// The transport a session came in on (recorded in the audit log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// Newline-delimited JSON-RPC on stdin/stdout.
-    Stdio,
-    /// MCP Streamable HTTP on the hub.
-    Http,
-}
-
-impl Transport {
-    /// The audit log's word for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stdio => "stdio",
-            Self::Http => "http",
-        }
-    }
-}
+pub use crate::store::words::Transport;
 
 /// Who sent an HTTP request, as the hub's access layer resolved it from
 /// `X-Agent-Token` (SPEC §7). The MCP handler reads it from the request
@@ -288,7 +272,7 @@ impl RelayServer {
     pub(crate) fn caller_of(&self, extensions: &Extensions) -> Option<String> {
         match self.transport {
             Transport::Stdio => self.bound_agent(),
-            Transport::Http => extensions
+            _ => extensions
                 .get::<http::request::Parts>()
                 .and_then(|parts| parts.extensions.get::<RequestAgent>())
                 .and_then(|agent| agent.0.clone()),
@@ -336,7 +320,7 @@ impl RelayServer {
         let agent = agent.ok_or_else(|| resource_error(uri, Some(not_bound())))?;
         let caller = Caller {
             agent,
-            transport: self.transport.as_str(),
+            transport: self.transport,
         };
         resource_json(self.exec.store(), caller, &parsed, true)
             .map(drop)
@@ -350,7 +334,7 @@ impl RelayServer {
         f: impl FnOnce(&Store, Caller<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let agent = call.agent()?;
-        let transport = self.transport.as_str();
+        let transport = self.transport;
         self.blocking(move |s| {
             f(
                 s,
