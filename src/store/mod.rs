@@ -27,7 +27,9 @@ pub mod messages;
 pub mod reencrypt;
 pub mod retention;
 pub mod schema;
+pub mod snapshot;
 pub mod tasks;
+pub mod tokens;
 pub mod validate;
 
 use std::cell::{Cell, RefCell};
