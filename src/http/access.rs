@@ -58,6 +58,7 @@ use super::proxy;
 use super::ratelimit::{Limiter, retry_after_seconds};
 use crate::config::{self, HttpSettings};
 use crate::error::{Error, ErrorCode, Result};
+use crate::mcp::session::{RequestAgent, with_request_agent};
 use crate::store::Store;
 use crate::store::tokens::TokenLookup;
 
@@ -157,6 +158,12 @@ impl Access {
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// How long an idle MCP session lives (`idle_session_seconds`), for
+    /// rmcp's session manager.
+    pub fn idle_session(&self) -> Duration {
+        Duration::from_secs(self.http.idle_session_seconds)
     }
 
     /// Time since [`Access::new`] (the hub's uptime).
@@ -347,7 +354,9 @@ fn peer_of(req: &Request) -> Option<IpAddr> {
 /// The access middleware for `/mcp` and `/api/*` (install with
 /// `axum::middleware::from_fn_with_state(access, guard)`): runs the five
 /// checks of the module doc and, when they pass, hands the request on
-/// with its [`Identity`] in the extensions. The peer address comes from
+/// with its [`Identity`] in the extensions (and, for the MCP layer, the
+/// agent as [`RequestAgent`] and as the task's
+/// [`request_agent`](crate::mcp::session::request_agent)). The peer address comes from
 /// `ConnectInfo<SocketAddr>`; without it the request is refused (500),
 /// never let through unchecked.
 pub async fn guard(State(access): State<Arc<Access>>, mut req: Request, next: Next) -> Response {
@@ -358,12 +367,14 @@ pub async fn guard(State(access): State<Arc<Access>>, mut req: Request, next: Ne
         Ok(admitted) => admitted,
         Err(refusal) => return refusal.into_response(),
     };
+    let agent = identity.agent.clone();
+    req.extensions_mut().insert(RequestAgent(agent.clone()));
     req.extensions_mut().insert(identity);
     let req = match access.cap_body(req).await {
         Ok(req) => req,
         Err(refusal) => return refusal.into_response(),
     };
-    let mut response = next.run(req).await;
+    let mut response = with_request_agent(agent, next.run(req)).await;
     if deprecated {
         response
             .headers_mut()
