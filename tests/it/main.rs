@@ -13,6 +13,7 @@ mod durability;
 mod encryption;
 mod hardening;
 mod hooks;
+mod http;
 mod http_access;
 mod identity;
 mod init;
