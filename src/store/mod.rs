@@ -34,8 +34,9 @@ pub mod messages;
 pub mod reencrypt;
 pub mod retention;
 pub mod schema;
+pub mod snapshot;
 pub mod tasks;
-mod tokens;
+pub mod tokens;
 pub mod validate;
 pub mod words;
 

@@ -14,6 +14,7 @@ mod encryption;
 mod hardening;
 mod hooks;
 mod http;
+mod http_access;
 mod identity;
 mod init;
 mod interop;
