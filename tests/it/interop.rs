@@ -1,5 +1,8 @@
-//! Interop with the official Python MCP SDK (`pip install mcp`): its
-//! stdio client drives `relay serve` through a real conversation.
+//! Interop with the official Python MCP SDK (`pip install mcp`): its stdio
+//! client drives `relay serve` through a real conversation, and its
+//! Streamable HTTP client drives the hub (`relay serve --transport http`)
+//! in both protocol revisions. [`Hub`] and the `.venv` setup here serve
+//! tests/it/conformance.rs too.
 //!
 //! Needs a Python with the `mcp` package. `RELAY_TEST_PYTHON` names one;
 //! otherwise the test uses `.venv` at the repository root and sets it up
@@ -225,4 +228,23 @@ fn python_sdk_client_talks_to_relay_serve() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "python client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("interop ok"), "{stdout}");
+}
+
+#[test]
+fn python_sdk_http_client_talks_to_the_hub() {
+    let hub = Hub::start();
+    let script = repo().join("tests/interop/python_http_client.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(&hub.url)
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "python HTTP client failed:\n{stdout}\n{stderr}\n--- hub stderr\n{}",
+        hub.log()
+    );
+    assert!(stdout.contains("interop http ok"), "{stdout}");
 }
