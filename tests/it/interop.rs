@@ -149,6 +149,8 @@ impl Hub {
         let mut child = Command::new(relay_bin())
             .env("RELAY_CONFIG", relay.config())
             .env_clear_relay()
+            // Loopback needs no hub secret; a developer's must not apply.
+            .env_remove("RELAY_HTTP_SECRET")
             .arg("--db")
             .arg(&relay.db)
             .args(["serve", "--transport", "http", "--port", "0"])
