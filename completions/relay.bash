@@ -508,7 +508,7 @@ _relay() {
                     return 0
                     ;;
                 --transport)
-                    COMPREPLY=($(compgen -W "stdio" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "stdio http both" -- "${cur}"))
                     return 0
                     ;;
                 --db)
@@ -639,14 +639,22 @@ _relay() {
             return 0
             ;;
         relay__subcmd__serve)
-            opts="-q -v -h -V --transport --agent --role --channel --spawn-mode --notify --capabilities --db --config --quiet --verbose --help --version"
+            opts="-q -v -h -V --transport --host --port --agent --role --channel --spawn-mode --notify --capabilities --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --transport)
-                    COMPREPLY=($(compgen -W "stdio" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "stdio http both" -- "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --agent)

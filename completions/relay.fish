@@ -45,7 +45,11 @@ complete -c relay -n "__fish_relay_needs_command" -f -a "re-encrypt" -d 'Move en
 complete -c relay -n "__fish_relay_needs_command" -f -a "completions" -d 'Print shell completions, generated from these definitions'
 complete -c relay -n "__fish_relay_needs_command" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
 complete -c relay -n "__fish_relay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c relay -n "__fish_relay_using_subcommand serve" -l transport -d 'The transport to speak' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'"
+complete -c relay -n "__fish_relay_using_subcommand serve" -l transport -d 'The transport to speak' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'
+http\t'The HTTP hub: MCP Streamable HTTP at /mcp, many agents, each by its X-Agent-Token'
+both\t'Both in one process: the --agent on stdio, and the hub'"
+complete -c relay -n "__fish_relay_using_subcommand serve" -l host -d 'The address the hub binds (http, both). A non-loopback address needs a hub secret. [default: 127.0.0.1, or [http] host]' -r
+complete -c relay -n "__fish_relay_using_subcommand serve" -l port -d 'The hub\'s port (http, both); 0 lets the OS choose. The bound URL is logged on stderr as `listening on http://HOST:PORT/mcp`. [default: 3777, or [http] port]' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l agent -d 'Bind this session to agent NAME, registering it if new' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l role -d 'The agent\'s role (e.g. reviewer, builder); used with --agent' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l spawn-mode -d 'How the spawn_agent tool opens terminals: auto (a terminal emulator on a desktop, else tmux), tmux, terminal, or dry-run (only return the command)' -r -f -a "auto\t'A terminal emulator on a desktop, else tmux'
@@ -103,7 +107,9 @@ complete -c relay -n "__fish_relay_using_subcommand tail" -s v -l verbose -d 'Lo
 complete -c relay -n "__fish_relay_using_subcommand tail" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand tail" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand init" -l agent -d 'The agent name for this terminal [default: the current directory\'s name]' -r
-complete -c relay -n "__fish_relay_using_subcommand init" -l transport -d 'The transport the agents\' MCP configs use' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'"
+complete -c relay -n "__fish_relay_using_subcommand init" -l transport -d 'The transport the agents\' MCP configs use' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'
+http\t'The HTTP hub: MCP Streamable HTTP at /mcp, many agents, each by its X-Agent-Token'
+both\t'Both in one process: the --agent on stdio, and the hub'"
 complete -c relay -n "__fish_relay_using_subcommand init" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand init" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand init" -s y -l yes -d 'Take the defaults; ask nothing'

@@ -198,6 +198,11 @@ pub struct ManArgs {
 pub enum Transport {
     /// MCP over stdin/stdout, newline-delimited JSON-RPC.
     Stdio,
+    /// The HTTP hub: MCP Streamable HTTP at /mcp, many agents, each by its
+    /// X-Agent-Token.
+    Http,
+    /// Both in one process: the --agent on stdio, and the hub.
+    Both,
 }
 
 /// `relay serve` options.
@@ -206,6 +211,17 @@ pub struct ServeArgs {
     /// The transport to speak.
     #[arg(long, value_enum, default_value = "stdio")]
     pub transport: Transport,
+
+    /// The address the hub binds (http, both). A non-loopback address
+    /// needs a hub secret. [default: 127.0.0.1, or [http] host]
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// The hub's port (http, both); 0 lets the OS choose. The bound URL is
+    /// logged on stderr as `listening on http://HOST:PORT/mcp`.
+    /// [default: 3777, or [http] port]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
 
     /// Bind this session to agent NAME, registering it if new.
     #[arg(long, env = "RELAY_AGENT", value_name = "NAME")]

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod http;
 pub mod logging;
 pub mod mcp;
 pub mod store;

@@ -67,7 +67,25 @@ fn config_text(db: &Path, keyring: Option<&Path>) -> String {
 pub fn snippets(agent: &str, db: Option<&Path>, transport: Transport) -> String {
     match transport {
         Transport::Stdio => stdio_snippets(agent, db),
+        Transport::Http | Transport::Both => http_snippets(agent, "http://127.0.0.1:3777/mcp"),
     }
+}
+
+/// Each agent's MCP client talks to the hub at `url` with its own token.
+fn http_snippets(agent: &str, url: &str) -> String {
+    let config = serde_json::json!({
+        "mcpServers": { "relay": {
+            "type": "http",
+            "url": url,
+            "headers": { "X-Agent-Token": format!("<{agent}'s token: register_agent's reply>") },
+        }}
+    });
+    format!(
+        "# Claude Code (.mcp.json) and Cursor (.cursor/mcp.json):\n{}\n\n\
+         # Codex (~/.codex/config.toml):\n[mcp_servers.relay]\nurl = \"{url}\"\n\
+         http_headers = {{ \"X-Agent-Token\" = \"<{agent}'s token>\" }}\n",
+        serde_json::to_string_pretty(&config).expect("JSON serialises")
+    )
 }
 
 /// Each agent's MCP client starts `relay serve --agent NAME` itself.

@@ -1,17 +1,8 @@
-//! The change feed of one `relay serve` session (SPEC §3.2): follows the
-//! `events` outbox from its own cursor and pushes MCP notifications for
-//! events that concern the session's agent.
-//!
-//! Change detection costs nothing while idle: the process watches the
-//! store's WAL file (inotify on Linux, through the `notify` crate; every
-//! commit by any process writes it). A file event arrives a moment before
-//! SQLite publishes the commit, and most commits are not for this agent,
-//! so the feed then polls SQLite's `data_version` (about a microsecond)
-//! on a short backoff and reads the outbox once it has moved. A 1 s
-//! fallback catches a missed file event and this process's own commits.
-//! Each read takes only events after the cursor, so no event is delivered
-//! twice, and only the agent's own events (its mail, its tasks, posts by
-//! others in channels it joined), so there is no cross-talk.
+//! What a session is told about an outbox event (SPEC §3.2). The process's
+//! [`Runtime`](super::runtime::Runtime) follows the outbox and hands each
+//! session only its agent's own events (its mail, its tasks, posts by
+//! others in channels it joined), each once; this module turns one into
+//! notifications.
 //!
 //! What is pushed:
 //! - `notifications/resources/updated` for subscribed URIs
@@ -21,23 +12,16 @@
 //!   message or task text: that is untrusted input from another agent, and
 //!   the model must read it through a tool (prompt-injection safety).
 //!
-//! Nothing is sent before the client's `notifications/initialized`.
-
-use std::path::PathBuf;
-use std::time::Duration;
+//! Nothing is sent before the client's `notifications/initialized` (a 2026
+//! session: before its first `subscriptions/listen`). The envelope goes
+//! to 2025-11-25 sessions only: rmcp's 2026 listen streams carry only the
+//! protocol's own notifications.
 
 use rmcp::model::{CustomNotification, ResourceUpdatedNotificationParam, ServerNotification};
-use rmcp::{Peer, RoleServer};
 use serde_json::json;
 
-use super::server::RelayServer;
+use super::session::SessionState;
 use crate::store::events::Event;
-use crate::watch::{FALLBACK_POLL, commit_visible};
-
-/// The shortest time between two outbox checks of one session.
-pub const MIN_SPACING: Duration = Duration::from_millis(5);
-/// Events read per wake-up (more are read on the next turn of the loop).
-const BATCH: usize = 256;
 
 /// The notification method Claude Code's channels listen for.
 pub const CLAUDE_CHANNEL_METHOD: &str = "notifications/claude/channel";
@@ -79,174 +63,52 @@ pub fn channel_envelope(event: &Event) -> Option<serde_json::Value> {
     Some(json!({ "content": content, "meta": meta }))
 }
 
-/// Follows the outbox for `server`'s session until the session ends,
-/// pushing notifications through `peer` (and to the desktop with `notify`).
-/// `cursor` is the newest event id when the process started (read before
-/// the MCP handshake, so an event committed during it is not skipped).
-pub async fn follow(
-    server: RelayServer,
-    peer: Peer<RoleServer>,
-    db: PathBuf,
-    channel_mode: bool,
-    notify: bool,
-    mut cursor: i64,
-) {
-    let mut desktop = super::desktop::Desktop::default();
-    let exec = server.executor().clone();
-    let wake = server.wake();
-    // The file watch exists only while the session has something to push:
-    // otherwise every commit by any process would wake this one for nothing.
-    let mut watcher: Option<notify::RecommendedWatcher> = None;
-    server.wait_until_initialized().await;
-    let version = |exec: &crate::store::Executor| {
-        let store = exec.store().clone();
-        async move {
-            tokio::task::spawn_blocking(move || store.data_version())
-                .await
-                .ok()
-                .and_then(Result::ok)
-        }
-    };
-    let mut seen = version(&exec).await.unwrap_or(0);
-    let mut fallback = false;
-    let mut watch_started = false;
-    let mut last_check = tokio::time::Instant::now();
-    // Pushes only matter to a session with a subscription, --channel or
-    // --notify; the others let commits go by without looking.
-    let interested = |server: &RelayServer| channel_mode || notify || server.has_subscriptions();
-    loop {
-        match (interested(&server), watcher.is_some()) {
-            (true, false) => {
-                watcher = crate::watch::store_changes(&db, wake.clone());
-                // Re-take the baseline now that the watch runs, before the
-                // outbox is read: commits by other processes since the last
-                // look (while nothing watched) would otherwise make the first
-                // file event compare against a stale value, "see" a commit
-                // SQLite has not published yet, read nothing, and leave the
-                // notification to the fallback poll. Everything visible now
-                // is covered by the read below; anything later wakes the watch.
-                seen = version(&exec).await.unwrap_or(seen);
-                // A commit that wrote the WAL just before the watch began
-                // may publish after that read: look once as if woken.
-                watch_started = watcher.is_some();
-            }
-            (false, true) => watcher = None,
-            _ => {}
-        }
-        let agent = server.bound_agent().filter(|_| interested(&server));
-        if let Some(agent) = agent {
-            // Read the outbox until it has nothing more for us.
-            loop {
-                let store = exec.store().clone();
-                let me = agent.clone();
-                let events = match tokio::task::spawn_blocking(move || store.events_for(&me, cursor, BATCH)).await {
-                    Ok(Ok(events)) => events,
-                    Ok(Err(e)) => {
-                        tracing::warn!("reading the outbox failed: {e}");
-                        Vec::new()
-                    }
-                    Err(_) => return,
-                };
-                if !deliver(
-                    &server,
-                    &peer,
-                    &agent,
-                    &events,
-                    &mut cursor,
-                    channel_mode,
-                    notify.then_some(&mut desktop),
-                )
-                .await
-                {
-                    return; // the session is gone
-                }
-                if events.len() < BATCH {
-                    break;
-                }
-            }
-        } else if fallback {
-            // Unbound or not listening: nothing to push; start from now.
-            let store = exec.store().clone();
-            if let Ok(Ok(latest)) = tokio::task::spawn_blocking(move || store.latest_event_id()).await {
-                cursor = latest;
-            }
-        }
-        // Wait for another process's commit (file event) or the fallback.
-        // A file event comes a moment before SQLite publishes the commit,
-        // and most commits are not for us: poll the cheap data_version
-        // until it moves, then read the outbox once.
-        loop {
-            fallback = if std::mem::take(&mut watch_started) {
-                false
-            } else {
-                tokio::select! {
-                    _ = wake.notified() => false,
-                    _ = tokio::time::sleep(FALLBACK_POLL) => true,
-                }
-            };
-            if fallback {
-                seen = version(&exec).await.unwrap_or(seen);
-                break;
-            }
-            if interested(&server) != watcher.is_some() {
-                break; // subscribed or unsubscribed: start or stop watching
-            }
-            if !interested(&server) {
-                continue;
-            }
-            // At most one check per MIN_SPACING: a burst of commits by
-            // other processes coalesces into one look.
-            tokio::time::sleep_until(last_check + MIN_SPACING).await;
-            last_check = tokio::time::Instant::now();
-            if commit_visible(&mut seen, || version(&exec), Some(&wake)).await {
-                break;
-            }
-        }
-    }
-}
-
-/// Pushes the notifications for `events`, advancing `cursor`. Returns
-/// false when the session is gone.
-async fn deliver(
-    server: &RelayServer,
-    peer: &Peer<RoleServer>,
+/// Pushes the notifications for one `event` of `agent` to the session
+/// behind `state` (and to the desktop with `desktop`). Returns false when
+/// the session is gone.
+pub async fn deliver(
+    state: &SessionState,
     agent: &str,
-    events: &[Event],
-    cursor: &mut i64,
-    channel_mode: bool,
-    mut desktop: Option<&mut super::desktop::Desktop>,
+    event: &Event,
+    desktop: Option<&mut super::desktop::Desktop>,
 ) -> bool {
-    for event in events {
-        *cursor = event.id;
-        let listeners = server.listeners();
-        for uri in uris_for(agent, event) {
-            // 2026 subscriptions: each sink passes only its own URIs.
-            for sink in &listeners {
-                let _ = sink.notify_resource_updated(uri.clone()).await;
-            }
-            if server.is_subscribed(&uri)
-                && peer
-                    .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
-                    .await
-                    .is_err()
-            {
-                return false;
-            }
+    let peer = state.peer();
+    let listeners = state.listeners();
+    for uri in uris_for(agent, event) {
+        // 2026 subscriptions: each sink passes only its own URIs.
+        for sink in &listeners {
+            let _ = sink.notify_resource_updated(uri.clone()).await;
         }
-        if let Some(d) = desktop.as_deref_mut()
-            && let Some(text) = super::desktop::text(event)
-        {
-            d.show(&text);
-        }
-        if channel_mode && let Some(params) = channel_envelope(event) {
-            let note = CustomNotification::new(CLAUDE_CHANNEL_METHOD, Some(params));
-            if peer
-                .send_notification(ServerNotification::CustomNotification(note))
+        if let Some(peer) = &peer
+            && state.is_subscribed(&uri)
+            && peer
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
                 .await
                 .is_err()
-            {
-                return false;
-            }
+        {
+            return false;
+        }
+    }
+    if let Some(d) = desktop
+        && let Some(text) = super::desktop::text(event)
+    {
+        d.show(&text);
+    }
+    if state.channel_mode()
+        && let Some(params) = channel_envelope(event)
+    {
+        let note = CustomNotification::new(CLAUDE_CHANNEL_METHOD, Some(params));
+        // A 2026 session has no peer to send it to: rmcp's listen
+        // streams carry only the protocol's own notifications.
+        let sent = match &peer {
+            Some(peer) => peer
+                .send_notification(ServerNotification::CustomNotification(note))
+                .await
+                .is_ok(),
+            None => true,
+        };
+        if !sent {
+            return false;
         }
     }
     true

@@ -4,7 +4,14 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::store::validate;
+use rmcp::ErrorData;
+use rmcp::model::ResourceTemplate;
+use serde_json::{Value, json};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::store::messages::ReadFilter;
+use crate::store::tasks::{TaskRole, TaskState};
+use crate::store::{Caller, Store, validate};
 
 /// A resource relay serves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,6 +57,83 @@ impl fmt::Display for ResourceUri {
             Self::Task(id) => write!(f, "relay://task/{id}"),
             Self::Channel(name) => write!(f, "relay://channel/{name}"),
         }
+    }
+}
+
+/// The resource template for tasks (MCP resources, RFC 6570 level 1).
+pub const TASK_URI_TEMPLATE: &str = "relay://task/{id}";
+/// The resource template for channels.
+pub const CHANNEL_URI_TEMPLATE: &str = "relay://channel/{name}";
+/// The resource template for inboxes (only your own can be read).
+pub const INBOX_URI_TEMPLATE: &str = "relay://inbox/{agent}";
+
+/// The resource templates `resources/templates/list` returns.
+pub fn templates() -> Vec<ResourceTemplate> {
+    let mut task = ResourceTemplate::new(TASK_URI_TEMPLATE, "task");
+    task.description = Some("A task you posted or were given: state, result, attempts and history (JSON).".into());
+    task.mime_type = Some("application/json".into());
+    let mut channel = ResourceTemplate::new(CHANNEL_URI_TEMPLATE, "channel");
+    channel.description = Some("The newest posts of a channel you joined (JSON; reading moves no cursor).".into());
+    channel.mime_type = Some("application/json".into());
+    let mut inbox = ResourceTemplate::new(INBOX_URI_TEMPLATE, "inbox");
+    inbox.description = Some("Your unread messages and open tasks (JSON; reading marks nothing read).".into());
+    inbox.mime_type = Some("application/json".into());
+    vec![task, channel, inbox]
+}
+
+/// The JSON of resource `uri` as `caller` may see it; with `check_only`,
+/// only whether it may, by reads that write nothing and wait for no lock.
+///
+/// Errors: [`ErrorCode::NotFound`] for another agent's inbox, and what
+/// `get_task` / `get_channel_messages` return for tasks and channels the
+/// caller may not read.
+pub(crate) fn resource_json(store: &Store, caller: Caller<'_>, uri: &ResourceUri, check_only: bool) -> Result<Value> {
+    match uri {
+        ResourceUri::Inbox(agent) if agent != caller.agent => Err(Error::not_found("only your own inbox can be read")),
+        ResourceUri::Inbox(_) if check_only => Ok(Value::Null),
+        ResourceUri::Task(id) if check_only => store.may_read_task(caller, *id).map(|()| Value::Null),
+        ResourceUri::Channel(name) if check_only => store.may_read_channel(caller, name).map(|()| Value::Null),
+        ResourceUri::Inbox(_) => {
+            let inbox = store.get_messages(caller, ReadFilter::Unread, None, 100, true)?;
+            let tasks: Vec<_> = store
+                .get_tasks(caller, TaskRole::Assigned, None, 100)?
+                .into_iter()
+                .filter(|t| matches!(t.state, TaskState::Posted | TaskState::Accepted))
+                .collect();
+            Ok(json!({ "messages": inbox.messages, "unread_remaining": inbox.unread_remaining, "open_tasks": tasks }))
+        }
+        ResourceUri::Task(id) => {
+            let (task, events) = store.get_task(caller, *id)?;
+            Ok(json!({ "task": task, "events": events }))
+        }
+        ResourceUri::Channel(name) => serde_json::to_value(store.get_channel_messages(caller, name, false, 50)?)
+            .map_err(|e| Error::internal(format!("cannot serialise the result: {e}"))),
+    }
+}
+
+/// The JSON-RPC error for a resource that cannot be read: one
+/// resource-not-found (-32002, MCP 2025-06-18 §Resources "Error
+/// Handling") for every unknown or forbidden URI alike, so a caller learns
+/// nothing about resources it may not see; store failures are internal
+/// errors.
+pub(crate) fn resource_error(uri: &str, err: Option<Error>) -> ErrorData {
+    match err {
+        Some(e)
+            if !matches!(
+                e.code,
+                ErrorCode::NotFound
+                    | ErrorCode::NotParty
+                    | ErrorCode::NotMember
+                    | ErrorCode::AuthFailed
+                    | ErrorCode::Validation
+            ) =>
+        {
+            ErrorData::internal_error(e.message.clone(), Some(e.to_json()))
+        }
+        _ => ErrorData::resource_not_found(
+            format!("resource not found: {uri} (or this session may not read it)"),
+            Some(json!({ "uri": uri })),
+        ),
     }
 }
 

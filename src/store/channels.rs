@@ -370,3 +370,18 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The names of `channel`'s members (none for an unknown channel):
+    /// whom a post in it concerns, for the change feed.
+    pub fn channel_members(&self, channel: &str) -> Result<Vec<String>> {
+        self.read(|c, _| {
+            let mut stmt = c.prepare_cached(
+                "SELECT m.agent FROM channel_members m JOIN channels ch ON ch.id = m.channel_id
+                 WHERE ch.name = ?1",
+            )?;
+            let rows = stmt.query_map([channel], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}

@@ -28,6 +28,7 @@ pub mod reencrypt;
 pub mod retention;
 pub mod schema;
 pub mod tasks;
+mod tokens;
 pub mod validate;
 
 use std::cell::{Cell, RefCell};

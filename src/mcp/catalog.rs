@@ -1,0 +1,370 @@
+//! The tool catalog (SPEC §3.1): each tool's name, description, argument
+//! schema and hints, written once. `tools/list` is built from it, calls
+//! are dispatched on [`Tool`], and the output schemas in [`super::output`]
+//! are keyed by the same names.
+
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+use rmcp::model::{JsonObject, ProtocolVersion, ToolAnnotations};
+
+use super::args;
+
+/// A relay tool. Its wire name is [`Tool::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tool {
+    /// `register_agent`.
+    RegisterAgent,
+    /// `unregister_agent`.
+    UnregisterAgent,
+    /// `discover_agents`.
+    DiscoverAgents,
+    /// `set_status`.
+    SetStatus,
+    /// `health_check`.
+    HealthCheck,
+    /// `send_message`.
+    SendMessage,
+    /// `broadcast`.
+    Broadcast,
+    /// `get_messages`.
+    GetMessages,
+    /// `post_task`.
+    PostTask,
+    /// `update_task`.
+    UpdateTask,
+    /// `get_task`.
+    GetTask,
+    /// `get_tasks`.
+    GetTasks,
+    /// `spawn_agent`.
+    SpawnAgent,
+    /// `create_channel`.
+    CreateChannel,
+    /// `join_channel`.
+    JoinChannel,
+    /// `leave_channel`.
+    LeaveChannel,
+    /// `post_to_channel`.
+    PostToChannel,
+    /// `get_channel_messages`.
+    GetChannelMessages,
+    /// `list_channels`.
+    ListChannels,
+}
+
+impl Tool {
+    /// Every tool.
+    pub const ALL: [Self; 19] = [
+        Self::RegisterAgent,
+        Self::UnregisterAgent,
+        Self::DiscoverAgents,
+        Self::SetStatus,
+        Self::HealthCheck,
+        Self::SendMessage,
+        Self::Broadcast,
+        Self::GetMessages,
+        Self::PostTask,
+        Self::UpdateTask,
+        Self::GetTask,
+        Self::GetTasks,
+        Self::SpawnAgent,
+        Self::CreateChannel,
+        Self::JoinChannel,
+        Self::LeaveChannel,
+        Self::PostToChannel,
+        Self::GetChannelMessages,
+        Self::ListChannels,
+    ];
+
+    /// The name clients call it by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RegisterAgent => "register_agent",
+            Self::UnregisterAgent => "unregister_agent",
+            Self::DiscoverAgents => "discover_agents",
+            Self::SetStatus => "set_status",
+            Self::HealthCheck => "health_check",
+            Self::SendMessage => "send_message",
+            Self::Broadcast => "broadcast",
+            Self::GetMessages => "get_messages",
+            Self::PostTask => "post_task",
+            Self::UpdateTask => "update_task",
+            Self::GetTask => "get_task",
+            Self::GetTasks => "get_tasks",
+            Self::SpawnAgent => "spawn_agent",
+            Self::CreateChannel => "create_channel",
+            Self::JoinChannel => "join_channel",
+            Self::LeaveChannel => "leave_channel",
+            Self::PostToChannel => "post_to_channel",
+            Self::GetChannelMessages => "get_channel_messages",
+            Self::ListChannels => "list_channels",
+        }
+    }
+
+    /// Its catalog entry.
+    pub fn def(self) -> &'static ToolDef {
+        TOOLS
+            .iter()
+            .find(|t| t.name == self)
+            .expect("every tool is in the catalog")
+    }
+}
+
+impl std::fmt::Display for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Not a relay tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownTool;
+
+impl FromStr for Tool {
+    type Err = UnknownTool;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name).ok_or(UnknownTool)
+    }
+}
+
+/// One tool's catalog entry.
+pub struct ToolDef {
+    /// Its name.
+    pub name: Tool,
+    /// What the model reads in `tools/list`.
+    pub description: &'static str,
+    /// The JSON Schema of its arguments.
+    pub schema: fn() -> Arc<JsonObject>,
+    /// Changes nothing (MCP `readOnlyHint`); a failed call of a tool that
+    /// is not read-only is audited.
+    pub read_only: bool,
+    /// May be called by an HTTP request without `X-Agent-Token` (SPEC §7).
+    pub anonymous: bool,
+}
+
+fn schema<T: schemars::JsonSchema + 'static>() -> Arc<JsonObject> {
+    rmcp::handler::server::common::schema_for_input::<T>().expect("tool argument types are JSON objects")
+}
+
+/// Every tool, in `tools/list` order.
+pub const TOOLS: &[ToolDef] = &[
+    ToolDef {
+        name: Tool::RegisterAgent,
+        description: "Register yourself on the relay under a name so other agents can reach you, or re-bind this \
+session to a name registered before (pass its token). Usually unnecessary: when your MCP config starts relay \
+with --agent you are registered already; call health_check to see who you are. A new name returns a token \
+(rly_...) shown only once: keep it to re-bind later. Errors: NAME_TAKEN (another agent holds the name), \
+AUTH_FAILED (wrong token), VALIDATION.",
+        schema: schema::<args::RegisterAgent>,
+        read_only: false,
+        anonymous: true,
+    },
+    ToolDef {
+        name: Tool::UnregisterAgent,
+        description: "Remove your own registration. Messages addressed to your name are kept and wait for whoever \
+registers it next. Afterwards, tools that need an identity fail until you call register_agent again.",
+        schema: schema::<args::NoArgs>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::DiscoverAgents,
+        description: "List agents on this relay with role, capabilities, declared status and presence (online: \
+active in the last 10 minutes; stale: last hour; offline: longer). Use it to find whom to message. Offline \
+agents are left out unless include_offline is true.",
+        schema: schema::<args::DiscoverAgents>,
+        read_only: true,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::SetStatus,
+        description: "Tell other agents whether you are online, busy, away or offline, with an optional short note \
+(e.g. \"running the test suite\").",
+        schema: schema::<args::SetStatus>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::HealthCheck,
+        description: "Check that the relay works and see which agent this session is bound to (name, role, \
+capabilities) and how many unread messages wait for you. Needs no registration.",
+        schema: schema::<args::NoArgs>,
+        read_only: true,
+        anonymous: true,
+    },
+    ToolDef {
+        name: Tool::SendMessage,
+        description: "Send a direct message to another agent by name. It is stored durably and delivered when \
+they read their messages, even if they are offline or have not registered yet. To answer a message, pass its id \
+as reply_to: the reply joins that thread. Returns message_id and thread_id. Errors: VALIDATION (bad name, empty \
+content), PAYLOAD_TOO_LARGE (over 64 KiB), NOT_FOUND / NOT_PARTY (bad reply_to).",
+        schema: schema::<args::SendMessage>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::Broadcast,
+        description: "Send one message to every registered agent except yourself, or only to agents with a given \
+role. Needs the broadcast capability (CAP_DENIED otherwise).",
+        schema: schema::<args::Broadcast>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::GetMessages,
+        description: "Read messages sent to you (direct and broadcast), oldest first. By default returns unread \
+messages and marks them read; pass peek: true to look without marking. Pass thread_id to follow one \
+conversation. unread_remaining says how many unread messages are still waiting.",
+        schema: schema::<args::GetMessages>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::PostTask,
+        description: "Hand a piece of work to another agent (or a headless worker) and get the result back, exactly \
+once. Give `to` (an agent name) or `required_capabilities` (relay picks the least-busy capable agent, or queues the \
+task until one registers). Pass a request_id to make retries safe. Set write: true if the work changes files. With \
+wait_seconds the call blocks until the task finishes (the task keeps running if you time out). Needs the tasks \
+capability. Returns the task with its id and state.",
+        schema: schema::<args::PostTask>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::UpdateTask,
+        description: "Move a task along. As its assignee: \"accept\" it (you get a fencing_token and a lease; \
+send \"heartbeat\" before the lease ends), then \"complete\" with a result or \"fail\" with an error; \"release\" \
+gives it back, \"reject\" refuses it. As its requester: \"cancel\", or \"recover\" a parked (needs_recovery) task. \
+Errors: STALE_LEASE (your claim was superseded), INVALID_STATE, NOT_PARTY, NOT_FOUND.",
+        schema: schema::<args::UpdateTask>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::GetTask,
+        description: "Read one task you posted or were given: its state, result or error, attempts, lease, and full \
+history of transitions. With wait_seconds, waits for it to finish (timed_out: true if it has not).",
+        schema: schema::<args::GetTask>,
+        read_only: true,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::GetTasks,
+        description: "List tasks assigned to you (role \"assigned\", the default: your to-do list; accept the posted \
+ones with update_task) or tasks you posted (role \"posted\"), newest first, optionally by state.",
+        schema: schema::<args::GetTasks>,
+        read_only: true,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::SpawnAgent,
+        description: "Open a new agent terminal (Claude Code by default) already connected to relay as a new agent, \
+e.g. to get a reviewer or a helper for a sub-task. It starts in tmux or a terminal window; the operator may \
+configure relay to only return the command. initial_message waits in the new agent's inbox. You can only grant \
+capabilities you hold. Needs the spawn capability.",
+        schema: schema::<args::SpawnAgent>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::CreateChannel,
+        description: "Create a channel (a named group conversation) and join it. Needs the channels capability. \
+Errors: ALREADY_EXISTS, VALIDATION (names are lowercase a-z 0-9 _ -).",
+        schema: schema::<args::CreateChannel>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::JoinChannel,
+        description: "Join a channel to read and post in it. Posts made before you joined count as read; \
+get_channel_messages with status \"all\" still shows them. Joining twice is harmless.",
+        schema: schema::<args::ChannelRef>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::LeaveChannel,
+        description: "Leave a channel you joined. Errors: NOT_FOUND, NOT_MEMBER.",
+        schema: schema::<args::ChannelRef>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::PostToChannel,
+        description: "Post a message to a channel you have joined; every member can read it. Needs the channels \
+capability. Errors: NOT_FOUND, NOT_MEMBER, CAP_DENIED, PAYLOAD_TOO_LARGE.",
+        schema: schema::<args::PostToChannel>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::GetChannelMessages,
+        description: "Read posts in a channel you have joined, oldest first. status \"unread\" (default) returns \
+posts after your read cursor and moves the cursor past them; \"all\" returns the newest posts and leaves the \
+cursor alone. Errors: NOT_FOUND, NOT_MEMBER.",
+        schema: schema::<args::GetChannelMessages>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::ListChannels,
+        description: "List every channel with its description, member count, whether you joined it, and how many \
+of its posts you have not read.",
+        schema: schema::<args::NoArgs>,
+        read_only: true,
+        anonymous: false,
+    },
+];
+
+/// The tool catalog as `tools/list` returns it to the newest revision;
+/// built once. Every tool declares its `outputSchema` ([`super::output`]).
+pub fn tools() -> &'static [rmcp::model::Tool] {
+    static TOOL_LIST: OnceLock<Vec<rmcp::model::Tool>> = OnceLock::new();
+    TOOL_LIST.get_or_init(|| {
+        TOOLS
+            .iter()
+            .map(|t| {
+                let output = super::output::schema(t.name.as_str()).expect("every tool has an output schema");
+                rmcp::model::Tool::new(t.name.as_str(), t.description, (t.schema)())
+                    .with_raw_output_schema(Arc::new(output))
+                    .with_annotations(
+                        ToolAnnotations::new()
+                            .read_only(t.read_only)
+                            .destructive(false)
+                            .open_world(false),
+                    )
+            })
+            .collect()
+    })
+}
+
+/// The tool catalog as revision `v` knows it (see [`super::revision`]).
+pub fn tools_for(v: &ProtocolVersion) -> &'static [rmcp::model::Tool] {
+    static BY_REVISION: [OnceLock<Vec<rmcp::model::Tool>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match (
+        super::revision::has_annotations(v),
+        super::revision::has_structured_output(v),
+    ) {
+        (_, true) => return tools(),
+        (true, false) => &BY_REVISION[1],
+        (false, _) => &BY_REVISION[0],
+    };
+    slot.get_or_init(|| tools().iter().map(|t| super::revision::tool(t.clone(), v)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_is_listed_once_in_order_and_parses_back() {
+        assert_eq!(TOOLS.len(), Tool::ALL.len());
+        for (def, tool) in TOOLS.iter().zip(Tool::ALL) {
+            assert_eq!(def.name, tool);
+            assert_eq!(tool.as_str().parse::<Tool>(), Ok(tool));
+        }
+        assert_eq!("nope".parse::<Tool>(), Err(UnknownTool));
+    }
+}
