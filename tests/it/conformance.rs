@@ -289,19 +289,36 @@ fn conform(revision: &str) {
     let mut table = format!("conformance {revision} against {}:\n", hub.url);
     for (name, scenario) in &results {
         let failed = scenario.failed_checks();
-        let warned = scenario.status.values().filter(|s| s.as_str() == "WARNING").count();
-        let mark = if failed.is_empty() { "pass" } else { "FAIL" };
-        let note = match (baseline.get(name), failed.is_empty()) {
-            (Some(reason), false) => format!(" (baseline: {reason})"),
-            (_, false) => format!(" [{}]", failed.join(", ")),
-            _ => String::new(),
+        let reasons: Vec<&str> = match baseline.get(name) {
+            Some(reason) => vec![reason.as_str()],
+            None => failed
+                .iter()
+                .filter_map(|c| baseline.get(&format!("{name}:{c}")).map(String::as_str))
+                .collect(),
         };
-        let warned = if warned > 0 {
-            format!(", {warned} warning(s)")
+        let (mark, note) = if failed.is_empty() {
+            ("pass ", String::new())
+        } else if baseline.contains_key(name) || reasons.len() == failed.len() {
+            let mut reasons = reasons;
+            reasons.sort_unstable();
+            reasons.dedup();
+            let of = format!("{} of {} checks fail", failed.len(), scenario.status.len());
+            ("xfail", format!(" ({of}: {})", reasons.join("; ")))
         } else {
-            String::new()
+            ("FAIL ", format!(" [{}]", failed.join(", ")))
         };
-        table.push_str(&format!("  {mark} {name}{warned}{note}\n"));
+        let warned: Vec<&str> = scenario
+            .status
+            .iter()
+            .filter(|(_, s)| s.as_str() == "WARNING")
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let warned = if warned.is_empty() {
+            String::new()
+        } else {
+            format!(" warning: {}", warned.join(", "))
+        };
+        table.push_str(&format!("  {mark} {name}{note}{warned}\n"));
     }
     let passed = results.values().filter(|s| s.failed_checks().is_empty()).count();
     table.push_str(&format!(
