@@ -175,9 +175,7 @@ impl RelayServer {
             Tool::CreateChannel => {
                 let a: args::CreateChannel = parse(args)?;
                 let ch = self
-                    .with_caller(call, move |s, c| {
-                        s.create_channel(c, &a.name, a.description.as_deref())
-                    })
+                    .with_caller(call, move |s, c| s.create_channel(c, &a.name, a.description.as_deref()))
                     .await?;
                 Ok(json!({ "channel": ch }))
             }
