@@ -42,6 +42,16 @@ fn pinned_version() -> String {
         .to_owned()
 }
 
+/// Whether `prefix` holds the pinned suite, installed by a successful
+/// `npm ci` of the committed package-lock.json (kept as `installed.lock`;
+/// a changed lock reinstalls even at the same version).
+fn installed(prefix: &Path, version: &str) -> bool {
+    let done = std::fs::read(prefix.join("installed.lock")).ok();
+    installed_version(prefix).as_deref() == Some(version)
+        && done.is_some()
+        && done == std::fs::read(repo().join("tests/conformance/package-lock.json")).ok()
+}
+
 /// The version of the suite installed under `prefix`, if any.
 fn installed_version(prefix: &Path) -> Option<String> {
     let text =
@@ -84,11 +94,11 @@ fn suite() -> Suite {
     let prefix = repo().join(".venv/conformance");
     let cli = prefix.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
     let want = pinned_version();
-    if installed_version(&prefix).as_deref() == Some(want.as_str()) {
+    if installed(&prefix, &want) {
         return Suite { node, cli };
     }
     let _lock = setup_lock();
-    if installed_version(&prefix).as_deref() == Some(want.as_str()) {
+    if installed(&prefix, &want) {
         return Suite { node, cli };
     }
     std::fs::create_dir_all(&prefix).expect("create .venv/conformance");
@@ -124,6 +134,7 @@ fn suite() -> Suite {
         Some(want.as_str()),
         "npm ci did not install the pinned suite"
     );
+    std::fs::copy(prefix.join("package-lock.json"), prefix.join("installed.lock")).expect("mark the install done");
     Suite { node, cli }
 }
 
