@@ -14,6 +14,7 @@ mod durability;
 mod encryption;
 mod hardening;
 mod hooks;
+mod http;
 mod identity;
 mod init;
 mod interop;

@@ -469,3 +469,175 @@ impl Drop for Tmpfs {
             .status();
     }
 }
+
+/// A `relay serve --transport http --port 0` child: the hub, on loopback.
+pub struct Hub {
+    pub child: Reaper,
+    /// `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+    /// What the hub wrote on stderr so far.
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Relay {
+    /// Starts the hub with `args` after `serve --transport http --port 0`
+    /// and waits for its `listening on` line.
+    pub fn hub(&self, args: &[&str]) -> Hub {
+        self.hub_env(args, &[])
+    }
+
+    /// [`Relay::hub`] with extra environment variables.
+    pub fn hub_env(&self, args: &[&str], env: &[(&str, &str)]) -> Hub {
+        let mut cmd = std::process::Command::new(relay_bin());
+        cmd.env("RELAY_CONFIG", self.config())
+            .arg("--db")
+            .arg(&self.db)
+            .args(["serve", "--transport", "http", "--port", "0"])
+            .args(args)
+            .env_clear_relay()
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn the hub");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let seen = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+                seen.lock().unwrap().push(line);
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the hub did not say where it listens: {:?}", lines.lock().unwrap()));
+        Hub {
+            child: Reaper(child),
+            url,
+            stderr: lines,
+        }
+    }
+}
+
+impl Hub {
+    /// A handle on a hub some other process runs at `url` (no child).
+    pub fn at(url: &str) -> HubClient {
+        HubClient { url: url.to_owned() }
+    }
+
+    fn client(&self) -> HubClient {
+        HubClient { url: self.url.clone() }
+    }
+
+    /// See [`HubClient::session`].
+    pub async fn session(&self, token: Option<&str>) -> Client {
+        self.client().session(token).await
+    }
+
+    /// See [`HubClient::listener`].
+    pub async fn listener(&self, token: Option<&str>) -> Client<Recorder> {
+        self.client().listener(token).await
+    }
+
+    /// See [`HubClient::stateless`].
+    pub async fn stateless(&self, token: Option<&str>) -> Client {
+        self.client().stateless(token).await
+    }
+
+    /// See [`HubClient::register`].
+    pub async fn register(&self, name: &str) -> String {
+        self.client().register(name).await
+    }
+
+    /// See [`HubClient::register_with`].
+    pub async fn register_with(&self, name: &str, capabilities: &[&str]) -> String {
+        self.client().register_with(name, capabilities).await
+    }
+
+    /// `http://127.0.0.1:PORT` (no path).
+    pub fn base(&self) -> String {
+        self.url.trim_end_matches("/mcp").to_owned()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.0.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        self.child.0.wait().expect("wait for the hub")
+    }
+}
+
+/// An MCP client factory for a hub at `url`.
+pub struct HubClient {
+    pub url: String,
+}
+
+impl HubClient {
+    fn transport(&self, token: Option<&str>) -> rmcp::transport::StreamableHttpClientTransport<reqwest::Client> {
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let mut headers = std::collections::HashMap::new();
+        if let Some(token) = token {
+            headers.insert(
+                reqwest::header::HeaderName::from_static("x-agent-token"),
+                reqwest::header::HeaderValue::from_str(token).unwrap(),
+            );
+        }
+        rmcp::transport::StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(self.url.clone()).custom_headers(headers),
+        )
+    }
+
+    /// A 2025-11-25 session (initialize, Mcp-Session-Id) as `token`'s agent.
+    pub async fn session(&self, token: Option<&str>) -> Client {
+        self.session_with(token, ()).await
+    }
+
+    /// A 2025-11-25 session that records its notifications.
+    pub async fn listener(&self, token: Option<&str>) -> Client<Recorder> {
+        self.session_with(token, Recorder::default()).await
+    }
+
+    async fn session_with<H: rmcp::ClientHandler>(&self, token: Option<&str>, handler: H) -> Client<H> {
+        let service = handler
+            .serve(self.transport(token))
+            .await
+            .expect("MCP initialize over HTTP");
+        Client { service }
+    }
+
+    /// A 2026-07-28 client (server/discover, stateless requests).
+    pub async fn stateless(&self, token: Option<&str>) -> Client {
+        use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+        let lifecycle = ClientLifecycleMode::Discover {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+        };
+        let service =
+            ().serve_with_lifecycle(self.transport(token), lifecycle)
+                .await
+                .expect("server/discover over HTTP");
+        Client { service }
+    }
+
+    /// Registers `name` from a request without a token; returns its token.
+    pub async fn register(&self, name: &str) -> String {
+        self.register_with(name, &[]).await
+    }
+
+    /// Registers `name` with `capabilities` (the self-service ones: an
+    /// anonymous request may grant no more); returns its token.
+    pub async fn register_with(&self, name: &str, capabilities: &[&str]) -> String {
+        let anon = self.session(None).await;
+        let reg = anon
+            .call(
+                "register_agent",
+                serde_json::json!({ "name": name, "capabilities": capabilities }),
+            )
+            .await;
+        anon.close().await;
+        reg["token"].as_str().expect("a new name's token").to_owned()
+    }
+}
