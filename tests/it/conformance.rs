@@ -23,7 +23,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::interop::{Hub, repo, setup_lock, setup_step, venv_with};
+use crate::interop::{hub_log, repo, setup_lock, setup_step, venv_with};
+use crate::support::Relay;
 
 /// A `node` (22+) and the suite's entry point.
 struct Suite {
@@ -278,7 +279,8 @@ fn compare(results: &BTreeMap<String, Scenario>, baseline: &BTreeMap<String, Str
 /// and checks the outcome against the baseline.
 fn conform(revision: &str) {
     let suite = suite();
-    let hub = Hub::start();
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(&suite.node)
         .arg(&suite.cli)
@@ -343,7 +345,7 @@ fn conform(revision: &str) {
         problems.is_empty(),
         "conformance {revision} differs from tests/conformance/baseline.toml:\n  {}\n--- suite stderr\n{stderr}\n--- hub stderr\n{}",
         problems.join("\n  "),
-        hub.log()
+        hub_log(&hub)
     );
 }
 

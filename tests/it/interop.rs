@@ -1,7 +1,7 @@
 //! Interop with the official Python MCP SDK (`pip install mcp`): its stdio
 //! client drives `relay serve` through a real conversation, and its
 //! Streamable HTTP client drives the hub (`relay serve --transport http`)
-//! in both protocol revisions. [`Hub`] and the `.venv` setup here serve
+//! in both protocol revisions. The `.venv` setup here serves
 //! tests/it/conformance.rs too.
 //!
 //! Needs a Python with the `mcp` package. `RELAY_TEST_PYTHON` names one;
@@ -12,13 +12,10 @@
 //! `cargo test` passes on a fresh clone. A file lock makes concurrent test
 //! processes wait for one setup instead of racing.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::process::{Command, Output};
 
-use crate::support::{Reaper, Relay, ScrubRelayEnv, relay_bin};
+use crate::support::{Hub, Relay, relay_bin};
 
 pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -132,88 +129,9 @@ pub(crate) fn venv_with(requirements: &Path) -> PathBuf {
     python
 }
 
-/// A running `relay serve --transport http --port 0` on a temp store, for
-/// clients written in other languages. Killed when dropped.
-pub(crate) struct Hub {
-    /// `http://HOST:PORT/mcp`, as the hub logged it.
-    pub url: String,
-    /// Everything the hub has written to stderr so far.
-    log: Arc<Mutex<String>>,
-    _child: Reaper,
-    _relay: Relay,
-}
-
-impl Hub {
-    pub(crate) fn start() -> Self {
-        let relay = Relay::new();
-        let mut child = Command::new(relay_bin())
-            .env("RELAY_CONFIG", relay.config())
-            .env_clear_relay()
-            // Loopback needs no hub secret; a developer's must not apply.
-            .env_remove("RELAY_HTTP_SECRET")
-            .arg("--db")
-            .arg(&relay.db)
-            .args(["serve", "--transport", "http", "--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn relay serve --transport http");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        // Drains stderr for the hub's whole life, so it never blocks on a
-        // full pipe; the first `listening on URL` line is sent back.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = listening_url(&line) {
-                    let _ = tx.send(url);
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let child = Reaper(child);
-        let url = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
-            panic!(
-                "relay serve --transport http logged no `listening on` line:\n{}",
-                log.lock().unwrap()
-            )
-        });
-        Self {
-            url,
-            log,
-            _child: child,
-            _relay: relay,
-        }
-    }
-
-    /// The hub's stderr so far, for failure messages.
-    pub(crate) fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-/// The URL of a `listening on http://HOST:PORT/mcp` log line.
-fn listening_url(line: &str) -> Option<String> {
-    let rest = &line[line.find("listening on ")? + "listening on ".len()..];
-    let url = rest.split_whitespace().next()?;
-    let url = url.trim_matches(|c: char| c == '"' || c == '\'' || c == ',');
-    (url.starts_with("http://") && url.ends_with("/mcp")).then(|| url.to_owned())
-}
-
-#[test]
-fn listening_url_is_parsed_from_plain_and_structured_lines() {
-    let want = Some("http://127.0.0.1:41234/mcp".to_owned());
-    assert_eq!(listening_url("listening on http://127.0.0.1:41234/mcp"), want);
-    assert_eq!(
-        listening_url("2026-01-01T00:00:00Z INFO relay: listening on http://127.0.0.1:41234/mcp"),
-        want
-    );
-    assert_eq!(listening_url("msg=\"listening on http://127.0.0.1:41234/mcp\""), want);
-    assert_eq!(listening_url("listening on stdio"), None);
+/// The hub's stderr so far, for failure messages.
+pub(crate) fn hub_log(hub: &Hub) -> String {
+    hub.stderr.lock().unwrap().join("\n")
 }
 
 #[test]
@@ -234,7 +152,8 @@ fn python_sdk_client_talks_to_relay_serve() {
 
 #[test]
 fn python_sdk_http_client_talks_to_the_hub() {
-    let hub = Hub::start();
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
     let script = repo().join("tests/interop/python_http_client.py");
     let out = Command::new(python())
         .arg(script)
@@ -246,7 +165,7 @@ fn python_sdk_http_client_talks_to_the_hub() {
     assert!(
         out.status.success(),
         "python HTTP client failed:\n{stdout}\n{stderr}\n--- hub stderr\n{}",
-        hub.log()
+        hub_log(&hub)
     );
     assert!(stdout.contains("interop http ok"), "{stdout}");
 }
