@@ -7,6 +7,7 @@ mod support;
 mod backup;
 mod channels;
 mod cli;
+mod conformance;
 mod delivery;
 mod doctor;
 mod durability;
