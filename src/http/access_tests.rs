@@ -72,7 +72,7 @@ impl Hub {
             ..Default::default()
         };
         self.store
-            .register_agent(&reg, Credential::None, &[], "http")
+            .register_agent(&reg, Credential::None, &[], crate::store::words::Transport::Http)
             .unwrap()
             .token
             .unwrap()

@@ -281,11 +281,21 @@ mod tests {
                 capabilities: caps.clone(),
                 ..Default::default()
             };
-            store.register_agent(&reg, Credential::None, &caps, "http").unwrap();
+            store
+                .register_agent(
+                    &reg,
+                    Credential::None,
+                    &[
+                        crate::store::words::Capability::Tasks,
+                        crate::store::words::Capability::Channels,
+                    ],
+                    crate::store::words::Transport::Http,
+                )
+                .unwrap();
         }
         let alice = Caller {
             agent: "alice",
-            transport: "http",
+            transport: crate::store::words::Transport::Http,
         };
         store.create_channel(alice, "general", Some("all hands")).unwrap();
         store

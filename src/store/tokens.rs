@@ -146,7 +146,7 @@ mod tests {
             ..Default::default()
         };
         store
-            .register_agent(&reg, Credential::None, &[], "http")
+            .register_agent(&reg, Credential::None, &[], crate::store::words::Transport::Http)
             .unwrap()
             .token
             .unwrap()

@@ -153,7 +153,12 @@ fn register(relay: &Relay, name: &str) -> String {
     };
     relay
         .store()
-        .register_agent(&reg, relay::store::agents::Credential::None, &[], "cli")
+        .register_agent(
+            &reg,
+            relay::store::agents::Credential::None,
+            &[],
+            relay::store::words::Transport::Cli,
+        )
         .unwrap()
         .token
         .unwrap()
