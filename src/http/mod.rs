@@ -94,6 +94,9 @@ impl Hub {
             // answers with relay's error bodies.
             .disable_allowed_hosts()
             .disable_allowed_origins()
+            // A 2026 stateless request that only gets its answer is
+            // answered with plain JSON (SSE when it streams more).
+            .with_json_response(true)
             .with_max_request_body_bytes(settings.max_line_bytes)
             .with_sse_keep_alive(Some(Duration::from_secs(SSE_KEEP_ALIVE_SECONDS)))
             .with_cancellation_token(rmcp_stop.clone());
