@@ -459,11 +459,12 @@ fn health_check(hub: &Endpoints, status: StatusCode, ms: u128, body: Option<Valu
                 hub.health,
                 humantime::format_duration(Duration::from_secs(b["uptime_seconds"].as_u64().unwrap_or(0)))
             );
+            let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
             if let (Some(agents), Some(online)) = (counts["agents"].as_u64(), counts["online_agents"].as_u64()) {
-                detail.push_str(&format!(", {agents} agents ({online} online)"));
+                detail.push_str(&format!(", {} ({online} online)", plural(agents, "agent")));
             }
             if let Some(tasks) = counts["open_tasks"].as_u64() {
-                detail.push_str(&format!(", {tasks} open tasks"));
+                detail.push_str(&format!(", {}", plural(tasks, "open task")));
             }
             (check("hub reachable", Status::Pass, detail, None), Some(b))
         }
