@@ -330,3 +330,34 @@ async fn an_idle_2025_session_expires_and_its_id_is_then_refused() {
     let late = post(ping, Some(&session)).await.unwrap();
     assert_eq!(late.status(), 404, "an expired session must be unknown");
 }
+
+#[tokio::test]
+async fn spawn_agent_over_http_only_returns_the_command() {
+    use relay::store::words::{Capability, Transport};
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
+    let reg = relay::store::Registration {
+        name: "remote-lead".into(),
+        capabilities: vec!["spawn".into()],
+        ..Default::default()
+    };
+    let token = relay
+        .store()
+        .register_agent(
+            &reg,
+            relay::store::agents::Credential::None,
+            &[Capability::Spawn],
+            Transport::Cli,
+        )
+        .unwrap()
+        .token
+        .unwrap();
+    let lead = hub.session(Some(&token)).await;
+    let cwd = relay.dir.path().to_str().unwrap();
+    let out = lead.call("spawn_agent", json!({"name": "helper-1", "cwd": cwd})).await;
+    // A caller on another machine starts nothing on the hub's.
+    assert_eq!(out["launched"], false);
+    assert_eq!(out["mode"], "dry-run");
+    assert!(out["command_line"].as_str().unwrap().contains("helper-1"));
+    lead.close().await;
+}
