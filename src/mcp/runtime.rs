@@ -349,7 +349,8 @@ async fn feed(rt: Runtime, db: std::path::PathBuf, mut cursor: i64) {
                 false
             } else {
                 tokio::select! {
-                    () = &mut own => break,
+                    // Nobody listening: this process's commits need no look.
+                    () = &mut own, if interested => break,
                     () = wake.notified() => false,
                     () = tokio::time::sleep(FALLBACK_POLL) => true,
                     () = stop.cancelled() => return,
