@@ -142,6 +142,11 @@ impl Hub {
             }
         };
         tokio::spawn(closing);
+        // Answers go out as several small writes (SSE events): without
+        // TCP_NODELAY each waits for the client's delayed ACK (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await

@@ -366,7 +366,13 @@ async fn feed(rt: Runtime, db: std::path::PathBuf, mut cursor: i64) {
             if !rt.interested() {
                 continue;
             }
-            if commit_visible(&mut seen, || version(&exec), Some(&wake)).await {
+            // A file event may be this process's own commit, which never
+            // moves data_version here: the executor's signal ends the wait.
+            let visible = tokio::select! {
+                () = &mut own => true,
+                visible = commit_visible(&mut seen, || version(&exec), Some(&wake)) => visible,
+            };
+            if visible {
                 break;
             }
         }
