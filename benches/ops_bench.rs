@@ -33,7 +33,7 @@ fn main() {
         )
         .unwrap();
         for a in ["alice", "bob", "carol"] {
-            store.bind_agent(a, None, None, "bench").unwrap();
+            store.bind_agent(a, None, None, relay::store::Transport::Cli).unwrap();
         }
         let senders = ["alice", "carol"];
         let chunk = 10_000;
@@ -43,7 +43,7 @@ fn main() {
                     let n = c * chunk + i;
                     let caller = relay::store::Caller {
                         agent: senders[n % 2],
-                        transport: "bench",
+                        transport: relay::store::Transport::Cli,
                     };
                     let text =
                         format!("message {n}: a typical status update from one agent to another, about this long");
@@ -129,14 +129,14 @@ fn main() {
             codec,
         )
         .unwrap();
-        store.bind_agent("a", None, None, "bench").unwrap();
+        store.bind_agent("a", None, None, relay::store::Transport::Cli).unwrap();
         let start = Instant::now();
         for c in 0..sends / 1000 {
             let (_, committed) = store.batch(|| {
                 for i in 0..1000 {
                     let caller = relay::store::Caller {
                         agent: "a",
-                        transport: "bench",
+                        transport: relay::store::Transport::Cli,
                     };
                     let text = format!("message {c}/{i}: a typical status update from one agent to another");
                     store
@@ -151,7 +151,7 @@ fn main() {
         let start = Instant::now();
         let caller = relay::store::Caller {
             agent: "a",
-            transport: "bench",
+            transport: relay::store::Transport::Cli,
         };
         let mut read = 0;
         loop {

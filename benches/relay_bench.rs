@@ -164,10 +164,10 @@ fn main() {
             relay::store::Limits::default(),
         )
         .unwrap();
-        store.bind_agent("a", None, None, "bench").unwrap();
+        store.bind_agent("a", None, None, relay::store::Transport::Cli).unwrap();
         let caller = relay::store::Caller {
             agent: "a",
-            transport: "bench",
+            transport: relay::store::Transport::Cli,
         };
         let start = Instant::now();
         for _ in 0..n {
@@ -196,10 +196,12 @@ fn main() {
                     )
                     .unwrap();
                     let name = format!("t{i}");
-                    store.bind_agent(&name, None, None, "bench").unwrap();
+                    store
+                        .bind_agent(&name, None, None, relay::store::Transport::Cli)
+                        .unwrap();
                     let caller = relay::store::Caller {
                         agent: &name,
-                        transport: "bench",
+                        transport: relay::store::Transport::Cli,
                     };
                     for _ in 0..per {
                         store

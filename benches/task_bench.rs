@@ -162,11 +162,11 @@ fn main() {
         )
         .unwrap();
         store
-            .bind_agent("s", None, Some(&["tasks".to_owned()]), "bench")
+            .bind_agent("s", None, Some(&["tasks".to_owned()]), relay::store::Transport::Cli)
             .unwrap();
         let c = relay::store::Caller {
             agent: "s",
-            transport: "bench",
+            transport: relay::store::Transport::Cli,
         };
         let n = 3000;
         let start = Instant::now();

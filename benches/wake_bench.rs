@@ -129,11 +129,15 @@ fn main() {
             relay::store::Limits::default(),
         )
         .unwrap();
-        store.bind_agent("hooked", None, None, "bench").unwrap();
-        store.bind_agent("chatty", None, None, "bench").unwrap();
+        store
+            .bind_agent("hooked", None, None, relay::store::Transport::Cli)
+            .unwrap();
+        store
+            .bind_agent("chatty", None, None, relay::store::Transport::Cli)
+            .unwrap();
         let chatty = relay::store::Caller {
             agent: "chatty",
-            transport: "bench",
+            transport: relay::store::Transport::Cli,
         };
         let stored = if quick { 500 } else { 10_000 };
         for chunk in 0..stored / 500 {

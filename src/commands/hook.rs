@@ -19,6 +19,7 @@ use crate::cli::{GlobalArgs, HookArgs};
 use crate::config::Settings;
 use crate::store::Store;
 use crate::store::events::Event;
+use crate::store::events::Kind;
 
 /// Largest hook input read from stdin, in bytes.
 const MAX_INPUT: u64 = 1024 * 1024;
@@ -132,8 +133,8 @@ pub fn summary(events: &[Event]) -> Option<String> {
     let mut senders: Vec<&str> = Vec::new();
     let (mut posted, mut finished, mut cancelled, mut posts) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for e in events {
-        match e.kind.as_str() {
-            "message" | "broadcast" => {
+        match e.kind {
+            Kind::Message | Kind::Broadcast => {
                 messages += 1;
                 if let Some(a) = e.actor.as_deref()
                     && !senders.contains(&a)
@@ -142,10 +143,10 @@ pub fn summary(events: &[Event]) -> Option<String> {
                     senders.push(a);
                 }
             }
-            "task_posted" => posted.extend(e.subject_id),
-            "task_finished" => finished.extend(e.subject_id),
-            "task_cancelled" => cancelled.extend(e.subject_id),
-            "channel_post" => posts += 1,
+            Kind::TaskPosted => posted.extend(e.subject_id),
+            Kind::TaskFinished => finished.extend(e.subject_id),
+            Kind::TaskCancelled => cancelled.extend(e.subject_id),
+            Kind::ChannelPost => posts += 1,
             _ => {}
         }
     }
@@ -180,7 +181,7 @@ pub fn summary(events: &[Event]) -> Option<String> {
     ))
 }
 
-fn pending_text(p: &crate::store::events::Pending) -> Option<String> {
+fn pending_text(p: &crate::store::inbox::Pending) -> Option<String> {
     let mut parts = Vec::new();
     if p.unread > 0 {
         parts.push(format!(

@@ -32,7 +32,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let agent = match args.agent.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => Some(
             store
-                .bind_agent(name, role, capabilities.as_deref(), "stdio")
+                .bind_agent(name, role, capabilities.as_deref(), crate::store::Transport::Stdio)
                 .with_context(|| format!("cannot bind this session to agent {name:?}"))?,
         ),
         None => None,
@@ -102,22 +102,12 @@ fn serve_hub(
     settings: &Settings,
 ) -> anyhow::Result<ExitCode> {
     let options = HubOptions {
-        host: args.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
-        port: args.port.unwrap_or(crate::http::DEFAULT_PORT),
+        host: args.host.clone().unwrap_or_else(|| settings.http.host.clone()),
+        port: args.port.unwrap_or(settings.http.port),
         spawn_mode: args.spawn_mode,
     };
-    let loopback = matches!(options.host.as_str(), "localhost" | "127.0.0.1" | "::1")
-        || options
-            .host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !loopback && std::env::var_os("RELAY_HTTP_SECRET").is_none() {
-        return Err(crate::Error::validation(format!(
-            "refusing to listen on {} without a hub secret: set RELAY_HTTP_SECRET (or bind 127.0.0.1)",
-            options.host
-        ))
-        .into());
-    }
+    // A non-loopback bind needs the hub secret (SPEC §7): exit 2.
+    settings.http.check_bind(&options.host)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -11,6 +11,7 @@ use crate::cli::TailArgs;
 use crate::config::Settings;
 use crate::store::Store;
 use crate::store::events::Event;
+use crate::store::events::Kind;
 use crate::watch::{FALLBACK_POLL, commit_visible};
 
 /// Follows the outbox until interrupted (or stdout closes).
@@ -84,18 +85,17 @@ pub fn line(e: &Event) -> String {
     let actor = e.actor.as_deref().unwrap_or("relay");
     let target = e.target.as_deref().unwrap_or("");
     let id = e.subject_id.map(|i| i.to_string()).unwrap_or_default();
-    let what = match e.kind.as_str() {
-        "message" => format!("{actor} → {target}  message {id}"),
-        "broadcast" => format!("{actor} → {target}  broadcast {id}"),
-        "channel_post" => format!("{actor} → #{}  post {id}", e.channel.as_deref().unwrap_or("?")),
-        "channel_created" => format!("{actor} created #{}", e.channel.as_deref().unwrap_or("?")),
-        "task_posted" => format!("{actor} → {target}  task {id} posted"),
-        "task_finished" => format!("{actor} → {target}  task {id} finished"),
-        "task_cancelled" => format!("{actor} → {target}  task {id} cancelled"),
-        "agent_registered" => format!("{actor} registered"),
-        "agent_unregistered" => format!("{actor} unregistered"),
-        "status_changed" => format!("{actor} changed status"),
-        other => format!("{actor} {other} {target} {id}"),
+    let what = match e.kind {
+        Kind::Message => format!("{actor} → {target}  message {id}"),
+        Kind::Broadcast => format!("{actor} → {target}  broadcast {id}"),
+        Kind::ChannelPost => format!("{actor} → #{}  post {id}", e.channel.as_deref().unwrap_or("?")),
+        Kind::ChannelCreated => format!("{actor} created #{}", e.channel.as_deref().unwrap_or("?")),
+        Kind::TaskPosted => format!("{actor} → {target}  task {id} posted"),
+        Kind::TaskFinished => format!("{actor} → {target}  task {id} finished"),
+        Kind::TaskCancelled => format!("{actor} → {target}  task {id} cancelled"),
+        Kind::AgentRegistered => format!("{actor} registered"),
+        Kind::AgentUnregistered => format!("{actor} unregistered"),
+        Kind::StatusChanged => format!("{actor} changed status"),
     };
     format!("{time}  {:<16} {what}", e.kind)
 }

@@ -12,6 +12,10 @@
 //! people and scripts ([`endpoints`]) and shutdown.
 
 pub mod access;
+pub mod endpoints;
+pub mod proxy;
+pub mod ratelimit;
+pub mod receipts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,10 +68,12 @@ impl Hub {
         let listener = tokio::net::TcpListener::bind((options.host.as_str(), options.port))
             .await
             .with_context(|| format!("cannot listen on {}:{}", options.host, options.port))?;
-        let bound = listener.local_addr()?;
+        let http = crate::config::HttpSettings {
+            host: options.host.clone(),
+            ..settings.http.clone()
+        };
         let access = Arc::new(
-            access::Access::new(settings, runtime.executor().store().clone(), &options.host, bound)
-                .context("invalid [http] settings")?,
+            access::Access::new(&http, runtime.executor().store().clone()).context("invalid [http] settings")?,
         );
         let rmcp_stop = CancellationToken::new();
         let exec = runtime.executor().clone();
@@ -94,7 +100,12 @@ impl Hub {
         let mcp = StreamableHttpService::new(factory, Arc::new(sessions), config);
         let app = axum::Router::new()
             .nest_service(MCP_PATH, mcp)
-            .layer(axum::middleware::from_fn_with_state(access.clone(), access::guard));
+            .layer(axum::middleware::from_fn_with_state(
+                runtime.executor().clone(),
+                receipts::layer,
+            ))
+            .layer(axum::middleware::from_fn_with_state(access.clone(), access::guard))
+            .merge(endpoints::routes(access.clone()));
         Ok(Self {
             listener,
             app,

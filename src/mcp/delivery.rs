@@ -89,6 +89,17 @@ impl Deliveries {
             .map(|(_, entry)| entry)
     }
 
+    /// Every receipt held now, for a transport whose one response carries
+    /// them all (an HTTP response body).
+    pub fn take_all(&self) -> Vec<Unsettled> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, (_, entry))| entry)
+            .collect()
+    }
+
     /// Drops any receipt held for `id` (its reply will not go out: the
     /// request was cancelled, or the client reused the id); the mail stays
     /// unread.

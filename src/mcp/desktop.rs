@@ -3,6 +3,7 @@
 //! Windows. Arguments are passed as argv, never through a shell. Rate
 //! limited, and never fatal: a missing notifier is one warning on stderr.
 
+use crate::store::events::Kind;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -80,12 +81,12 @@ impl Desktop {
 pub fn text(event: &crate::store::events::Event) -> Option<String> {
     let from = event.actor.as_deref().unwrap_or("someone");
     let id = event.subject_id.unwrap_or_default();
-    Some(match event.kind.as_str() {
-        "message" | "broadcast" => format!("New message from {from}"),
-        "channel_post" => format!("New post in #{} from {from}", event.channel.as_deref().unwrap_or("?")),
-        "task_posted" => format!("Task {id} assigned to you by {from}"),
-        "task_finished" => format!("Your task {id} finished"),
-        "task_cancelled" => format!("Task {id} was cancelled"),
+    Some(match event.kind {
+        Kind::Message | Kind::Broadcast => format!("New message from {from}"),
+        Kind::ChannelPost => format!("New post in #{} from {from}", event.channel.as_deref().unwrap_or("?")),
+        Kind::TaskPosted => format!("Task {id} assigned to you by {from}"),
+        Kind::TaskFinished => format!("Your task {id} finished"),
+        Kind::TaskCancelled => format!("Task {id} was cancelled"),
         _ => return None,
     })
 }

@@ -22,6 +22,7 @@ use serde_json::json;
 
 use super::session::SessionState;
 use crate::store::events::Event;
+use crate::store::events::Kind;
 
 /// The notification method Claude Code's channels listen for.
 pub const CLAUDE_CHANNEL_METHOD: &str = "notifications/claude/channel";
@@ -30,11 +31,11 @@ pub const CLAUDE_CHANNEL_METHOD: &str = "notifications/claude/channel";
 pub fn uris_for(agent: &str, event: &Event) -> Vec<String> {
     let inbox = format!("relay://inbox/{agent}");
     let task = event.subject_id.map(|id| format!("relay://task/{id}"));
-    match event.kind.as_str() {
-        "message" | "broadcast" => vec![inbox],
-        "task_posted" | "task_cancelled" => [Some(inbox), task].into_iter().flatten().collect(),
-        "task_finished" => task.into_iter().collect(),
-        "channel_post" => event.channel.iter().map(|c| format!("relay://channel/{c}")).collect(),
+    match event.kind {
+        Kind::Message | Kind::Broadcast => vec![inbox],
+        Kind::TaskPosted | Kind::TaskCancelled => [Some(inbox), task].into_iter().flatten().collect(),
+        Kind::TaskFinished => task.into_iter().collect(),
+        Kind::ChannelPost => event.channel.iter().map(|c| format!("relay://channel/{c}")).collect(),
         _ => vec![inbox],
     }
 }
@@ -43,13 +44,13 @@ pub fn uris_for(agent: &str, event: &Event) -> Vec<String> {
 /// and ids only, never content. `None` for events a channel does not wake
 /// the model for.
 pub fn channel_envelope(event: &Event) -> Option<serde_json::Value> {
-    let content = match event.kind.as_str() {
-        "message" => "You have a new relay message. Read it with the get_messages tool.",
-        "broadcast" => "You have a new relay broadcast. Read it with the get_messages tool.",
-        "channel_post" => "There is a new post in a relay channel you joined. Read it with get_channel_messages.",
-        "task_posted" => "A relay task was assigned to you. Read it with get_tasks and accept it with update_task.",
-        "task_finished" => "A relay task you posted has finished. Read the result with get_task.",
-        "task_cancelled" => "A relay task you were working on was cancelled. Stop working on it.",
+    let content = match event.kind {
+        Kind::Message => "You have a new relay message. Read it with the get_messages tool.",
+        Kind::Broadcast => "You have a new relay broadcast. Read it with the get_messages tool.",
+        Kind::ChannelPost => "There is a new post in a relay channel you joined. Read it with get_channel_messages.",
+        Kind::TaskPosted => "A relay task was assigned to you. Read it with get_tasks and accept it with update_task.",
+        Kind::TaskFinished => "A relay task you posted has finished. Read the result with get_task.",
+        Kind::TaskCancelled => "A relay task you were working on was cancelled. Stop working on it.",
         _ => return None,
     };
     let mut meta = json!({
@@ -121,7 +122,7 @@ mod tests {
     fn event(kind: &str) -> Event {
         Event {
             id: 7,
-            kind: kind.into(),
+            kind: kind.parse().unwrap(),
             target: Some("bob".into()),
             actor: Some("alice".into()),
             subject_id: Some(42),

@@ -14,7 +14,7 @@ use super::catalog::Tool;
 use super::session::{Call, RelayServer, Transport};
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::Registration;
-use crate::store::agents::{Credential, SELF_SERVICE_CAPABILITIES};
+use crate::store::agents::Credential;
 use crate::store::messages::page_limit;
 use crate::store::tasks::{NewTask, TaskState, Update};
 
@@ -97,7 +97,7 @@ impl RelayServer {
             }
             Tool::GetMessages => {
                 let a: args::GetMessages = parse(args)?;
-                let limit = page_limit(a.limit, 20)?;
+                let limit = page_limit(a.limit)?;
                 self.settle(call).await?;
                 let mut inbox = self
                     .with_caller(call, move |s, c| {
@@ -162,7 +162,7 @@ impl RelayServer {
             }
             Tool::GetTasks => {
                 let a: args::GetTasks = parse(args)?;
-                let limit = page_limit(a.limit, 20)?;
+                let limit = page_limit(a.limit)?;
                 let tasks = self
                     .with_caller(call, move |s, c| s.get_tasks(c, a.role, a.status, limit))
                     .await?;
@@ -205,7 +205,7 @@ impl RelayServer {
             }
             Tool::GetChannelMessages => {
                 let a: args::GetChannelMessages = parse(args)?;
-                let limit = page_limit(a.limit, 20)?;
+                let limit = page_limit(a.limit)?;
                 let unread = a.status == args::ChannelFilter::Unread;
                 self.settle(call).await?;
                 let mut page = self
@@ -224,7 +224,7 @@ impl RelayServer {
 
     async fn register_agent(&self, call: &Call, a: args::RegisterAgent) -> Result<Value> {
         let current = call.agent.clone();
-        let transport = self.transport.as_str();
+        let transport = self.transport;
         let registered = self
             .blocking(move |s| {
                 let credential = match (&a.token, &a.recovery_token) {
@@ -233,12 +233,7 @@ impl RelayServer {
                     (None, None) if current.as_deref() == Some(a.name.as_str()) => Credential::BoundSession,
                     (None, None) => Credential::None,
                 };
-                // A model may not grant a new name more than its own
-                // session holds; an unbound session only the self-service set.
-                let grantable: Vec<String> = match &current {
-                    Some(me) => s.agent(me)?.map(|agent| agent.capabilities).unwrap_or_default(),
-                    None => SELF_SERVICE_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
-                };
+                let grantable = s.grantable_capabilities(current.as_deref())?;
                 let reg = Registration {
                     name: a.name.clone(),
                     role: a.role.clone(),
@@ -255,7 +250,7 @@ impl RelayServer {
         // Over HTTP each request names its agent by token: nothing binds.
         out["bound"] = json!(self.transport == Transport::Stdio);
         match (registered.token.is_some(), self.transport) {
-            (true, Transport::Stdio) => {
+            (true, Transport::Stdio | Transport::Cli | Transport::Worker) => {
                 out["note"] = json!(
                     "This token is shown only once. Keep it to re-bind this name later (register_agent with token)."
                 );
@@ -401,7 +396,7 @@ impl RelayServer {
     /// not bound to an agent (e.g. a `register_agent` for a taken name).
     pub(crate) async fn audit_failure(&self, call: &Call, tool: Tool, err: &Error, attempted_name: Option<String>) {
         let agent = call.agent.clone();
-        let (tool, code, transport) = (tool.as_str(), err.code, self.transport.as_str());
+        let (tool, code, transport) = (tool.as_str(), err.code, self.transport);
         let params = match attempted_name {
             Some(name) => json!({ "name": name }),
             None => json!({}),

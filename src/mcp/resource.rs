@@ -9,8 +9,6 @@ use rmcp::model::ResourceTemplate;
 use serde_json::{Value, json};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::store::messages::ReadFilter;
-use crate::store::tasks::{TaskRole, TaskState};
 use crate::store::{Caller, Store, validate};
 
 /// A resource relay serves.
@@ -93,22 +91,17 @@ pub(crate) fn resource_json(store: &Store, caller: Caller<'_>, uri: &ResourceUri
         ResourceUri::Inbox(_) if check_only => Ok(Value::Null),
         ResourceUri::Task(id) if check_only => store.may_read_task(caller, *id).map(|()| Value::Null),
         ResourceUri::Channel(name) if check_only => store.may_read_channel(caller, name).map(|()| Value::Null),
-        ResourceUri::Inbox(_) => {
-            let inbox = store.get_messages(caller, ReadFilter::Unread, None, 100, true)?;
-            let tasks: Vec<_> = store
-                .get_tasks(caller, TaskRole::Assigned, None, 100)?
-                .into_iter()
-                .filter(|t| matches!(t.state, TaskState::Posted | TaskState::Accepted))
-                .collect();
-            Ok(json!({ "messages": inbox.messages, "unread_remaining": inbox.unread_remaining, "open_tasks": tasks }))
-        }
+        ResourceUri::Inbox(_) => to_json(store.inbox(caller)?),
         ResourceUri::Task(id) => {
             let (task, events) = store.get_task(caller, *id)?;
             Ok(json!({ "task": task, "events": events }))
         }
-        ResourceUri::Channel(name) => serde_json::to_value(store.get_channel_messages(caller, name, false, 50)?)
-            .map_err(|e| Error::internal(format!("cannot serialise the result: {e}"))),
+        ResourceUri::Channel(name) => to_json(store.get_channel_messages(caller, name, false, 50)?),
     }
+}
+
+fn to_json<T: serde::Serialize>(v: T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::internal(format!("cannot serialise the result: {e}")))
 }
 
 /// The JSON-RPC error for a resource that cannot be read: one

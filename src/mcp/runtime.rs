@@ -198,8 +198,8 @@ impl Runtime {
 /// Channel name → its members' names.
 type Members = HashMap<String, Vec<String>>;
 
-fn is_channel_post(kind: &str) -> bool {
-    kind == crate::store::events::Kind::ChannelPost.as_str()
+fn is_channel_post(kind: &crate::store::events::Kind) -> bool {
+    *kind == crate::store::events::Kind::ChannelPost
 }
 
 /// Up to [`BATCH`] events after `cursor`, and the members of each channel

@@ -150,11 +150,12 @@ impl ServerHandler for RelayServer {
             .filter(|uri| self.subscribable(me.as_deref(), uri).is_ok())
             .cloned()
             .collect();
-        if uris.is_empty() {
-            return None;
-        }
+        // Always `Some`: rmcp answers `None` with -32601, which would say
+        // the method does not exist. A caller who may watch none of what it
+        // asked for (an anonymous one, or only other agents' URIs) gets an
+        // acknowledgement that honors nothing.
         let mut accepted = rmcp::model::SubscriptionFilter::default();
-        accepted.resource_subscriptions = Some(uris);
+        accepted.resource_subscriptions = (!uris.is_empty()).then_some(uris);
         Some(accepted)
     }
 

@@ -24,23 +24,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::store::{Caller, Executor, Store};
 
 /// The transport a session came in on (recorded in the audit log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// Newline-delimited JSON-RPC on stdin/stdout.
-    Stdio,
-    /// MCP Streamable HTTP on the hub.
-    Http,
-}
-
-impl Transport {
-    /// The audit log's word for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stdio => "stdio",
-            Self::Http => "http",
-        }
-    }
-}
+pub use crate::store::words::Transport;
 
 /// Who sent an HTTP request, as the hub's access layer resolved it from
 /// `X-Agent-Token` (SPEC §7). The MCP handler reads it from the request
@@ -67,6 +51,12 @@ pub fn request_agent() -> Option<String> {
     REQUEST_AGENT.try_with(Clone::clone).ok().flatten()
 }
 
+/// The read receipts of one HTTP request, held until its response body
+/// has been written to the connection (the hub's receipts layer puts it in
+/// the request's extensions and confirms them when the body ends).
+#[derive(Debug, Clone)]
+pub struct HttpReceipts(pub Arc<super::delivery::Deliveries>);
+
 /// What the change feed needs of a session: shared with the process's
 /// runtime, which holds it weakly.
 #[derive(Debug)]
@@ -87,6 +77,9 @@ pub struct SessionState {
     pub(crate) channel_mode: std::sync::atomic::AtomicBool,
     /// Show desktop notifications (`serve --notify`, stdio only).
     pub(crate) desktop: bool,
+    /// The receipts of this HTTP session's earlier requests, until they
+    /// are settled: a read waits for them, so pages never repeat.
+    pub(crate) http_pending: Mutex<Vec<std::sync::Weak<super::delivery::Deliveries>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -166,6 +159,8 @@ pub(crate) struct Call {
     pub ct: CancellationToken,
     /// The calling agent (see the module docs), if any.
     pub agent: Option<String>,
+    /// Where an HTTP request's read receipts wait for its response body.
+    pub receipts: Option<Arc<super::delivery::Deliveries>>,
 }
 
 impl Call {
@@ -196,6 +191,7 @@ impl RelayServer {
                 initialized: tokio::sync::watch::Sender::new(false),
                 channel_mode: false.into(),
                 desktop: false,
+                http_pending: Mutex::default(),
             }),
             deliveries: None,
             negotiated: Arc::default(),
@@ -276,7 +272,7 @@ impl RelayServer {
     pub(crate) fn caller_of(&self, extensions: &Extensions) -> Option<String> {
         match self.transport {
             Transport::Stdio => self.bound_agent(),
-            Transport::Http => extensions
+            _ => extensions
                 .get::<http::request::Parts>()
                 .and_then(|parts| parts.extensions.get::<RequestAgent>())
                 .and_then(|agent| agent.0.clone()),
@@ -298,6 +294,11 @@ impl RelayServer {
             id: context.id.clone(),
             ct: context.ct.clone(),
             agent: self.caller_of(&context.extensions),
+            receipts: context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<HttpReceipts>())
+                .map(|r| r.0.clone()),
         }
     }
 
@@ -319,7 +320,7 @@ impl RelayServer {
         let agent = agent.ok_or_else(|| resource_error(uri, Some(not_bound())))?;
         let caller = Caller {
             agent,
-            transport: self.transport.as_str(),
+            transport: self.transport,
         };
         resource_json(self.exec.store(), caller, &parsed, true)
             .map(drop)
@@ -333,7 +334,7 @@ impl RelayServer {
         f: impl FnOnce(&Store, Caller<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let agent = call.agent()?;
-        let transport = self.transport.as_str();
+        let transport = self.transport;
         self.blocking(move |s| {
             f(
                 s,
@@ -361,7 +362,7 @@ impl RelayServer {
         let Some(receipt) = receipt else {
             return Ok(());
         };
-        match &self.deliveries {
+        match self.deliveries.as_ref().or(call.receipts.as_ref()) {
             Some(_) if call.ct.is_cancelled() => Ok(()),
             Some(d) => {
                 let ticket = d.hold(call.id.clone(), receipt);
@@ -375,13 +376,26 @@ impl RelayServer {
     /// Waits until this session's earlier pages are settled, so that
     /// reading page after page never hands out the same mail twice.
     pub(crate) async fn settle(&self, call: &Call) -> Result<()> {
-        let Some(d) = &self.deliveries else {
-            return Ok(());
+        let earlier: Vec<Arc<super::delivery::Deliveries>> = match (&self.deliveries, &call.receipts) {
+            (Some(d), _) => vec![d.clone()],
+            (None, Some(mine)) => {
+                let mut pending = lock(&self.state.http_pending);
+                pending.retain(|w| w.strong_count() > 0);
+                let earlier = pending.iter().filter_map(std::sync::Weak::upgrade).collect();
+                pending.push(Arc::downgrade(mine));
+                earlier
+            }
+            (None, None) => Vec::new(),
         };
-        tokio::select! {
-            () = d.settled() => Ok(()),
-            () = call.ct.cancelled() => Err(Error::new(ErrorCode::Conflict, "the request was cancelled")),
+        for d in earlier {
+            tokio::select! {
+                () = d.settled() => {}
+                () = call.ct.cancelled() => {
+                    return Err(Error::new(ErrorCode::Conflict, "the request was cancelled"));
+                }
+            }
         }
+        Ok(())
     }
 
     /// Joins the runtime's change feed, once (later calls only refresh

@@ -3,49 +3,15 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::access::authorize;
+use super::words::{AuthState, Capability, SELF_SERVICE_CAPABILITIES, Status, Transport};
 use super::{Caller, Store, audit, events, tasks, validate};
 use crate::clock::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::token;
 
-/// An agent is `online` when seen in the last 10 minutes.
-pub const ONLINE_WITHIN_MS: Millis = 10 * 60 * 1000;
-/// An agent is `stale` when seen in the last 60 minutes (and not online).
-pub const STALE_WITHIN_MS: Millis = 60 * 60 * 1000;
-
-/// `last_seen` is written at most this often per agent, in milliseconds:
-/// presence has minute resolution, and skipping the write keeps a page out
-/// of most commits.
-pub const LAST_SEEN_RESOLUTION_MS: Millis = 5_000;
-
-/// Declared statuses an agent may set.
-pub const STATUSES: [&str; 4] = ["online", "busy", "away", "offline"];
-
-/// Presence computed from `last_seen` (SPEC §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Presence {
-    /// Seen within [`ONLINE_WITHIN_MS`].
-    Online,
-    /// Seen within [`STALE_WITHIN_MS`].
-    Stale,
-    /// Not seen for longer.
-    Offline,
-}
-
-impl Presence {
-    /// The presence of an agent last seen at `last_seen`, at time `now`.
-    pub fn at(last_seen: Millis, now: Millis) -> Self {
-        let age = now - last_seen;
-        if age < ONLINE_WITHIN_MS {
-            Self::Online
-        } else if age < STALE_WITHIN_MS {
-            Self::Stale
-        } else {
-            Self::Offline
-        }
-    }
-}
+pub use super::access::LAST_SEEN_RESOLUTION_MS;
+pub use super::words::{ONLINE_WITHIN_MS, Presence, STALE_WITHIN_MS};
 
 /// A registered agent as tools and the CLI show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,7 +25,7 @@ pub struct Agent {
     /// What the agent does.
     pub description: Option<String>,
     /// Declared status: online, busy, away, offline.
-    pub status: String,
+    pub status: Status,
     /// A note set with the status.
     pub status_note: Option<String>,
     /// Computed from `last_seen`.
@@ -69,7 +35,7 @@ pub struct Agent {
     /// RFC 3339 time of first registration.
     pub registered_at: String,
     /// active, rotation_grace, recovery_pending or revoked.
-    pub auth_state: String,
+    pub auth_state: AuthState,
 }
 
 /// What an agent registers with.
@@ -147,7 +113,7 @@ fn load_written(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<Ag
 fn require_grants(
     tx: &rusqlite::Connection,
     caller: Caller<'_>,
-    cap: &str,
+    cap: Capability,
     grants: &[String],
     now: Millis,
 ) -> Result<()> {
@@ -162,64 +128,8 @@ fn require_grants(
     }
 }
 
-/// Checks that `caller` is a registered, non-revoked agent holding `cap`
-/// (if any), without writing. Returns whether its `last_seen` is due for
-/// a refresh (older than [`LAST_SEEN_RESOLUTION_MS`]).
-///
-/// Errors: [`ErrorCode::AuthFailed`], [`ErrorCode::CapDenied`].
-fn check_caller(c: &rusqlite::Connection, caller: &str, now: Millis, cap: Option<&str>) -> Result<bool> {
-    let row: Option<(String, String, Millis)> = c
-        .prepare_cached("SELECT capabilities, auth_state, last_seen FROM agents WHERE name = ?1")?
-        .query_row([caller], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let Some((caps, auth_state, last_seen)) = row else {
-        return Err(Error::new(
-            ErrorCode::AuthFailed,
-            format!("agent {caller:?} is not registered; call register_agent first"),
-        ));
-    };
-    if matches!(auth_state.as_str(), "revoked" | "recovery_pending") {
-        return Err(Error::new(
-            ErrorCode::AuthFailed,
-            format!(
-                "agent {caller:?} has its token revoked ({auth_state}); ask the operator to run `relay recover {caller}`"
-            ),
-        ));
-    }
-    if let Some(cap) = cap {
-        let caps: Vec<String> = serde_json::from_str(&caps).unwrap_or_default();
-        if !caps.iter().any(|c| c == cap) {
-            return Err(Error::new(
-                ErrorCode::CapDenied,
-                format!(
-                    "agent {caller:?} lacks the {cap:?} capability; the operator grants it with \
-                     `relay serve --capabilities {cap},...`"
-                ),
-            ));
-        }
-    }
-    Ok(now - last_seen >= LAST_SEEN_RESOLUTION_MS)
-}
-
-/// [`check_caller`], then records that the caller was seen now (to
-/// [`LAST_SEEN_RESOLUTION_MS`]), inside the caller's write transaction.
-///
-/// Errors: [`ErrorCode::AuthFailed`], [`ErrorCode::CapDenied`].
-pub(crate) fn authorize(tx: &rusqlite::Connection, caller: &str, now: Millis, cap: Option<&str>) -> Result<()> {
-    if check_caller(tx, caller, now, cap)? {
-        touch(tx, caller, now)?;
-    }
-    Ok(())
-}
-
-fn touch(tx: &rusqlite::Connection, caller: &str, now: Millis) -> Result<()> {
-    tx.prepare_cached("UPDATE agents SET last_seen = ?1 WHERE name = ?2")?
-        .execute(params![now, caller])?;
-    Ok(())
-}
-
 /// `(token_hash, recovery_token_hash, auth_state)` of a stored agent.
-type Credentials = (Option<Vec<u8>>, Option<Vec<u8>>, String);
+type Credentials = (Option<Vec<u8>>, Option<Vec<u8>>, AuthState);
 
 fn validate_registration(reg: &Registration) -> Result<()> {
     validate::agent_name(&reg.name)?;
@@ -232,11 +142,6 @@ fn validate_registration(reg: &Registration) -> Result<()> {
     }
     Ok(())
 }
-
-/// Capabilities a session that is not bound to an agent may grant a new
-/// agent it registers. The rest (`admin`, `spawn`, `webhooks`) only the
-/// operator grants, with `relay serve --capabilities`.
-pub const SELF_SERVICE_CAPABILITIES: [&str; 3] = ["tasks", "broadcast", "channels"];
 
 /// Refuses a name that differs from an existing agent's only in case: two
 /// agents called `alice` and `Alice` invite impersonation.
@@ -280,6 +185,22 @@ fn create(
 }
 
 impl Store {
+    /// The capabilities a `register_agent` call may grant a new name
+    /// (SPEC §2): a session bound to agent `current` may grant what that
+    /// agent holds (gates and routing labels alike; nothing when it is no
+    /// longer registered); an unbound session (`None`) only
+    /// [`SELF_SERVICE_CAPABILITIES`]. The rest only the operator grants,
+    /// with `relay serve --capabilities`.
+    pub fn grantable_capabilities(&self, current: Option<&str>) -> Result<Vec<Capability>> {
+        Ok(match current {
+            Some(me) => self
+                .agent(me)?
+                .map(|agent| agent.capabilities.into_iter().map(Capability::from).collect())
+                .unwrap_or_default(),
+            None => SELF_SERVICE_CAPABILITIES.to_vec(),
+        })
+    }
+
     /// Registers `reg.name`, or re-binds it when `credential` proves the
     /// caller may take it (SPEC §2).
     ///
@@ -301,8 +222,8 @@ impl Store {
         &self,
         reg: &Registration,
         credential: Credential<'_>,
-        grantable: &[String],
-        transport: &str,
+        grantable: &[Capability],
+        transport: Transport,
     ) -> Result<Registered> {
         validate_registration(reg)?;
         self.write(|tx, now| {
@@ -315,7 +236,11 @@ impl Store {
                 transport,
             };
             let Some((token_hash, recovery_hash, auth_state)) = existing else {
-                if let Some(cap) = reg.capabilities.iter().find(|c| !grantable.contains(c)) {
+                if let Some(cap) = reg
+                    .capabilities
+                    .iter()
+                    .find(|c| !grantable.iter().any(|g| g.as_str() == c.as_str()))
+                {
                     return Err(Error::new(
                         ErrorCode::CapDenied,
                         format!(
@@ -324,7 +249,7 @@ impl Store {
                             if grantable.is_empty() {
                                 "none".to_owned()
                             } else {
-                                grantable.join(", ")
+                                grantable.iter().map(Capability::as_str).collect::<Vec<_>>().join(", ")
                             }
                         ),
                     ));
@@ -350,12 +275,12 @@ impl Store {
                 )
             };
             let new_token = match credential {
-                _ if auth_state == "revoked" => return Err(revoked()),
-                Credential::BoundSession if auth_state == "recovery_pending" => return Err(revoked()),
+                _ if auth_state == AuthState::Revoked => return Err(revoked()),
+                Credential::BoundSession if auth_state == AuthState::RecoveryPending => return Err(revoked()),
                 Credential::BoundSession => None,
                 _ if token_hash.is_none() && recovery_hash.is_none() => Some(token::generate()),
                 Credential::Token(t) => match &token_hash {
-                    Some(h) if auth_state != "recovery_pending" && token::verify(t, h) => None,
+                    Some(h) if auth_state != AuthState::RecoveryPending && token::verify(t, h) => None,
                     _ => return Err(auth_failed(&reg.name, "token")),
                 },
                 Credential::RecoveryToken(t) => match &recovery_hash {
@@ -418,7 +343,7 @@ impl Store {
         name: &str,
         role: Option<&str>,
         capabilities: Option<&[String]>,
-        transport: &str,
+        transport: Transport,
     ) -> Result<Agent> {
         let reg = Registration {
             name: name.to_owned(),
@@ -434,7 +359,7 @@ impl Store {
                 None => {
                     create(tx, &reg, caller, "serve_bind", now)?;
                 }
-                Some(agent) if matches!(agent.auth_state.as_str(), "revoked" | "recovery_pending") => {
+                Some(agent) if !agent.auth_state.may_act() => {
                     return Err(Error::new(
                         ErrorCode::AuthFailed,
                         format!("agent {name:?} has its token revoked; run `relay recover {name}` first"),
@@ -502,7 +427,7 @@ impl Store {
                 tx,
                 Caller {
                     agent: name,
-                    transport: "cli",
+                    transport: Transport::Cli,
                 },
                 "recover",
                 None,
@@ -511,52 +436,6 @@ impl Store {
             )?;
             load_written(tx, name, now)
         })
-    }
-
-    /// Runs the read `f` for `caller` (registered, not revoked) and writes
-    /// nothing, not even presence: for access checks that must not wait
-    /// for any lock (a subscription filter).
-    ///
-    /// Errors: [`ErrorCode::AuthFailed`], and whatever `f` returns.
-    pub(crate) fn check_as<T>(
-        &self,
-        caller: Caller<'_>,
-        f: impl FnOnce(&rusqlite::Connection, Millis) -> Result<T>,
-    ) -> Result<T> {
-        self.read(|c, now| {
-            check_caller(c, caller.agent, now, None)?;
-            f(c, now)
-        })
-    }
-
-    /// Runs the read `f` for `caller` (registered, not revoked) without a
-    /// write transaction, so reads keep working while the disk is full or
-    /// another process holds the write lock. The caller's presence is then
-    /// refreshed best-effort: only if the write lock is free at once, and
-    /// a failure is ignored.
-    ///
-    /// Errors: [`ErrorCode::AuthFailed`], and whatever `f` returns.
-    pub(crate) fn read_as<T>(
-        &self,
-        caller: Caller<'_>,
-        f: impl FnOnce(&rusqlite::Connection, Millis) -> Result<T>,
-    ) -> Result<T> {
-        let (out, due) = self.read(|c, now| {
-            let due = check_caller(c, caller.agent, now, None)?;
-            Ok((f(c, now)?, due))
-        })?;
-        // Inside a group commit a touch would hold this read's answer
-        // until the batch commits (and fail it with the batch on a full
-        // disk): the presence tick and the next write refresh it instead.
-        if due && !self.in_batch() {
-            let touched = super::with_deadline(std::time::Instant::now(), || {
-                self.write(|tx, now| touch(tx, caller.agent, now))
-            });
-            if let Err(e) = touched {
-                tracing::debug!(code = %e.code, "presence not refreshed");
-            }
-        }
-        Ok(out)
     }
 
     /// Registers `name` for an agent terminal the caller opens
@@ -583,7 +462,7 @@ impl Store {
         };
         validate_registration(&reg)?;
         self.write(|tx, now| {
-            require_grants(tx, caller, "spawn", capabilities, now)?;
+            require_grants(tx, caller, Capability::Spawn, capabilities, now)?;
             if load(tx, name, now)?.is_some() {
                 return Err(Error::new(
                     ErrorCode::NameTaken,
@@ -600,10 +479,15 @@ impl Store {
     /// stored (SPEC §4 Workers).
     ///
     /// Errors: as [`Store::bind_agent`].
-    pub fn bind_worker(&self, name: &str, transport: &str) -> Result<Agent> {
+    pub fn bind_worker(&self, name: &str, transport: Transport) -> Result<Agent> {
         match self.agent(name)? {
             Some(_) => self.bind_agent(name, None, None, transport),
-            None => self.bind_agent(name, Some("worker"), Some(&["tasks".to_owned()]), transport),
+            None => self.bind_agent(
+                name,
+                Some("worker"),
+                Some(&[Capability::Tasks.as_str().to_owned()]),
+                transport,
+            ),
         }
     }
 
@@ -644,7 +528,7 @@ impl Store {
             Ok(agents
                 .into_iter()
                 .filter(|a| capability.is_none_or(|cap| a.capabilities.iter().any(|c| c == cap)))
-                .filter(|a| include_offline || (a.presence != Presence::Offline && a.status != "offline"))
+                .filter(|a| include_offline || (a.presence != Presence::Offline && a.status != Status::Offline))
                 .collect())
         })
     }
@@ -659,11 +543,7 @@ impl Store {
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`].
     pub fn set_status(&self, caller: Caller<'_>, status: &str, note: Option<&str>) -> Result<Agent> {
-        if !STATUSES.contains(&status) {
-            return Err(Error::validation(format!(
-                "invalid status {status:?}: use one of online, busy, away, offline"
-            )));
-        }
+        let status: Status = status.parse()?;
         if let Some(n) = note {
             validate::text("note", n, validate::MAX_NOTE_CHARS)?;
         }

@@ -5,6 +5,7 @@
 use rusqlite::params;
 use serde::Serialize;
 
+use super::words::Transport;
 use super::{Caller, Store};
 use crate::clock::{Millis, rfc3339};
 use crate::error::{ErrorCode, Result};
@@ -25,7 +26,7 @@ pub(crate) fn record(
 fn insert(
     tx: &rusqlite::Connection,
     agent: Option<&str>,
-    transport: &str,
+    transport: Transport,
     tool: &str,
     outcome: Option<ErrorCode>,
     params: &serde_json::Value,
@@ -57,7 +58,8 @@ pub struct AuditEntry {
     pub tool: String,
     /// `ok` or an error code.
     pub outcome: String,
-    /// `stdio`, `http` or `cli`.
+    /// The transport's stored word (see [`Transport`]), as written: rows
+    /// are history and are shown as stored.
     pub transport: String,
     /// RFC 3339 time.
     pub created_at: String,
@@ -75,7 +77,7 @@ impl Store {
     pub fn audit_failure(
         &self,
         agent: Option<&str>,
-        transport: &str,
+        transport: Transport,
         tool: &str,
         code: ErrorCode,
         params: &serde_json::Value,

@@ -4,9 +4,10 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::agents::authorize;
+use super::access::authorize;
 use super::delivery::ReadReceipt;
 use super::messages::Priority;
+use super::words::Capability;
 use super::{Caller, Store, audit, events, validate};
 use crate::clock::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
@@ -115,7 +116,7 @@ impl Store {
             validate::text("description", d, validate::MAX_DESCRIPTION_CHARS)?;
         }
         self.write(|tx, now| {
-            authorize(tx, caller.agent, now, Some("channels"))?;
+            authorize(tx, caller.agent, now, Some(Capability::Channels))?;
             let id: Option<i64> = tx
                 .prepare_cached(
                     "INSERT INTO channels (name, description, created_by, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -222,7 +223,7 @@ impl Store {
         validate::channel_name(channel)?;
         validate::content(content, self.limits().max_content_bytes)?;
         self.write(|tx, now| {
-            authorize(tx, caller.agent, now, Some("channels"))?;
+            authorize(tx, caller.agent, now, Some(Capability::Channels))?;
             let cid = channel_id(tx, channel)?;
             cursor(tx, cid, channel, caller.agent)?;
             let id: i64 = tx

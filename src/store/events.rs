@@ -10,46 +10,30 @@ use super::Store;
 use crate::clock::{Millis, rfc3339};
 use crate::error::Result;
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A direct message to `target`; `subject_id` is the message id.
-    Message,
-    /// A broadcast delivered to `target`; `subject_id` is the message id.
-    Broadcast,
-    /// A post in `channel`; `subject_id` is the channel message id.
-    ChannelPost,
-    /// A channel was created.
-    ChannelCreated,
-    /// `actor` registered or re-bound.
-    AgentRegistered,
-    /// `actor` unregistered.
-    AgentUnregistered,
-    /// `actor` changed its declared status.
-    StatusChanged,
-    /// A task was posted (or routed) to `target`; `subject_id` is the task id.
-    TaskPosted,
-    /// A task `target` posted reached a terminal state (or needs recovery).
-    TaskFinished,
-    /// A task `target` works on was cancelled by its requester.
-    TaskCancelled,
-}
-
-impl Kind {
-    /// The stored form, e.g. `channel_post`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Message => "message",
-            Self::Broadcast => "broadcast",
-            Self::ChannelPost => "channel_post",
-            Self::ChannelCreated => "channel_created",
-            Self::AgentRegistered => "agent_registered",
-            Self::AgentUnregistered => "agent_unregistered",
-            Self::StatusChanged => "status_changed",
-            Self::TaskPosted => "task_posted",
-            Self::TaskFinished => "task_finished",
-            Self::TaskCancelled => "task_cancelled",
-        }
+super::words::words! {
+    /// What happened. Stored, printed and serialised in snake_case
+    /// (`channel_post`).
+    pub enum Kind("event kind") {
+        /// A direct message to `target`; `subject_id` is the message id.
+        Message = "message",
+        /// A broadcast delivered to `target`; `subject_id` is the message id.
+        Broadcast = "broadcast",
+        /// A post in `channel`; `subject_id` is the channel message id.
+        ChannelPost = "channel_post",
+        /// A channel was created.
+        ChannelCreated = "channel_created",
+        /// `actor` registered or re-bound.
+        AgentRegistered = "agent_registered",
+        /// `actor` unregistered.
+        AgentUnregistered = "agent_unregistered",
+        /// `actor` changed its declared status.
+        StatusChanged = "status_changed",
+        /// A task was posted (or routed) to `target`; `subject_id` is the task id.
+        TaskPosted = "task_posted",
+        /// A task `target` posted reached a terminal state (or needs recovery).
+        TaskFinished = "task_finished",
+        /// A task `target` works on was cancelled by its requester.
+        TaskCancelled = "task_cancelled",
     }
 }
 
@@ -58,8 +42,8 @@ impl Kind {
 pub struct Event {
     /// Monotonic id; consumers keep the last one they handled as a cursor.
     pub id: i64,
-    /// See [`Kind::as_str`].
-    pub kind: String,
+    /// What happened; serialised as [`Kind::as_str`].
+    pub kind: Kind,
     /// The agent the event is for; `None` for everyone concerned.
     pub target: Option<String>,
     /// The agent that caused it.
@@ -86,7 +70,7 @@ pub(crate) fn append(
         "INSERT INTO events (kind, target, actor, subject_id, channel, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![kind.as_str(), target, actor, subject_id, channel, now])?;
+    .execute(params![kind, target, actor, subject_id, channel, now])?;
     Ok(())
 }
 
@@ -96,27 +80,22 @@ pub(crate) fn append_for_agent(tx: &rusqlite::Connection, kind: Kind, name: &str
     append(tx, kind, None, Some(name), None, None, now)
 }
 
-/// What waits for an agent (for `relay hook`): counts and ids, never content.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Pending {
-    /// Unread messages.
-    pub unread: i64,
-    /// Up to five of their senders.
-    pub senders: Vec<String>,
-    /// Ids of tasks assigned to the agent and not finished.
-    pub open_tasks: Vec<i64>,
-}
-
-fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
-    Ok(Event {
+/// An outbox row, or `None` for a kind this relay does not know (written
+/// by a newer relay sharing the store): nothing here could act on it.
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Event>> {
+    let Ok(kind) = r.get::<_, Kind>(1) else {
+        tracing::debug!(id = r.get::<_, i64>(0)?, "skipping an event of an unknown kind");
+        return Ok(None);
+    };
+    Ok(Some(Event {
         id: r.get(0)?,
-        kind: r.get(1)?,
+        kind,
         target: r.get(2)?,
         actor: r.get(3)?,
         subject_id: r.get(4)?,
         channel: r.get(5)?,
         created_at: rfc3339(r.get(6)?),
-    })
+    }))
 }
 
 impl Store {
@@ -155,7 +134,7 @@ impl Store {
                  ORDER BY e.id LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![after, agent, limit as i64], event_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(known(rows)?)
         })
     }
 
@@ -194,32 +173,6 @@ impl Store {
         })
     }
 
-    /// What waits for `agent` now: unread messages (count and up to five
-    /// senders) and open tasks assigned to it (count and up to five ids).
-    pub fn pending(&self, agent: &str) -> Result<Pending> {
-        self.read(|c, _| {
-            let unread = super::messages::unread(c, agent)?;
-            let senders: Vec<String> = c
-                .prepare_cached(
-                    "SELECT DISTINCT m.sender FROM message_recipients r JOIN messages m ON m.id = r.message_id
-                     WHERE r.recipient = ?1 AND r.read_at IS NULL LIMIT 5",
-                )?
-                .query_map([agent], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            let tasks: Vec<i64> = c
-                .prepare_cached(
-                    "SELECT id FROM tasks WHERE assignee = ?1 AND state IN ('posted', 'accepted') ORDER BY id",
-                )?
-                .query_map([agent], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(Pending {
-                unread,
-                senders,
-                open_tasks: tasks,
-            })
-        })
-    }
-
     /// Up to `limit` events with id greater than `after`, oldest first.
     pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<Event>> {
         self.read(|c, _| {
@@ -228,7 +181,12 @@ impl Store {
                  FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![after, limit as i64], event_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(known(rows)?)
         })
     }
+}
+
+/// The events of known kinds among `rows`.
+fn known(rows: impl Iterator<Item = rusqlite::Result<Option<Event>>>) -> rusqlite::Result<Vec<Event>> {
+    rows.filter_map(Result::transpose).collect()
 }

@@ -164,13 +164,13 @@ fn run_batch(store: &Store, queue: &mpsc::Receiver<Job>, first: Job) {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::store::{Caller, Limits, Priority};
+    use crate::store::{Caller, Limits, Priority, Transport};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batched_calls_commit_together_and_a_failing_call_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("r.db"), ManualClock::new(0), Limits::default()).unwrap());
-        store.bind_agent("a", None, None, "test").unwrap();
+        store.bind_agent("a", None, None, Transport::Cli).unwrap();
         let exec = Executor::start(store.clone());
         let calls: Vec<_> = (0..200)
             .map(|i| {
@@ -181,7 +181,7 @@ mod tests {
                         s.send_message(
                             Caller {
                                 agent: "a",
-                                transport: "test",
+                                transport: Transport::Cli,
                             },
                             "b",
                             &content,

@@ -4,8 +4,9 @@
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::agents::authorize;
+use super::access::authorize;
 use super::delivery::ReadReceipt;
+use super::words::Capability;
 use super::{Caller, Store, audit, events, validate};
 use crate::clock::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
@@ -107,12 +108,18 @@ pub struct Inbox {
     pub receipt: Option<ReadReceipt>,
 }
 
-/// Largest `limit` for `get_messages` and `get_channel_messages`.
+/// Largest `limit` for `get_messages`, `get_channel_messages` and
+/// `get_tasks`.
 pub const MAX_PAGE: u32 = 100;
 
-/// Checks a page size: 1..=100.
-pub fn page_limit(limit: Option<u32>, default: u32) -> Result<u32> {
-    let l = limit.unwrap_or(default);
+/// The page size when a call gives no `limit` (SPEC §3.1: 20).
+pub const DEFAULT_PAGE_LIMIT: u32 = 20;
+
+/// A page size: `limit`, or [`DEFAULT_PAGE_LIMIT`] when not given.
+///
+/// Errors: [`ErrorCode::Validation`] outside 1..=[`MAX_PAGE`].
+pub fn page_limit(limit: Option<u32>) -> Result<u32> {
+    let l = limit.unwrap_or(DEFAULT_PAGE_LIMIT);
     if (1..=MAX_PAGE).contains(&l) {
         Ok(l)
     } else {
@@ -190,7 +197,7 @@ impl Store {
     ) -> Result<Broadcast> {
         validate::content(content, self.limits().max_content_bytes)?;
         self.write(|tx, now| {
-            authorize(tx, caller.agent, now, Some("broadcast"))?;
+            authorize(tx, caller.agent, now, Some(Capability::Broadcast))?;
             let recipients: Vec<String> = tx
                 .prepare_cached(
                     "SELECT name FROM agents WHERE name <> ?1 AND (?2 IS NULL OR role = ?2)
@@ -244,54 +251,64 @@ impl Store {
         peek: bool,
     ) -> Result<Inbox> {
         // A read: read state changes only through the receipt.
-        self.read_as(caller, |tx, _| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT m.id, m.sender, m.kind, relay_open('messages.content', m.content), m.priority, m.reply_to, COALESCE(m.thread_id, m.id),
-                        m.created_at, r.read_at IS NOT NULL
-                 FROM message_recipients r JOIN messages m ON m.id = r.message_id
-                 WHERE r.recipient = ?1
-                   AND (?2 = 'all' OR (?2 = 'unread') = (r.read_at IS NULL))
-                   AND (?3 IS NULL OR COALESCE(m.thread_id, m.id) = ?3)
-                 ORDER BY r.message_id LIMIT ?4",
-            )?;
-            let messages = stmt
-                .query_map(params![caller.agent, filter_str(filter), thread_id, limit], |r| {
-                    Ok(Message {
-                        id: r.get(0)?,
-                        from: r.get(1)?,
-                        kind: r.get(2)?,
-                        content: r.get(3)?,
-                        priority: r.get(4)?,
-                        reply_to: r.get(5)?,
-                        thread_id: r.get(6)?,
-                        created_at: rfc3339(r.get(7)?),
-                        read: r.get(8)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let handed: Vec<i64> = if peek {
-                Vec::new()
-            } else {
-                messages.iter().filter(|m| !m.read).map(|m| m.id).collect()
-            };
-            // Outside a transaction another session may confirm in between.
-            let unread_remaining = (unread(tx, caller.agent)? - handed.len() as i64).max(0);
-            let receipt = (!handed.is_empty()).then(|| ReadReceipt::Messages {
-                agent: caller.agent.to_owned(),
-                message_ids: handed,
-            });
-            Ok(Inbox {
-                messages,
-                unread_remaining,
-                receipt,
-            })
-        })
+        self.read_as(caller, |tx, _| page(tx, caller.agent, filter, thread_id, limit, peek))
     }
 
     /// How many unread messages wait for `agent`.
     pub fn unread_count(&self, agent: &str) -> Result<i64> {
         self.read(|c, _| unread(c, agent))
     }
+}
+
+/// A page of `agent`'s received messages; see [`Store::get_messages`].
+pub(crate) fn page(
+    tx: &rusqlite::Connection,
+    agent: &str,
+    filter: ReadFilter,
+    thread_id: Option<i64>,
+    limit: u32,
+    peek: bool,
+) -> Result<Inbox> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT m.id, m.sender, m.kind, relay_open('messages.content', m.content), m.priority, m.reply_to, COALESCE(m.thread_id, m.id),
+                m.created_at, r.read_at IS NOT NULL
+         FROM message_recipients r JOIN messages m ON m.id = r.message_id
+         WHERE r.recipient = ?1
+           AND (?2 = 'all' OR (?2 = 'unread') = (r.read_at IS NULL))
+           AND (?3 IS NULL OR COALESCE(m.thread_id, m.id) = ?3)
+         ORDER BY r.message_id LIMIT ?4",
+    )?;
+    let messages = stmt
+        .query_map(params![agent, filter_str(filter), thread_id, limit], |r| {
+            Ok(Message {
+                id: r.get(0)?,
+                from: r.get(1)?,
+                kind: r.get(2)?,
+                content: r.get(3)?,
+                priority: r.get(4)?,
+                reply_to: r.get(5)?,
+                thread_id: r.get(6)?,
+                created_at: rfc3339(r.get(7)?),
+                read: r.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let handed: Vec<i64> = if peek {
+        Vec::new()
+    } else {
+        messages.iter().filter(|m| !m.read).map(|m| m.id).collect()
+    };
+    // Outside a transaction another session may confirm in between.
+    let unread_remaining = (unread(tx, agent)? - handed.len() as i64).max(0);
+    let receipt = (!handed.is_empty()).then(|| ReadReceipt::Messages {
+        agent: agent.to_owned(),
+        message_ids: handed,
+    });
+    Ok(Inbox {
+        messages,
+        unread_remaining,
+        receipt,
+    })
 }
 
 /// How many unread messages wait for `agent` (the partial unread index).

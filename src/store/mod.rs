@@ -8,11 +8,17 @@
 //! so a change, its notification and its audit row commit together.
 //!
 //! Submodules own one aggregate each: [`agents`], [`messages`],
-//! [`channels`], [`events`], [`audit`], plus [`retention`] and the schema
-//! in [`schema`]. Business rules (validation, capability checks, read
+//! [`channels`], [`tasks`], [`events`], [`audit`], plus [`retention`] and
+//! the schema in [`schema`]. Dependencies between them point one way:
+//! [`inbox`] (views over several aggregates) uses [`messages`] and
+//! [`tasks`]; [`agents`] uses [`tasks`] (queued work finds a new agent);
+//! every aggregate uses `access` (who may call), [`events`] (the outbox),
+//! [`audit`] and [`words`] (the typed words they store); those four use
+//! none of the aggregates. Business rules (validation, capability checks, read
 //! state) live here, next to the data they guard, so every transport
 //! enforces them the same way.
 
+mod access;
 pub mod agents;
 pub mod audit;
 pub mod backup;
@@ -21,15 +27,18 @@ mod create;
 pub mod delivery;
 pub mod events;
 pub mod executor;
+pub mod inbox;
 pub mod liveness;
 pub mod lock;
 pub mod messages;
 pub mod reencrypt;
 pub mod retention;
 pub mod schema;
+pub mod snapshot;
 pub mod tasks;
-mod tokens;
+pub mod tokens;
 pub mod validate;
+pub mod words;
 
 use std::cell::{Cell, RefCell};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -44,10 +53,11 @@ use crate::clock::{Clock, Millis};
 use crate::crypto::{self, Codec};
 use crate::error::{Error, ErrorCode, Result};
 
-pub use agents::{Agent, Presence, Registered, Registration};
+pub use agents::{Agent, Registered, Registration};
 pub use channels::{Channel, ChannelMessage};
 pub use executor::Executor;
 pub use messages::{Message, Priority};
+pub use words::{AuthState, Capability, Presence, Status, Transport};
 
 /// Size limits enforced on every write (SPEC §8). All configurable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +83,8 @@ impl Default for Limits {
 pub struct Caller<'a> {
     /// The agent name bound to the session.
     pub agent: &'a str,
-    /// `stdio`, `http` or `cli`.
-    pub transport: &'a str,
+    /// The transport the call came over.
+    pub transport: Transport,
 }
 
 /// A handle on the SQLite store. Cheap to share behind an [`Arc`]; calls

@@ -184,12 +184,19 @@ CREATE TABLE reencrypt_progress (
 ) WITHOUT ROWID;
 "#;
 
+/// The HTTP hub finds the agent of every request by its token's digest
+/// (`X-Agent-Token`, SPEC §7): without an index each request would scan
+/// `agents`. Only registrations and token changes write it.
+const V3: &str = r#"
+CREATE INDEX agents_token_hash ON agents (token_hash) WHERE token_hash IS NOT NULL;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this binary writes.
-pub const CURRENT_VERSION: i64 = 2;
+pub const CURRENT_VERSION: i64 = 3;
 
 /// Brings the store to [`CURRENT_VERSION`].
 ///

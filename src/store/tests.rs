@@ -11,6 +11,9 @@ use crate::clock::ManualClock;
 
 pub(super) const DAY: i64 = 24 * 60 * 60 * 1000;
 
+/// The transport of test calls (direct library calls, like the CLI's).
+pub(super) const T: Transport = Transport::Cli;
+
 pub(super) fn store() -> (tempfile::TempDir, Store, Arc<ManualClock>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(1_700_000_000_000);
@@ -21,14 +24,12 @@ pub(super) fn store() -> (tempfile::TempDir, Store, Arc<ManualClock>) {
 pub(super) fn caller(name: &str) -> Caller<'_> {
     Caller {
         agent: name,
-        transport: "test",
+        transport: T,
     }
 }
 
-fn all_caps() -> Vec<String> {
-    ["tasks", "broadcast", "channels", "webhooks", "spawn", "admin"]
-        .map(String::from)
-        .to_vec()
+fn all_caps() -> Vec<Capability> {
+    Capability::GATES.to_vec()
 }
 
 fn reg(name: &str, caps: &[&str]) -> Registration {
@@ -54,7 +55,7 @@ fn store_file_and_directory_are_private() {
 #[test]
 fn presence_moves_from_online_to_stale_to_offline_with_the_clock() {
     let (_d, s, clock) = store();
-    s.bind_agent("alice", None, None, "test").unwrap();
+    s.bind_agent("alice", None, None, T).unwrap();
     assert_eq!(s.agent("alice").unwrap().unwrap().presence, Presence::Online);
     clock.advance(11 * 60 * 1000);
     assert_eq!(s.agent("alice").unwrap().unwrap().presence, Presence::Stale);
@@ -69,27 +70,22 @@ fn presence_moves_from_online_to_stale_to_offline_with_the_clock() {
 fn existing_name_needs_its_token_and_keeps_capabilities() {
     let (_d, s, _c) = store();
     let first = s
-        .register_agent(&reg("bob", &["tasks"]), Credential::None, &all_caps(), "test")
+        .register_agent(&reg("bob", &["tasks"]), Credential::None, &all_caps(), T)
         .unwrap();
     let token = first.token.clone().unwrap();
     assert!(first.created);
 
     let taken = s
-        .register_agent(&reg("bob", &["admin"]), Credential::None, &all_caps(), "test")
+        .register_agent(&reg("bob", &["admin"]), Credential::None, &all_caps(), T)
         .unwrap_err();
     assert_eq!(taken.code, ErrorCode::NameTaken);
     let wrong = s
-        .register_agent(
-            &reg("bob", &["admin"]),
-            Credential::Token("rly_wrong"),
-            &all_caps(),
-            "test",
-        )
+        .register_agent(&reg("bob", &["admin"]), Credential::Token("rly_wrong"), &all_caps(), T)
         .unwrap_err();
     assert_eq!(wrong.code, ErrorCode::AuthFailed);
 
     let again = s
-        .register_agent(&reg("bob", &["admin"]), Credential::Token(&token), &all_caps(), "test")
+        .register_agent(&reg("bob", &["admin"]), Credential::Token(&token), &all_caps(), T)
         .unwrap();
     assert!(!again.created);
     assert_eq!(again.token, None);
@@ -99,8 +95,8 @@ fn existing_name_needs_its_token_and_keeps_capabilities() {
 #[test]
 fn unread_mail_survives_retention_and_read_mail_does_not() {
     let (_d, s, clock) = store();
-    s.bind_agent("a", None, None, "test").unwrap();
-    s.bind_agent("b", None, None, "test").unwrap();
+    s.bind_agent("a", None, None, T).unwrap();
+    s.bind_agent("b", None, None, T).unwrap();
     let read = s
         .send_message(caller("a"), "b", "old and read", Priority::Normal, None)
         .unwrap();
@@ -132,7 +128,7 @@ fn unread_mail_survives_retention_and_read_mail_does_not() {
 fn replies_share_the_thread_of_the_first_message() {
     let (_d, s, _c) = store();
     for n in ["a", "b", "c"] {
-        s.bind_agent(n, None, None, "test").unwrap();
+        s.bind_agent(n, None, None, T).unwrap();
     }
     let first = s.send_message(caller("a"), "b", "q", Priority::Normal, None).unwrap();
     let reply = s
@@ -153,8 +149,8 @@ fn replies_share_the_thread_of_the_first_message() {
 #[test]
 fn channel_cursor_advances_only_over_what_was_returned() {
     let (_d, s, _c) = store();
-    s.bind_agent("a", None, Some(&["channels".into()]), "test").unwrap();
-    s.bind_agent("b", None, None, "test").unwrap();
+    s.bind_agent("a", None, Some(&["channels".into()]), T).unwrap();
+    s.bind_agent("b", None, None, T).unwrap();
     s.create_channel(caller("a"), "dev", None).unwrap();
     s.post_to_channel(caller("a"), "dev", "before b joined", Priority::Normal)
         .unwrap();
@@ -203,7 +199,7 @@ fn processes_opening_a_fresh_store_at_once_all_succeed() {
 #[test]
 fn a_panic_inside_a_write_rolls_back_and_leaves_the_store_usable() {
     let (_d, s, _c) = store();
-    s.bind_agent("a", None, None, "test").unwrap();
+    s.bind_agent("a", None, None, T).unwrap();
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         s.write(|conn, now| {
             conn.execute("INSERT INTO events (kind, created_at) VALUES ('x', ?1)", [now])?;
@@ -216,7 +212,10 @@ fn a_panic_inside_a_write_rolls_back_and_leaves_the_store_usable() {
     // Nothing half-written is visible and the next write works.
     s.send_message(caller("a"), "b", "after the panic", Priority::Normal, None)
         .unwrap();
-    assert!(s.events_after(0, 100).unwrap().iter().all(|e| e.kind != "x"));
+    let half_written: i64 = s
+        .read(|c, _| Ok(c.query_row("SELECT count(*) FROM events WHERE kind = 'x'", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(half_written, 0);
     // Another connection is not blocked by a leftover transaction.
     let other = Store::open(s.path(), ManualClock::new(0), Limits::default()).unwrap();
     other
@@ -228,7 +227,7 @@ fn a_panic_inside_a_write_rolls_back_and_leaves_the_store_usable() {
 #[test]
 fn a_batch_with_a_failed_call_commits_the_others_and_an_unhealthy_batch_commits_nothing() {
     let (_d, s, _c) = store();
-    s.bind_agent("a", None, None, "test").unwrap();
+    s.bind_agent("a", None, None, T).unwrap();
     let (results, committed) = s.batch(|| {
         let r = vec![
             s.send_message(caller("a"), "b", "one", Priority::Normal, None).is_ok(),
@@ -254,8 +253,8 @@ fn a_batch_with_a_failed_call_commits_the_others_and_an_unhealthy_batch_commits_
 #[test]
 fn retention_counts_from_the_last_read_and_purges_large_backlogs_in_chunks() {
     let (_d, s, clock) = store();
-    s.bind_agent("a", None, None, "test").unwrap();
-    s.bind_agent("b", None, None, "test").unwrap();
+    s.bind_agent("a", None, None, T).unwrap();
+    s.bind_agent("b", None, None, T).unwrap();
     // 2,500 replies in one thread: purging them must not scan per row.
     let root = s
         .send_message(caller("a"), "b", "root", Priority::Normal, None)
@@ -305,8 +304,8 @@ fn retention_counts_from_the_last_read_and_purges_large_backlogs_in_chunks() {
 #[test]
 fn channel_posts_are_kept_until_every_member_has_read_them() {
     let (_d, s, clock) = store();
-    s.bind_agent("a", None, Some(&["channels".into()]), "test").unwrap();
-    s.bind_agent("b", None, None, "test").unwrap();
+    s.bind_agent("a", None, Some(&["channels".into()]), T).unwrap();
+    s.bind_agent("b", None, None, T).unwrap();
     s.create_channel(caller("a"), "dev", None).unwrap();
     s.join_channel(caller("b"), "dev").unwrap();
     s.post_to_channel(caller("a"), "dev", "old post", Priority::Normal)
@@ -322,20 +321,20 @@ fn channel_posts_are_kept_until_every_member_has_read_them() {
 #[test]
 fn a_new_name_gets_only_grantable_capabilities_and_no_case_twin() {
     let (_d, s, _c) = store();
-    let grantable = vec!["channels".to_string()];
+    let grantable = vec![Capability::Channels];
     let e = s
-        .register_agent(&reg("eve", &["admin"]), Credential::None, &grantable, "test")
+        .register_agent(&reg("eve", &["admin"]), Credential::None, &grantable, T)
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::CapDenied);
     assert!(s.agent("eve").unwrap().is_none());
-    s.register_agent(&reg("eve", &["channels"]), Credential::None, &grantable, "test")
+    s.register_agent(&reg("eve", &["channels"]), Credential::None, &grantable, T)
         .unwrap();
     let twin = s
-        .register_agent(&reg("EVE", &[]), Credential::None, &grantable, "test")
+        .register_agent(&reg("EVE", &[]), Credential::None, &grantable, T)
         .unwrap_err();
     assert_eq!(twin.code, ErrorCode::NameTaken);
     assert_eq!(
-        s.bind_agent("Eve", None, None, "test").unwrap_err().code,
+        s.bind_agent("Eve", None, None, T).unwrap_err().code,
         ErrorCode::NameTaken
     );
 }
@@ -343,8 +342,7 @@ fn a_new_name_gets_only_grantable_capabilities_and_no_case_twin() {
 #[test]
 fn rebinding_keeps_the_role_and_operator_capability_changes_are_audited() {
     let (_d, s, _c) = store();
-    s.bind_agent("a", Some("reviewer"), Some(&["tasks".into()]), "test")
-        .unwrap();
+    s.bind_agent("a", Some("reviewer"), Some(&["tasks".into()]), T).unwrap();
     let again = s
         .register_agent(
             &Registration {
@@ -353,16 +351,16 @@ fn rebinding_keeps_the_role_and_operator_capability_changes_are_audited() {
             },
             Credential::BoundSession,
             &[],
-            "test",
+            T,
         )
         .unwrap();
     assert_eq!(again.agent.role, "reviewer");
-    s.bind_agent("a", None, Some(&["tasks".into(), "admin".into()]), "test")
+    s.bind_agent("a", None, Some(&["tasks".into(), "admin".into()]), T)
         .unwrap();
     let audit = s.audit_log(10).unwrap();
     assert_eq!(audit.iter().filter(|e| e.tool == "serve_bind").count(), 2, "{audit:?}");
     // Binding again with the same capabilities changes nothing and adds no row.
-    s.bind_agent("a", None, Some(&["tasks".into(), "admin".into()]), "test")
+    s.bind_agent("a", None, Some(&["tasks".into(), "admin".into()]), T)
         .unwrap();
     assert_eq!(
         s.audit_log(10)
@@ -383,7 +381,7 @@ fn re_encrypt_loses_a_race_to_a_concurrent_write_and_reads_the_row_again() {
     let clock = ManualClock::new(1_700_000_000_000);
     let plain = Store::open(&path, clock.clone(), Limits::default()).unwrap();
     for n in ["a", "b"] {
-        plain.bind_agent(n, None, None, "test").unwrap();
+        plain.bind_agent(n, None, None, T).unwrap();
     }
     for i in 0..5 {
         plain
@@ -500,7 +498,7 @@ impl Holder {
 #[test]
 fn a_write_behind_a_stuck_writer_fails_at_its_deadline_naming_the_store() {
     let (_d, s, _c) = store();
-    s.bind_agent("a", None, None, "test").unwrap();
+    s.bind_agent("a", None, None, T).unwrap();
     let _holder = Holder::hold(s.path());
     let start = std::time::Instant::now();
     let err = with_deadline(start + Duration::from_millis(100), || {
@@ -517,20 +515,14 @@ fn a_write_behind_a_stuck_writer_fails_at_its_deadline_naming_the_store() {
     );
     // Auditing the timed-out call does not wait a second budget.
     let start = std::time::Instant::now();
-    let _ = s.audit_failure(
-        Some("a"),
-        "test",
-        "send_message",
-        ErrorCode::Timeout,
-        &serde_json::json!({}),
-    );
+    let _ = s.audit_failure(Some("a"), T, "send_message", ErrorCode::Timeout, &serde_json::json!({}));
     assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
 }
 
 #[test]
 fn in_a_batch_a_call_that_cannot_begin_fails_alone_and_a_later_call_commits() {
     let (_d, s, _c) = store();
-    s.bind_agent("a", None, None, "test").unwrap();
+    s.bind_agent("a", None, None, T).unwrap();
     let holder = Holder::hold(s.path());
     let mut holder = Some(holder);
     let ((first, second), committed) = s.batch(|| {
@@ -589,7 +581,7 @@ impl Drop for Tmpfs {
 fn a_full_disk_fails_every_write_of_a_batch_with_storage_full_and_reads_go_on() {
     let disk = Tmpfs::mount(4 << 20);
     let s = Store::open(&disk.0.path().join("relay.db"), ManualClock::new(0), Limits::default()).unwrap();
-    s.bind_agent("a", None, None, "test").unwrap();
+    s.bind_agent("a", None, None, T).unwrap();
     s.send_message(caller("a"), "b", "kept", Priority::Normal, None)
         .unwrap();
     let filler = disk.fill();
@@ -616,4 +608,70 @@ fn a_full_disk_fails_every_write_of_a_batch_with_storage_full_and_reads_go_on() 
     s.send_message(caller("a"), "b", "after", Priority::Normal, None)
         .unwrap();
     assert_eq!(s.unread_count("b").unwrap(), 2);
+}
+
+#[test]
+fn a_bound_agent_may_grant_what_it_holds_and_an_unbound_session_the_self_service_set() {
+    let (_d, s, _c) = store();
+    s.bind_agent("lead", None, Some(&["spawn".into(), "rust".into()]), T)
+        .unwrap();
+    assert_eq!(
+        s.grantable_capabilities(Some("lead")).unwrap(),
+        [Capability::Spawn, Capability::Other("rust".into())]
+    );
+    assert_eq!(
+        s.grantable_capabilities(None).unwrap(),
+        [Capability::Tasks, Capability::Broadcast, Capability::Channels]
+    );
+    assert!(s.grantable_capabilities(Some("ghost")).unwrap().is_empty());
+}
+
+#[test]
+fn the_inbox_view_shows_unread_mail_unread_and_only_open_assigned_tasks() {
+    use super::tasks::{Action, NewTask, Update};
+    let (_d, s, _c) = store();
+    s.bind_agent("boss", None, Some(&["tasks".into()]), T).unwrap();
+    s.bind_agent("w1", None, Some(&["tasks".into()]), T).unwrap();
+    s.send_message(caller("boss"), "w1", "hello", Priority::Normal, None)
+        .unwrap();
+    let post = |title: &str| {
+        let new = NewTask {
+            to: Some("w1".into()),
+            title: title.into(),
+            description: "d".into(),
+            ..NewTask::default()
+        };
+        s.post_task(caller("boss"), &new).unwrap().task.id
+    };
+    let (open, accepted, done) = (post("open"), post("accepted"), post("done"));
+    s.update_task(caller("w1"), accepted, Action::Accept, &Update::default())
+        .unwrap();
+    s.update_task(caller("w1"), done, Action::Reject, &Update::default())
+        .unwrap();
+    let view = serde_json::to_value(s.inbox(caller("w1")).unwrap()).unwrap();
+    let keys: Vec<_> = view.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["messages", "open_tasks", "unread_remaining"]);
+    assert_eq!(view["messages"][0]["content"], "hello");
+    assert_eq!(view["unread_remaining"], 1);
+    let ids: Vec<_> = view["open_tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [accepted, open]);
+    // A peek: the mail stays unread.
+    assert_eq!(s.unread_count("w1").unwrap(), 1);
+    assert_eq!(s.pending("w1").unwrap().open_tasks, [open, accepted]);
+}
+
+#[test]
+fn a_page_without_a_limit_gets_the_default_and_limits_stay_within_1_to_100() {
+    use super::messages::{DEFAULT_PAGE_LIMIT, page_limit};
+    assert_eq!(page_limit(None).unwrap(), DEFAULT_PAGE_LIMIT);
+    assert_eq!(DEFAULT_PAGE_LIMIT, 20);
+    assert_eq!(page_limit(Some(100)).unwrap(), 100);
+    for bad in [0, 101] {
+        assert_eq!(page_limit(Some(bad)).unwrap_err().code, ErrorCode::Validation);
+    }
 }

@@ -1,8 +1,9 @@
 //! Task state machine tests (SPEC §4), driven by a [`ManualClock`]: leases
 //! and TTLs run out by moving the clock, never by sleeping.
 
+use super::events;
 use super::tasks::{Action, NewTask, TaskRole, TaskState, Update};
-use super::tests::{caller, store};
+use super::tests::{T, caller, store};
 use crate::ErrorCode;
 
 const SECOND: i64 = 1000;
@@ -26,9 +27,8 @@ fn setup() -> (
     std::sync::Arc<crate::clock::ManualClock>,
 ) {
     let (d, s, c) = store();
-    s.bind_agent("boss", None, Some(&caps(&["tasks"])), "test").unwrap();
-    s.bind_agent("w1", None, Some(&caps(&["tasks", "rust"])), "test")
-        .unwrap();
+    s.bind_agent("boss", None, Some(&caps(&["tasks"])), T).unwrap();
+    s.bind_agent("w1", None, Some(&caps(&["tasks", "rust"])), T).unwrap();
     (d, s, c)
 }
 
@@ -229,7 +229,7 @@ fn ttl_expires_open_tasks_and_parks_an_accepted_write_task() {
         .events_after(0, 100)
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind == "task_finished")
+        .filter(|e| e.kind == events::Kind::TaskFinished)
         .collect();
     assert_eq!(finished.len(), 2);
     assert!(finished.iter().all(|e| e.target.as_deref() == Some("boss")));
@@ -275,10 +275,8 @@ fn idempotency_key_dedupes_and_conflicts() {
 fn routing_picks_the_least_loaded_capable_agent_or_queues_until_one_registers() {
     let (_d, s, clock) = setup();
     clock.advance(SECOND);
-    s.bind_agent("w2", None, Some(&caps(&["tasks", "rust"])), "test")
-        .unwrap();
-    s.bind_agent("py", None, Some(&caps(&["tasks", "python"])), "test")
-        .unwrap();
+    s.bind_agent("w2", None, Some(&caps(&["tasks", "rust"])), T).unwrap();
+    s.bind_agent("py", None, Some(&caps(&["tasks", "python"])), T).unwrap();
     let route = |title: &str, need: &[&str]| NewTask {
         required_capabilities: caps(need),
         title: title.into(),
@@ -294,8 +292,7 @@ fn routing_picks_the_least_loaded_capable_agent_or_queues_until_one_registers() 
     let queued = s.post_task(caller("boss"), &route("c", &["go"])).unwrap().task;
     assert_eq!((queued.state, queued.assignee), (TaskState::Queued, None));
     clock.advance(SECOND);
-    s.bind_agent("gopher", None, Some(&caps(&["tasks", "go"])), "test")
-        .unwrap();
+    s.bind_agent("gopher", None, Some(&caps(&["tasks", "go"])), T).unwrap();
     let c = s.get_task(caller("boss"), queued.id).unwrap().0;
     assert_eq!((c.state, c.assignee.as_deref()), (TaskState::Posted, Some("gopher")));
 }
@@ -312,9 +309,8 @@ fn an_expired_lease_reroutes_an_auto_routed_task_away_from_an_offline_assignee()
     accept(&s, "w1", id, 60);
     // w1 vanishes for two hours; w2 appears meanwhile.
     clock.advance(2 * 3600 * SECOND);
-    s.bind_agent("w2", None, Some(&caps(&["tasks", "rust"])), "test")
-        .unwrap();
-    s.bind_agent("boss", None, None, "test").unwrap();
+    s.bind_agent("w2", None, Some(&caps(&["tasks", "rust"])), T).unwrap();
+    s.bind_agent("boss", None, None, T).unwrap();
     let task = s.get_task(caller("boss"), id).unwrap().0;
     assert_eq!(
         (task.state, task.assignee.as_deref(), task.attempts),
@@ -325,7 +321,7 @@ fn an_expired_lease_reroutes_an_auto_routed_task_away_from_an_offline_assignee()
 #[test]
 fn cancel_is_seen_at_the_next_heartbeat_and_parties_are_checked() {
     let (_d, s, _c) = setup();
-    s.bind_agent("stranger", None, Some(&caps(&["tasks"])), "test").unwrap();
+    s.bind_agent("stranger", None, Some(&caps(&["tasks"])), T).unwrap();
     let id = s.post_task(caller("boss"), &to("w1", "long")).unwrap().task.id;
     let token = accept(&s, "w1", id, 60);
     let e = s
@@ -350,7 +346,7 @@ fn cancel_is_seen_at_the_next_heartbeat_and_parties_are_checked() {
         s.events_after(0, 100)
             .unwrap()
             .iter()
-            .any(|e| e.kind == "task_cancelled" && e.target.as_deref() == Some("w1"))
+            .any(|e| e.kind == events::Kind::TaskCancelled && e.target.as_deref() == Some("w1"))
     );
 }
 
@@ -419,7 +415,7 @@ fn bad_task_input_is_refused() {
         .update_task(caller("w1"), 999, Action::Accept, &Update::default())
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::NotFound);
-    s.bind_agent("plain", None, None, "test").unwrap();
+    s.bind_agent("plain", None, None, T).unwrap();
     assert_eq!(
         s.post_task(caller("plain"), &to("w1", "x")).unwrap_err().code,
         ErrorCode::CapDenied
@@ -443,8 +439,7 @@ fn an_assignee_declared_away_keeps_its_task_when_the_lease_runs_out() {
     accept(&s, "w1", id, 60);
     s.set_status(caller("w1"), "away", Some("lunch")).unwrap();
     clock.advance(2 * 3600 * SECOND);
-    s.bind_agent("w2", None, Some(&caps(&["tasks", "rust"])), "test")
-        .unwrap();
+    s.bind_agent("w2", None, Some(&caps(&["tasks", "rust"])), T).unwrap();
     let task = s.get_task(caller("boss"), id).unwrap().0;
     assert_eq!((task.state, task.assignee.as_deref()), (TaskState::Posted, Some("w1")));
 }
@@ -476,7 +471,7 @@ fn a_queued_task_reaches_an_agent_that_comes_back_online() {
     let (_d, s, clock) = setup();
     // w1 goes quiet for two hours: offline, so routing skips it.
     clock.advance(2 * 3600 * SECOND);
-    s.bind_agent("boss", None, None, "test").unwrap();
+    s.bind_agent("boss", None, None, T).unwrap();
     let t = NewTask {
         required_capabilities: caps(&["rust"]),
         title: "r".into(),

@@ -133,7 +133,7 @@ impl Report {
 fn caller(cfg: &Config) -> Caller<'_> {
     Caller {
         agent: &cfg.agent,
-        transport: "worker",
+        transport: crate::store::Transport::Worker,
     }
 }
 
@@ -175,7 +175,7 @@ pub async fn run(
     mut report: impl FnMut(&Report),
 ) -> Result<()> {
     let agent = cfg.agent.clone();
-    store_call(&store, move |s| s.bind_worker(&agent, "worker")).await?;
+    store_call(&store, move |s| s.bind_worker(&agent, crate::store::Transport::Worker)).await?;
     let cfg = Arc::new(cfg);
     let mut running: JoinSet<Report> = JoinSet::new();
     let mut presence = tokio::time::interval_at(tokio::time::Instant::now() + PRESENCE_TICK, PRESENCE_TICK);

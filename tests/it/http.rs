@@ -233,10 +233,62 @@ async fn sigterm_lets_a_call_in_flight_finish_and_the_hub_exits_cleanly() {
         let status = hub.terminate();
         (hub, status)
     });
-    let (waiter, result) = call.await.unwrap();
+    let (waiter, result) = tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("the call in flight was answered")
+        .unwrap();
     assert_eq!(result.is_error, Some(false), "{:?}", result.structured_content);
     assert_eq!(result.structured_content.unwrap()["timed_out"], true);
     let (_hub, status) = status.await.unwrap();
     assert!(status.success(), "exit status {status:?}");
     waiter.close().await;
+}
+
+#[tokio::test]
+async fn mail_whose_http_response_never_reached_the_client_stays_unread() {
+    use tokio::io::AsyncWriteExt;
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
+    let bob_token = hub.register("bob").await;
+    let alice_token = hub.register("alice").await;
+    let alice = hub.session(Some(&alice_token)).await;
+    // A page far larger than the socket buffers: the hub cannot finish
+    // writing it to a client that reads nothing.
+    let big = "x".repeat(60 * 1024);
+    for _ in 0..100 {
+        alice.call("send_message", json!({"to": "bob", "content": big})).await;
+    }
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get_messages", "arguments": {"limit": 100},
+                   "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                             "io.modelcontextprotocol/clientCapabilities": {},
+                             "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}}}
+    })
+    .to_string();
+    let addr = hub.base().trim_start_matches("http://").to_owned();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut conn = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n\
+         Mcp-Method: tools/call\r\nMcp-Name: get_messages\r\nX-Agent-Token: {bob_token}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    // Read nothing; hang up once the hub has had time to answer.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(conn);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bob = hub.stateless(Some(&bob_token)).await;
+    let inbox = bob.call("get_messages", json!({"limit": 100, "peek": true})).await;
+    assert_eq!(
+        inbox["messages"].as_array().unwrap().len(),
+        100,
+        "mail was marked read though its response never reached bob"
+    );
+    alice.close().await;
+    bob.close().await;
 }

@@ -1,5 +1,8 @@
-//! Interop with the official Python MCP SDK (`pip install mcp`): its
-//! stdio client drives `relay serve` through a real conversation.
+//! Interop with the official Python MCP SDK (`pip install mcp`): its stdio
+//! client drives `relay serve` through a real conversation, and its
+//! Streamable HTTP client drives the hub (`relay serve --transport http`)
+//! in both protocol revisions. The `.venv` setup here serves
+//! tests/it/conformance.rs too.
 //!
 //! Needs a Python with the `mcp` package. `RELAY_TEST_PYTHON` names one;
 //! otherwise the test uses `.venv` at the repository root and sets it up
@@ -12,9 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::{Relay, relay_bin};
+use crate::support::{Hub, Relay, relay_bin};
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -47,7 +50,7 @@ fn has_pins(python: &Path, pins: &[(String, String)]) -> bool {
 }
 
 /// Runs a setup step; panics with its output and what to do if it fails.
-fn setup_step(what: &str, cmd: &mut Command) {
+pub(crate) fn setup_step(what: &str, cmd: &mut Command) {
     let out: Output = cmd
         .output()
         .unwrap_or_else(|e| panic!("interop setup: cannot run {cmd:?} ({e}); {}", remedy()));
@@ -63,7 +66,7 @@ fn setup_step(what: &str, cmd: &mut Command) {
 }
 
 fn remedy() -> &'static str {
-    "the interop test needs python3 (with venv and pip) and network access to PyPI to create .venv; \
+    "the interop and conformance tests need python3 (with venv and pip) and network access to PyPI to create .venv; \
      or point RELAY_TEST_PYTHON at a Python that has the packages of tests/interop/requirements.txt"
 }
 
@@ -73,20 +76,32 @@ fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("RELAY_TEST_PYTHON") {
         return p.into();
     }
-    let requirements = repo().join("tests/interop/requirements.txt");
-    let pins = pins(&requirements);
+    venv_with(&repo().join("tests/interop/requirements.txt"))
+}
+
+/// Takes the one setup lock that serialises every change to `.venv`
+/// (Python packages and the conformance suite's node_modules) across test
+/// threads and processes; released when dropped.
+pub(crate) fn setup_lock() -> nix::fcntl::Flock<std::fs::File> {
+    let lock_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv.lock");
+    let file =
+        std::fs::File::create(&lock_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", lock_path.display()))
+}
+
+/// `.venv/bin/python` with every package pinned in `requirements`,
+/// creating the venv and installing first if needed. Several requirements
+/// files share the one `.venv`: installing one never removes another's.
+pub(crate) fn venv_with(requirements: &Path) -> PathBuf {
+    let pins = pins(requirements);
     let venv = repo().join(".venv");
     let python = venv.join("bin/python");
     if has_pins(&python, &pins) {
         return python;
     }
-    // One setup at a time, across test threads and processes; whoever
-    // waited re-checks, and finds the work done.
-    let lock_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv.lock");
-    let file =
-        std::fs::File::create(&lock_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
-    let _lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .unwrap_or_else(|(_, e)| panic!("cannot lock {}: {e}", lock_path.display()));
+    // One setup at a time; whoever waited re-checks, and finds the work done.
+    let _lock = setup_lock();
     if has_pins(&python, &pins) {
         return python;
     }
@@ -102,7 +117,7 @@ fn python() -> PathBuf {
         "pip install",
         Command::new(&python)
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements),
+            .arg(requirements),
     );
     assert!(
         has_pins(&python, &pins),
@@ -112,6 +127,11 @@ fn python() -> PathBuf {
         remedy()
     );
     python
+}
+
+/// The hub's stderr so far, for failure messages.
+pub(crate) fn hub_log(hub: &Hub) -> String {
+    hub.stderr.lock().unwrap().join("\n")
 }
 
 #[test]
@@ -128,4 +148,24 @@ fn python_sdk_client_talks_to_relay_serve() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "python client failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("interop ok"), "{stdout}");
+}
+
+#[test]
+fn python_sdk_http_client_talks_to_the_hub() {
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
+    let script = repo().join("tests/interop/python_http_client.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(&hub.url)
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "python HTTP client failed:\n{stdout}\n{stderr}\n--- hub stderr\n{}",
+        hub_log(&hub)
+    );
+    assert!(stdout.contains("interop http ok"), "{stdout}");
 }

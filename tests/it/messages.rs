@@ -190,13 +190,16 @@ async fn every_change_lands_in_the_outbox_with_ids_only() {
         .call("post_to_channel", json!({"channel": "ops", "content": secret}))
         .await;
     let events = relay.store().events_after(0, 100).unwrap();
-    let message = events.iter().find(|e| e.kind == "message").expect("message event");
+    let message = events
+        .iter()
+        .find(|e| e.kind.as_str() == "message")
+        .expect("message event");
     assert_eq!(message.target.as_deref(), Some("bob"));
     assert_eq!(message.actor.as_deref(), Some("alice"));
     assert_eq!(message.subject_id, sent["message_id"].as_i64());
     let post_event = events
         .iter()
-        .find(|e| e.kind == "channel_post")
+        .find(|e| e.kind.as_str() == "channel_post")
         .expect("channel_post event");
     assert_eq!(post_event.channel.as_deref(), Some("ops"));
     assert_eq!(post_event.subject_id, post["channel_message_id"].as_i64());

@@ -451,10 +451,12 @@ fn many_large_answers_in_flight_do_not_grow_memory_without_bound() {
     {
         // 15 messages of 60 KiB: every peek at them is a 0.9 MiB answer.
         let store = relay.store();
-        store.bind_agent("alice", None, None, "test").unwrap();
+        store
+            .bind_agent("alice", None, None, relay::store::Transport::Cli)
+            .unwrap();
         let alice = relay::store::Caller {
             agent: "alice",
-            transport: "test",
+            transport: relay::store::Transport::Cli,
         };
         for i in 0..15 {
             let content = format!("{i}{}", "x".repeat(60 * 1024));

@@ -18,12 +18,14 @@ use serde_json::Value;
 
 /// Variables a developer's shell may set that would change what a spawned
 /// relay does; every spawned process has them removed.
-pub const SCRUBBED_ENV: [&str; 5] = [
+pub const SCRUBBED_ENV: [&str; 6] = [
     "RELAY_AGENT",
     "RELAY_ROLE",
     "RELAY_CAPABILITIES",
     "RELAY_ENCRYPTION_KEYRING",
     "RELAY_ENCRYPTION_KEYRING_PATH",
+    // Loopback hubs need no secret; a developer's must not apply.
+    "RELAY_HTTP_SECRET",
 ];
 
 /// The `relay` binary under test.

@@ -5,8 +5,13 @@
 //! `cancelled`, `expired`, and `needs_recovery` (a write task whose lease or
 //! TTL ran out mid-run: parked, never re-run silently).
 //!
-//! Every transition is one compare-and-set (`UPDATE … WHERE state = ?`) in
-//! the caller's transaction, appended to `task_events` and to the outbox.
+//! The table itself is the pure [`machine::transition`]; `apply` writes
+//! what it decides as one compare-and-set (`UPDATE … WHERE id = ? AND
+//! state = ? AND fencing_token = ?`) in the caller's transaction, with its
+//! `task_events` row and its outbox event. `update_task`, parking, routing
+//! and the lease and TTL sweeps all go through it (`post_task` inserts
+//! the row instead, in the state [`machine::posted_state`] gives).
+//!
 //! Leases and TTLs are swept at the start of every call that touches tasks
 //! (and by a background tick in `serve`), so a task never stays stranded
 //! because nobody looked. Time comes from the store's clock.
@@ -15,7 +20,13 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::agents::{Presence, authorize};
+pub mod machine;
+
+pub use machine::{Action, TaskState};
+use machine::{Attempts, Claim, Facts, Lease, Move, Party, Text, Transition, Trigger, not_party, transition};
+
+use super::access::authorize;
+use super::words::{Capability, Status, is_offline};
 use super::{Caller, Store, audit, events, validate};
 use crate::clock::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
@@ -32,70 +43,6 @@ pub const MAX_ATTEMPTS: u32 = 100;
 pub const MAX_TTL_SECONDS: u32 = 30 * 86_400;
 /// Longest `request_id`, in characters.
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
-
-/// A task's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskState {
-    /// Waiting for an agent with the required capabilities to register.
-    Queued,
-    /// Assigned, not yet accepted.
-    Posted,
-    /// Accepted under a lease.
-    Accepted,
-    /// Done, with a result.
-    Completed,
-    /// Failed for good.
-    Failed,
-    /// Refused by the assignee (or withdrawn by the requester).
-    Rejected,
-    /// Cancelled by the requester.
-    Cancelled,
-    /// Its TTL ran out before it finished.
-    Expired,
-    /// A write task whose lease or TTL ran out mid-run; the requester decides.
-    NeedsRecovery,
-}
-
-impl TaskState {
-    /// The stored form, e.g. `needs_recovery`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Posted => "posted",
-            Self::Accepted => "accepted",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Rejected => "rejected",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-            Self::NeedsRecovery => "needs_recovery",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "queued" => Self::Queued,
-            "posted" => Self::Posted,
-            "accepted" => Self::Accepted,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            "rejected" => Self::Rejected,
-            "cancelled" => Self::Cancelled,
-            "expired" => Self::Expired,
-            _ => Self::NeedsRecovery,
-        }
-    }
-
-    /// Whether nothing more will happen to the task (`needs_recovery` is
-    /// not terminal: the requester may recover it).
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::Failed | Self::Rejected | Self::Cancelled | Self::Expired
-        )
-    }
-}
 
 /// Task priority.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -198,7 +145,8 @@ pub struct Task {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskEvent {
     /// post, accept, heartbeat, complete, fail, release, reject, cancel,
-    /// recover, route, lease_expired, ttl_expired.
+    /// recover, park, route, lease_expired, ttl_expired (see
+    /// [`machine::Step`]).
     pub action: String,
     /// State before (`None` for post).
     pub from_state: Option<String>,
@@ -221,43 +169,6 @@ pub struct Posted {
     pub task: Task,
     /// Whether an earlier post with the same `request_id` was returned.
     pub deduped: bool,
-}
-
-/// An `update_task` action (SPEC §4 table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// posted → accepted, by the assignee; returns the new fencing token.
-    Accept,
-    /// Renews the lease, by the claimant; reports a cancellation.
-    Heartbeat,
-    /// accepted → completed, by the claimant, with `result`.
-    Complete,
-    /// accepted → failed, or back to posted when `retry` and attempts remain.
-    Fail,
-    /// accepted → posted, by the claimant.
-    Release,
-    /// posted/accepted → rejected, by the assignee (or the requester while posted).
-    Reject,
-    /// Any non-terminal state → cancelled, by the requester.
-    Cancel,
-    /// needs_recovery → posted with attempts = 0, by the requester.
-    Recover,
-}
-
-impl Action {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Accept => "accept",
-            Self::Heartbeat => "heartbeat",
-            Self::Complete => "complete",
-            Self::Fail => "fail",
-            Self::Release => "release",
-            Self::Reject => "reject",
-            Self::Cancel => "cancel",
-            Self::Recover => "recover",
-        }
-    }
 }
 
 /// `update_task` arguments beyond the task id.
@@ -299,7 +210,7 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         id: r.get(0)?,
         requester: r.get(1)?,
         assignee: r.get(2)?,
-        state: TaskState::parse(&r.get::<_, String>(3)?),
+        state: r.get(3)?,
         title: r.get(4)?,
         description: r.get(5)?,
         priority: serde_json::from_value(serde_json::Value::String(priority)).unwrap_or_default(),
@@ -356,19 +267,142 @@ fn history(
     Ok(())
 }
 
-/// Moves task `id` from `from` to `to` if it is still in `from`
-/// (compare-and-set); `sets` is extra `column = value` SQL. Returns whether
-/// it moved.
-fn cas(tx: &rusqlite::Connection, id: i64, from: TaskState, to: TaskState, sets: &str, now: Millis) -> Result<bool> {
-    let finished = if to.is_terminal() { ", finished_at = ?4" } else { "" };
-    let sql = format!(
-        "UPDATE tasks SET state = ?3, updated_at = ?4{finished}{sep}{sets} WHERE id = ?1 AND state = ?2",
-        sep = if sets.is_empty() { "" } else { ", " }
-    );
-    Ok(tx
-        .prepare_cached(&sql)?
-        .execute(params![id, from.as_str(), to.as_str(), now])?
-        == 1)
+impl Facts {
+    /// What the state machine reads of `task`.
+    fn of(task: &Task) -> Self {
+        Self {
+            id: task.id,
+            state: task.state,
+            write: task.write,
+            auto_routed: task.auto_routed,
+            attempts: task.attempts,
+            max_attempts: task.max_attempts,
+            fencing_token: task.fencing_token,
+        }
+    }
+}
+
+impl Party {
+    /// Who `agent` is to `task`.
+    fn of(task: &Task, agent: &str) -> Self {
+        Self {
+            requester: task.requester == agent,
+            assignee: task.assignee.as_deref() == Some(agent),
+            claimant: task.claimant.as_deref() == Some(agent),
+        }
+    }
+}
+
+/// Writes `transition` of `task` (as loaded in this transaction) by
+/// `actor` (`None`: the relay's sweep or routing): one compare-and-set on
+/// the task's id, state and fencing token, then its history row and its
+/// outbox event. `lease_end` is the lease a [`Lease::Set`] or a renewal
+/// writes, in epoch milliseconds. Returns the task as it is now, or
+/// `None` when the row no longer matched (nothing was written). Writes
+/// no audit row: that is the caller's, which knows the tool.
+fn apply(
+    tx: &rusqlite::Connection,
+    task: &Task,
+    transition: &Transition,
+    actor: Option<&str>,
+    now: Millis,
+    lease_end: Millis,
+) -> Result<Option<Task>> {
+    let mv = match transition {
+        Transition::Unchanged => return Ok(Some(task.clone())),
+        Transition::Renew => {
+            let renewed = tx
+                .prepare_cached(
+                    "UPDATE tasks SET lease_expires_at = ?3 WHERE id = ?1 AND state = 'accepted' AND fencing_token = ?2",
+                )?
+                .execute(params![task.id, task.fencing_token, lease_end])?;
+            return if renewed == 1 {
+                load(tx, task.id).map(Some)
+            } else {
+                Ok(None)
+            };
+        }
+        Transition::Move(mv) => mv,
+    };
+    let (sql, values) = cas_statement(task, mv, &actor, &now, &lease_end);
+    if tx.prepare_cached(&sql)?.execute(&*values)? != 1 {
+        return Ok(None);
+    }
+    history(
+        tx,
+        task.id,
+        mv.step.as_str(),
+        Some(mv.from),
+        mv.to,
+        actor,
+        mv.fencing_token,
+        mv.note.as_deref(),
+        now,
+    )?;
+    let after = load(tx, task.id)?;
+    announce(tx, &after, mv.to, actor, now)?;
+    Ok(Some(after))
+}
+
+/// The compare-and-set `UPDATE` for `mv` and its parameters: `?1` id,
+/// `?2` the state compared, `?3` the new state, `?4` now, `?5` the
+/// fencing token compared, then one per value the move sets. Few distinct
+/// statements come out of it, so the statement cache keeps them all.
+fn cas_statement<'a>(
+    task: &'a Task,
+    mv: &'a Move,
+    actor: &'a Option<&'a str>,
+    now: &'a Millis,
+    lease_end: &'a Millis,
+) -> (String, Vec<&'a dyn rusqlite::ToSql>) {
+    let mut sql = String::from("UPDATE tasks SET state = ?3, updated_at = ?4");
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&task.id, &mv.from, &mv.to, now, &task.fencing_token];
+    // `assignment` as SQL, with `{}` where `value`'s parameter goes.
+    let mut set = |assignment: &str, value: Option<&'a dyn rusqlite::ToSql>| {
+        sql.push_str(", ");
+        match value {
+            Some(value) => {
+                values.push(value);
+                sql.push_str(&assignment.replace("{}", &format!("?{}", values.len())));
+            }
+            None => sql.push_str(assignment),
+        }
+    };
+    if mv.to.is_terminal() {
+        set("finished_at = ?4", None);
+    }
+    match &mv.claim {
+        Claim::Keep => {}
+        Claim::Take(token) => {
+            set("claimant = {}", Some(actor));
+            set("fencing_token = {}", Some(token));
+        }
+        Claim::Drop => set("claimant = NULL", None),
+    }
+    match mv.lease {
+        Lease::Keep => {}
+        Lease::Set => set("lease_expires_at = {}", Some(lease_end)),
+        Lease::Clear => set("lease_expires_at = NULL", None),
+    }
+    match mv.attempts {
+        Attempts::Keep => {}
+        Attempts::Increment => set("attempts = attempts + 1", None),
+        Attempts::Reset => set("attempts = 0", None),
+    }
+    if let Text::Set(error) = &mv.error {
+        set("error = {}", Some(error));
+    }
+    if let Text::Set(result) = &mv.result {
+        set("result = relay_seal('tasks.result', {})", Some(result));
+    }
+    if mv.clear_expiry {
+        set("expires_at = NULL", None);
+    }
+    if let Some(assignee) = &mv.assign {
+        set("assignee = {}", Some(assignee));
+    }
+    sql.push_str(" WHERE id = ?1 AND state = ?2 AND fencing_token = ?5");
+    (sql, values)
 }
 
 /// The outbox event for a state change: the requester hears about terminal
@@ -454,20 +488,18 @@ fn route(tx: &rusqlite::Connection, caps: &[String], exclude: &[&str], now: Mill
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, Millis>(2)?,
-            r.get::<_, String>(3)?,
+            r.get::<_, Status>(3)?,
             r.get::<_, i64>(4)?,
         ))
     })?;
     let mut best: Option<(i64, Millis, String)> = None;
     for row in rows {
         let (name, agent_caps, last_seen, status, load) = row?;
-        if exclude.contains(&name.as_str()) || status == "offline" || Presence::at(last_seen, now) == Presence::Offline
-        {
+        if exclude.contains(&name.as_str()) || is_offline(status, last_seen, now) {
             continue;
         }
         let agent_caps: Vec<String> = serde_json::from_str(&agent_caps).unwrap_or_default();
-        // Accepting a task needs `tasks`: never route to an agent without it.
-        if !agent_caps.iter().any(|c| c == "tasks") || !caps.iter().all(|c| agent_caps.contains(c)) {
+        if !can_take(&agent_caps, caps) {
             continue;
         }
         let better = match &best {
@@ -479,6 +511,13 @@ fn route(tx: &rusqlite::Connection, caps: &[String], exclude: &[&str], now: Mill
         }
     }
     Ok(best.map(|(_, _, name)| name))
+}
+
+/// Whether an agent holding `held` may be given a task requiring
+/// `required`: it holds them all, and `tasks` (accepting a task needs it:
+/// never route to an agent without it).
+fn can_take(held: &[String], required: &[String]) -> bool {
+    Capability::Tasks.held_in(held) && required.iter().all(|c| held.contains(c))
 }
 
 /// Sweeps expired leases and TTLs (SPEC §4). Runs inside the caller's
@@ -495,21 +534,8 @@ pub(crate) fn sweep(tx: &rusqlite::Connection, now: Millis) -> Result<usize> {
         .collect::<rusqlite::Result<_>>()?;
     for id in due {
         let task = load(tx, id)?;
-        let to = if task.state == TaskState::Accepted && task.write {
-            TaskState::NeedsRecovery
-        } else {
-            TaskState::Expired
-        };
-        if cas(
-            tx,
-            id,
-            task.state,
-            to,
-            "lease_expires_at = NULL, error = 'ttl expired'",
-            now,
-        )? {
-            history(tx, id, "ttl_expired", Some(task.state), to, None, None, None, now)?;
-            announce(tx, &task, to, None, now)?;
+        let expired = transition(&Facts::of(&task), &Trigger::TtlExpired)?;
+        if apply(tx, &task, &expired, None, now, now)?.is_some() {
             moved += 1;
         }
     }
@@ -520,56 +546,18 @@ pub(crate) fn sweep(tx: &rusqlite::Connection, now: Millis) -> Result<usize> {
         .query_map([now], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in due {
-        let mut task = load(tx, id)?;
-        let attempts = task.attempts + 1;
-        let note = format!("lease expired (attempt {attempts} of {})", task.max_attempts);
-        let (to, sets) = if task.write {
-            (
-                TaskState::NeedsRecovery,
-                "lease_expires_at = NULL, error = ?5".to_owned(),
-            )
-        } else if attempts >= task.max_attempts {
-            (
-                TaskState::Failed,
-                "lease_expires_at = NULL, attempts = attempts + 1, error = ?5".to_owned(),
-            )
-        } else {
-            // Back to posted; an auto-routed task whose assignee went
-            // offline (and is not merely busy) goes to another capable agent.
-            if task.auto_routed
-                && let Some(current) = task.assignee.clone()
-                && assignee_is_gone(tx, &current, now)?
-                && let Some(other) = route(tx, &task.required_capabilities, &[&current, &task.requester], now)?
-            {
-                tx.prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1")?
-                    .execute(params![id, other])?;
-                task.assignee = Some(other);
-            }
-            (
-                TaskState::Posted,
-                "lease_expires_at = NULL, claimant = NULL, attempts = attempts + 1, error = ?5".to_owned(),
-            )
-        };
-        let finished = if to.is_terminal() { ", finished_at = ?4" } else { "" };
-        let sql =
-            format!("UPDATE tasks SET state = ?3, updated_at = ?4{finished}, {sets} WHERE id = ?1 AND state = ?2");
-        if tx
-            .prepare_cached(&sql)?
-            .execute(params![id, "accepted", to.as_str(), now, note])?
-            == 1
+        let task = load(tx, id)?;
+        let mut expired = transition(&Facts::of(&task), &Trigger::LeaseExpired)?;
+        // Back to posted; an auto-routed task whose assignee went offline
+        // (and is not merely busy) goes to another capable agent.
+        if let Transition::Move(mv) = &mut expired
+            && mv.reroute
+            && let Some(current) = &task.assignee
+            && assignee_is_gone(tx, current, now)?
         {
-            history(
-                tx,
-                id,
-                "lease_expired",
-                Some(TaskState::Accepted),
-                to,
-                None,
-                None,
-                Some(&note),
-                now,
-            )?;
-            announce(tx, &task, to, None, now)?;
+            mv.assign = route(tx, &task.required_capabilities, &[current, &task.requester], now)?;
+        }
+        if apply(tx, &task, &expired, None, now, now)?.is_some() {
             moved += 1;
         }
     }
@@ -579,15 +567,15 @@ pub(crate) fn sweep(tx: &rusqlite::Connection, now: Millis) -> Result<usize> {
 /// Whether an assignee counts as gone for re-routing: offline by presence
 /// or declared status, and not declared busy or away (issue #3).
 fn assignee_is_gone(tx: &rusqlite::Connection, name: &str, now: Millis) -> Result<bool> {
-    let row: Option<(Millis, String)> = tx
+    let row: Option<(Millis, Status)> = tx
         .prepare_cached("SELECT last_seen, status FROM agents WHERE name = ?1")?
         .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(match row {
         None => true,
         // Declared busy or away: the agent means to come back; keep its task.
-        Some((_, status)) if status == "busy" || status == "away" => false,
-        Some((last_seen, status)) => status == "offline" || Presence::at(last_seen, now) == Presence::Offline,
+        Some((_, status)) if status.is_coming_back() => false,
+        Some((last_seen, status)) => is_offline(status, last_seen, now),
     })
 }
 
@@ -608,25 +596,11 @@ fn queued(tx: &rusqlite::Connection) -> Result<Vec<(i64, Vec<String>, String)>> 
 /// Moves queued task `id` to `agent` (compare-and-set), with its history
 /// and outbox event. Returns whether it moved.
 fn assign(tx: &rusqlite::Connection, id: i64, agent: &str, now: Millis) -> Result<bool> {
-    tx.prepare_cached("UPDATE tasks SET assignee = ?2 WHERE id = ?1 AND state = 'queued'")?
-        .execute(params![id, agent])?;
-    if !cas(tx, id, TaskState::Queued, TaskState::Posted, "", now)? {
-        return Ok(false);
-    }
-    history(
-        tx,
-        id,
-        "route",
-        Some(TaskState::Queued),
-        TaskState::Posted,
-        None,
-        None,
-        Some(agent),
-        now,
-    )?;
     let task = load(tx, id)?;
-    announce(tx, &task, TaskState::Posted, None, now)?;
-    Ok(true)
+    let Ok(routed) = transition(&Facts::of(&task), &Trigger::Route { to: agent }) else {
+        return Ok(false); // no longer queued
+    };
+    Ok(apply(tx, &task, &routed, None, now, now)?.is_some())
 }
 
 /// Assigns queued tasks that `agent` (holding `caps`) can take; called when
@@ -634,7 +608,7 @@ fn assign(tx: &rusqlite::Connection, id: i64, agent: &str, now: Millis) -> Resul
 pub(crate) fn assign_queued(tx: &rusqlite::Connection, agent: &str, caps: &[String], now: Millis) -> Result<usize> {
     let mut assigned = 0;
     for (id, required, requester) in queued(tx)? {
-        if requester == agent || !caps.iter().any(|c| c == "tasks") || !required.iter().all(|c| caps.contains(c)) {
+        if requester == agent || !can_take(caps, &required) {
             continue;
         }
         if assign(tx, id, agent, now)? {
@@ -642,6 +616,27 @@ pub(crate) fn assign_queued(tx: &rusqlite::Connection, agent: &str, caps: &[Stri
         }
     }
     Ok(assigned)
+}
+
+/// Ids of the tasks assigned to `agent` that are open (`posted` or
+/// `accepted`), oldest first.
+pub(crate) fn open_task_ids(c: &rusqlite::Connection, agent: &str) -> Result<Vec<i64>> {
+    Ok(
+        c.prepare_cached("SELECT id FROM tasks WHERE assignee = ?1 AND state IN ('posted', 'accepted') ORDER BY id")?
+            .query_map([agent], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+    )
+}
+
+/// Up to `limit` open tasks assigned to `agent` (`posted` or `accepted`),
+/// newest first.
+pub(crate) fn open_tasks(c: &rusqlite::Connection, agent: &str, limit: u32) -> Result<Vec<Task>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {TASK_COLUMNS} FROM tasks WHERE assignee = ?1 AND state IN ('posted', 'accepted')
+             ORDER BY id DESC LIMIT ?2"
+    ))?
+    .query_map(params![agent, limit], task_from_row)?
+    .collect::<rusqlite::Result<_>>()?)
 }
 
 fn validate_new(t: &NewTask, limits: super::Limits) -> Result<()> {
@@ -692,25 +687,6 @@ fn validate_new(t: &NewTask, limits: super::Limits) -> Result<()> {
     Ok(())
 }
 
-fn not_party(id: i64, who: &str) -> Error {
-    Error::new(
-        ErrorCode::NotParty,
-        format!("task {id} is not yours: only its {who} may do that"),
-    )
-}
-
-fn invalid_state(task: &Task, action: Action) -> Error {
-    Error::new(
-        ErrorCode::InvalidState,
-        format!(
-            "cannot {} task {}: it is {}",
-            action.as_str(),
-            task.id,
-            task.state.as_str()
-        ),
-    )
-}
-
 impl Store {
     /// Posts a task (SPEC §4 `post`). Needs the `tasks` capability.
     ///
@@ -727,7 +703,7 @@ impl Store {
         validate_new(new, self.limits())?;
         let hash = content_hash(new);
         self.write(|tx, now| {
-            authorize(tx, caller.agent, now, Some("tasks"))?;
+            authorize(tx, caller.agent, now, Some(Capability::Tasks))?;
             sweep(tx, now)?;
             if let Some(request_id) = &new.request_id {
                 let existing: Option<(i64, Vec<u8>)> = tx
@@ -747,13 +723,11 @@ impl Store {
                     return Ok(Posted { task: load(tx, id)?, deduped: true });
                 }
             }
-            let (assignee, state) = match &new.to {
-                Some(to) => (Some(to.clone()), TaskState::Posted),
-                None => match route(tx, &new.required_capabilities, &[caller.agent], now)? {
-                    Some(agent) => (Some(agent), TaskState::Posted),
-                    None => (None, TaskState::Queued),
-                },
+            let assignee = match &new.to {
+                Some(to) => Some(to.clone()),
+                None => route(tx, &new.required_capabilities, &[caller.agent], now)?,
             };
+            let state = machine::posted_state(assignee.is_some());
             let expires_at = new.ttl_seconds.map(|s| now + Millis::from(s) * 1000);
             let id: i64 = tx
                 .prepare_cached(
@@ -846,208 +820,32 @@ impl Store {
             )));
         }
         self.write(|tx, now| {
-            authorize(tx, caller.agent, now, Some("tasks"))?;
+            authorize(tx, caller.agent, now, Some(Capability::Tasks))?;
             sweep(tx, now)?;
             let task = load(tx, id)?;
-            let me = caller.agent;
-            let is_claimant = task.claimant.as_deref() == Some(me);
-            let check_token = |task: &Task| -> Result<()> {
-                match update.fencing_token {
-                    Some(t) if t != task.fencing_token => Err(Error::new(
-                        ErrorCode::StaleLease,
-                        format!(
-                            "fencing token {t} is stale: task {} is at token {} (another claim took over); \
-                             nothing changed",
-                            task.id, task.fencing_token
-                        ),
-                    )),
-                    // Accepted more than once: without a token the claimant
-                    // name cannot tell the current claim from an older one
-                    // (two sessions of one agent), so the token is required.
-                    None if task.fencing_token > 1 => Err(Error::validation(format!(
-                        "fencing_token is required: task {} has been accepted more than once (it is at token {}); \
-                         pass the fencing_token your accept returned; nothing changed",
-                        task.id, task.fencing_token
-                    ))),
-                    _ => Ok(()),
-                }
+            let trigger = Trigger::Act {
+                action,
+                by: Party::of(&task, caller.agent),
+                update,
             };
-            // A stale token is STALE_LEASE whoever holds the task now (the
-            // sweep may have cleared the claimant or re-routed it).
-            if action != Action::Accept
-                && let Some(t) = update.fencing_token
-                && t < task.fencing_token
-            {
-                check_token(&task)?;
-            }
+            let change = transition(&Facts::of(&task), &trigger)?;
             let lease_end = now + Millis::from(lease_seconds) * 1000;
-            let (to, sets, token): (TaskState, String, Option<i64>) = match action {
-                Action::Accept => {
-                    if task.assignee.as_deref() != Some(me) {
-                        return Err(not_party(id, "assignee"));
-                    }
-                    if task.state != TaskState::Posted {
-                        return Err(invalid_state(&task, action));
-                    }
-                    let token = task.fencing_token + 1;
-                    (
-                        TaskState::Accepted,
-                        "claimant = ?5, fencing_token = ?6, lease_expires_at = ?7".to_owned(),
-                        Some(token),
-                    )
-                }
-                Action::Heartbeat => {
-                    if !is_claimant {
-                        return Err(not_party(id, "claimant"));
-                    }
-                    check_token(&task)?;
-                    if task.state == TaskState::Cancelled {
-                        return Ok(task);
-                    }
-                    if task.state != TaskState::Accepted {
-                        return Err(invalid_state(&task, action));
-                    }
-                    tx.prepare_cached("UPDATE tasks SET lease_expires_at = ?2 WHERE id = ?1 AND state = 'accepted'")?
-                        .execute(params![id, lease_end])?;
-                    return load(tx, id);
-                }
-                Action::Complete => {
-                    if !is_claimant {
-                        return Err(not_party(id, "claimant"));
-                    }
-                    check_token(&task)?;
-                    if task.state == TaskState::Completed && update.fencing_token == Some(task.fencing_token) {
-                        return Ok(task); // a retried complete: idempotent
-                    }
-                    if task.state != TaskState::Accepted {
-                        return Err(invalid_state(&task, action));
-                    }
-                    (
-                        TaskState::Completed,
-                        "result = relay_seal('tasks.result', ?5), lease_expires_at = NULL, error = NULL".into(),
-                        None,
-                    )
-                }
-                Action::Fail => {
-                    if !is_claimant {
-                        return Err(not_party(id, "claimant"));
-                    }
-                    check_token(&task)?;
-                    if task.state != TaskState::Accepted {
-                        return Err(invalid_state(&task, action));
-                    }
-                    if update.retry && task.attempts + 1 < task.max_attempts {
-                        (
-                            TaskState::Posted,
-                            "attempts = attempts + 1, error = ?5, claimant = NULL, lease_expires_at = NULL".into(),
-                            None,
-                        )
-                    } else {
-                        (
-                            TaskState::Failed,
-                            "attempts = attempts + 1, error = ?5, lease_expires_at = NULL".into(),
-                            None,
-                        )
-                    }
-                }
-                Action::Release => {
-                    if !is_claimant {
-                        return Err(not_party(id, "claimant"));
-                    }
-                    check_token(&task)?;
-                    if task.state != TaskState::Accepted {
-                        return Err(invalid_state(&task, action));
-                    }
-                    (
-                        TaskState::Posted,
-                        "claimant = NULL, lease_expires_at = NULL".into(),
-                        None,
-                    )
-                }
-                Action::Reject => {
-                    let by_assignee = task.assignee.as_deref() == Some(me)
-                        && matches!(task.state, TaskState::Posted | TaskState::Accepted);
-                    let by_requester = task.requester == me && task.state == TaskState::Posted;
-                    if !by_assignee && !by_requester {
-                        if task.assignee.as_deref() != Some(me) && task.requester != me {
-                            return Err(not_party(id, "assignee or requester"));
-                        }
-                        return Err(invalid_state(&task, action));
-                    }
-                    (TaskState::Rejected, "error = ?5, lease_expires_at = NULL".into(), None)
-                }
-                Action::Cancel => {
-                    if task.requester != me {
-                        return Err(not_party(id, "requester"));
-                    }
-                    if task.state.is_terminal() {
-                        return Err(invalid_state(&task, action));
-                    }
-                    (TaskState::Cancelled, "lease_expires_at = NULL".into(), None)
-                }
-                Action::Recover => {
-                    if task.requester != me {
-                        return Err(not_party(id, "requester"));
-                    }
-                    if task.state != TaskState::NeedsRecovery {
-                        return Err(invalid_state(&task, action));
-                    }
-                    (
-                        TaskState::Posted,
-                        // A TTL that parked the task is spent: clear it, or the next
-                        // sweep would expire the task the moment it is posted.
-                        "attempts = 0, claimant = NULL, lease_expires_at = NULL, expires_at = NULL".into(),
-                        None,
-                    )
-                }
-            };
-            let value = match action {
-                Action::Accept => Some(me.to_owned()),
-                Action::Complete => update.result.clone(),
-                _ => update.error.clone(),
-            };
-            let finished = if to.is_terminal() { ", finished_at = ?4" } else { "" };
-            let sql =
-                format!("UPDATE tasks SET state = ?3, updated_at = ?4{finished}, {sets} WHERE id = ?1 AND state = ?2");
-            let (from_str, to_str) = (task.state.as_str(), to.as_str());
-            let all: [&dyn rusqlite::ToSql; 7] = [&id, &from_str, &to_str, &now, &value, &token, &lease_end];
-            // Bind up to the highest `?N` the statement uses.
-            let used = (1..=all.len())
-                .rev()
-                .find(|i| sql.contains(&format!("?{i}")))
-                .unwrap_or(4);
-            let moved = tx.prepare_cached(&sql)?.execute(&all[..used])?;
-            if moved != 1 {
-                return Err(Error::new(
+            let after = apply(tx, &task, &change, Some(caller.agent), now, lease_end)?.ok_or_else(|| {
+                Error::new(
                     ErrorCode::Conflict,
                     format!("task {id} changed concurrently; read it and retry"),
-                ));
+                )
+            })?;
+            if let Transition::Move(mv) = &change {
+                audit::record(
+                    tx,
+                    caller,
+                    "update_task",
+                    None,
+                    &serde_json::json!({"task_id": id, "action": action.as_str(), "to": mv.to.as_str()}),
+                    now,
+                )?;
             }
-            let note = match action {
-                Action::Fail | Action::Reject => update.error.as_deref(),
-                _ => None,
-            };
-            history(
-                tx,
-                id,
-                action.as_str(),
-                Some(task.state),
-                to,
-                Some(me),
-                token.or(update.fencing_token),
-                note,
-                now,
-            )?;
-            let after = load(tx, id)?;
-            announce(tx, &after, to, Some(me), now)?;
-            audit::record(
-                tx,
-                caller,
-                "update_task",
-                None,
-                &serde_json::json!({"task_id": id, "action": action.as_str(), "to": to.as_str()}),
-                now,
-            )?;
             Ok(after)
         })
     }
@@ -1098,12 +896,11 @@ impl Store {
     /// Errors: [`ErrorCode::NotFound`].
     pub fn task_state(&self, id: i64) -> Result<TaskState> {
         let (state, due) = self.read(|c, now| {
-            let (state, lease, expires): (String, Option<Millis>, Option<Millis>) = c
+            let (state, lease, expires): (TaskState, Option<Millis>, Option<Millis>) = c
                 .prepare_cached("SELECT state, lease_expires_at, expires_at FROM tasks WHERE id = ?1")?
                 .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?
                 .ok_or_else(|| Error::not_found(format!("no task with id {id}")))?;
-            let state = TaskState::parse(&state);
             let due = !state.is_terminal() && (lease.is_some_and(|l| l <= now) || expires.is_some_and(|e| e <= now));
             Ok((state, due))
         })?;
@@ -1172,7 +969,7 @@ impl Store {
     /// a store locked past the busy timeout), instead of failing.
     /// Inside a group commit it is left to the tick and the next write,
     /// which sweep too (see [`Store::read_as`]).
-    fn sweep_before_read(&self) {
+    pub(crate) fn sweep_before_read(&self) {
         if self.in_batch() {
             return;
         }
@@ -1203,40 +1000,16 @@ impl Store {
     pub fn park_task(&self, caller: Caller<'_>, id: i64, fencing_token: i64, reason: &str) -> Result<Task> {
         self.write(|tx, now| {
             let task = load(tx, id)?;
-            if task.claimant.as_deref() != Some(caller.agent) {
-                return Err(not_party(id, "claimant"));
-            }
-            if task.fencing_token != fencing_token {
-                return Err(Error::new(
-                    ErrorCode::StaleLease,
-                    format!("fencing token {fencing_token} is stale"),
-                ));
-            }
-            if task.state != TaskState::Accepted {
-                return Err(Error::new(
-                    ErrorCode::InvalidState,
-                    format!("task {id} is {}", task.state.as_str()),
-                ));
-            }
-            tx.prepare_cached(
-                "UPDATE tasks SET state = 'needs_recovery', updated_at = ?2, lease_expires_at = NULL, error = ?3
-                 WHERE id = ?1 AND state = 'accepted'",
-            )?
-            .execute(params![id, now, reason])?;
-            history(
-                tx,
-                id,
-                "park",
-                Some(TaskState::Accepted),
-                TaskState::NeedsRecovery,
-                Some(caller.agent),
-                Some(fencing_token),
-                Some(reason),
-                now,
-            )?;
-            announce(tx, &task, TaskState::NeedsRecovery, Some(caller.agent), now)?;
+            let trigger = Trigger::Park {
+                by: Party::of(&task, caller.agent),
+                fencing_token,
+                reason,
+            };
+            let parked = transition(&Facts::of(&task), &trigger)?;
+            let after = apply(tx, &task, &parked, Some(caller.agent), now, now)?
+                .ok_or_else(|| Error::new(ErrorCode::Conflict, format!("task {id} changed concurrently")))?;
             audit::record(tx, caller, "park_task", None, &serde_json::json!({"task_id": id}), now)?;
-            load(tx, id)
+            Ok(after)
         })
     }
 
@@ -1281,4 +1054,92 @@ fn require_reader(task: &Task, caller: Caller<'_>) -> Result<()> {
         return Err(not_party(task.id, "requester, assignee or claimant"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{T, caller, store};
+
+    fn history_len(s: &Store, id: i64) -> i64 {
+        s.read(|c, _| {
+            Ok(
+                c.query_row("SELECT count(*) FROM task_events WHERE task_id = ?1", [id], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn apply_writes_nothing_when_the_task_moved_since_it_was_read() {
+        let (_d, s, _c) = store();
+        s.bind_agent("boss", None, Some(&["tasks".to_owned()]), T).unwrap();
+        s.bind_agent("w1", None, Some(&["tasks".to_owned()]), T).unwrap();
+        let new = NewTask {
+            to: Some("w1".into()),
+            title: "t".into(),
+            description: "d".into(),
+            ..NewTask::default()
+        };
+        let id = s.post_task(caller("boss"), &new).unwrap().task.id;
+        let stale = s.read(|c, _| load(c, id)).unwrap();
+        let update = Update::default();
+        let accept = Trigger::Act {
+            action: Action::Accept,
+            by: Party::of(&stale, "w1"),
+            update: &update,
+        };
+        let change = transition(&Facts::of(&stale), &accept).unwrap();
+        s.update_task(caller("w1"), id, Action::Accept, &update).unwrap();
+        let before = history_len(&s, id);
+        // The same accept again, decided on the copy read before the first:
+        // the compare-and-set finds the row moved on and writes nothing.
+        let out = s
+            .write(|tx, now| apply(tx, &stale, &change, Some("w1"), now, now))
+            .unwrap();
+        assert_eq!(out, None);
+        assert_eq!(history_len(&s, id), before);
+        assert_eq!(s.read(|c, _| load(c, id)).unwrap().fencing_token, 1);
+    }
+
+    #[test]
+    fn apply_records_the_move_in_history_and_the_outbox() {
+        let (_d, s, _c) = store();
+        s.bind_agent("boss", None, Some(&["tasks".to_owned()]), T).unwrap();
+        s.bind_agent("w1", None, Some(&["tasks".to_owned()]), T).unwrap();
+        let new = NewTask {
+            to: Some("w1".into()),
+            title: "t".into(),
+            description: "d".into(),
+            ..NewTask::default()
+        };
+        let id = s.post_task(caller("boss"), &new).unwrap().task.id;
+        let task = s
+            .update_task(caller("boss"), id, Action::Cancel, &Update::default())
+            .unwrap();
+        assert_eq!(task.state, TaskState::Cancelled);
+        let (_, history) = s.get_task(caller("boss"), id).unwrap();
+        let last = history.last().unwrap();
+        assert_eq!(
+            (last.action.as_str(), last.from_state.as_deref(), last.to_state.as_str()),
+            ("cancel", Some("posted"), "cancelled")
+        );
+        let kinds: Vec<_> = s
+            .events_after(0, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.subject_id == Some(id))
+            .map(|e| (e.kind, e.target))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (events::Kind::TaskPosted, Some("w1".into())),
+                (events::Kind::TaskCancelled, Some("w1".into())),
+                (events::Kind::TaskFinished, Some("boss".into())),
+            ]
+        );
+    }
 }
