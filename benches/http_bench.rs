@@ -499,6 +499,8 @@ struct Concurrent {
     rate: f64,
     p50: f64,
     p99: f64,
+    hub_cpu_us: f64,
+    client_cpu_us: f64,
     delivered: usize,
     duplicates: usize,
     missing: usize,
@@ -547,7 +549,11 @@ impl Results {
     /// The numeric rows for the side-by-side table.
     fn figures(&self) -> Vec<(&'static str, f64, &'static str)> {
         vec![
-            ("sequential send_message, 2026 stateless", self.send_2026.rate, "calls/s"),
+            (
+                "sequential send_message, 2026 stateless",
+                self.send_2026.rate,
+                "calls/s",
+            ),
             ("  its p99", self.send_2026.p99, "ms"),
             ("sequential send_message, 2025 session", self.send_2025.rate, "calls/s"),
             ("  its p99", self.send_2025.p99, "ms"),
@@ -565,7 +571,10 @@ impl Results {
 
 /// Every hub measure for binary `bin` on fresh stores under `dir`.
 fn measure(bin: &str, dir: &Path, label: &str, config: &Path, sizes: &Sizes) -> Results {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut res = Results::default();
     let db = dir.join(format!("{label}-hub.db"));
     let hub = Hub::spawn(bin, &db, config);
@@ -647,11 +656,11 @@ fn measure(bin: &str, dir: &Path, label: &str, config: &Path, sizes: &Sizes) -> 
         res.get_empty_2026 = s;
 
         // 2. Concurrent clients.
-        res.concurrent = concurrent(&url, sizes.clients, sizes.per_client).await;
+        res.concurrent = concurrent(&hub, sizes.clients, sizes.per_client).await;
         let c = &res.concurrent;
         println!(
-            "[{label}] {} concurrent clients x {}: {:.0} msgs/s aggregate, p50 {:.2} ms, p99 {:.2} ms; {} acknowledged, {} delivered, {} duplicates, {} missing, {} unexpected",
-            c.clients, sizes.per_client, c.rate, c.p50, c.p99, c.acked, c.delivered, c.duplicates, c.missing, c.unexpected
+            "[{label}] {} concurrent clients x {}: {:.0} msgs/s aggregate, p50 {:.2} ms, p99 {:.2} ms, hub CPU {:.0} us/msg, bench client CPU {:.0} us/msg; {} acknowledged, {} delivered, {} duplicates, {} missing, {} unexpected",
+            c.clients, sizes.per_client, c.rate, c.p50, c.p99, c.hub_cpu_us, c.client_cpu_us, c.acked, c.delivered, c.duplicates, c.missing, c.unexpected
         );
 
         // 3. Sessions with open notification streams.
@@ -688,7 +697,8 @@ fn measure(bin: &str, dir: &Path, label: &str, config: &Path, sizes: &Sizes) -> 
 
 /// `clients` agents, each on its own connection, each sending
 /// `per_client` messages to the next one; then every inbox is read.
-async fn concurrent(url: &str, clients: usize, per_client: usize) -> Concurrent {
+async fn concurrent(hub: &Hub, clients: usize, per_client: usize) -> Concurrent {
+    let url = hub.url.as_str();
     let http = http_client(1);
     let mut agents = Vec::new();
     for i in 0..clients {
@@ -696,6 +706,8 @@ async fn concurrent(url: &str, clients: usize, per_client: usize) -> Concurrent 
         let token = register(&http, url, &name).await;
         agents.push((name, token));
     }
+    let hub_cpu = hub.cpu();
+    let client_cpu = proc_cpu(std::process::id());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (i, (_, token)) in agents.iter().enumerate() {
@@ -706,7 +718,9 @@ async fn concurrent(url: &str, clients: usize, per_client: usize) -> Concurrent 
             let mut lat = Vec::with_capacity(per_client);
             for n in 0..per_client {
                 let t = Instant::now();
-                let r = m.tool("send_message", json!({"to": to, "content": format!("{i}:{n}")})).await;
+                let r = m
+                    .tool("send_message", json!({"to": to, "content": format!("{i}:{n}")}))
+                    .await;
                 lat.push(t.elapsed());
                 ids.push(r["message_id"].as_i64().expect("message_id"));
             }
@@ -721,10 +735,14 @@ async fn concurrent(url: &str, clients: usize, per_client: usize) -> Concurrent 
         lat.extend(l);
     }
     let wall = start.elapsed();
+    let hub_cpu = hub.cpu() - hub_cpu;
+    let client_cpu = proc_cpu(std::process::id()) - client_cpu;
     lat.sort();
     let mut out = Concurrent {
         clients,
         acked: lat.len(),
+        hub_cpu_us: hub_cpu.as_secs_f64() * 1e6 / lat.len().max(1) as f64,
+        client_cpu_us: client_cpu.as_secs_f64() * 1e6 / lat.len().max(1) as f64,
         rate: lat.len() as f64 / wall.as_secs_f64(),
         p50: ms(percentile(&lat, 0.5)),
         p99: ms(percentile(&lat, 0.99)),
@@ -776,8 +794,13 @@ async fn streams(hub: &Hub, sizes: &Sizes) -> Streams {
     let gate = Arc::new(tokio::sync::Semaphore::new(32));
     let mut setups = Vec::new();
     for i in 0..n {
-        let (url, posts, streams_http, tx, gate) =
-            (url.clone(), posts.clone(), streams_http.clone(), tx.clone(), gate.clone());
+        let (url, posts, streams_http, tx, gate) = (
+            url.clone(),
+            posts.clone(),
+            streams_http.clone(),
+            tx.clone(),
+            gate.clone(),
+        );
         setups.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.unwrap();
             let name = format!("s-{i}");
@@ -883,7 +906,10 @@ async fn streams(hub: &Hub, sizes: &Sizes) -> Streams {
 /// Spawn -> first answered `/mcp` request (a stateless `health_check`
 /// without a token), over `starts` starts on an existing store.
 fn cold_start(bin: &str, db: &Path, config: &Path, starts: usize) -> Start {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     Hub::spawn(bin, db, config).stop(); // create the store first
     let mut times = Vec::new();
     let mut listening = Vec::new();
@@ -923,8 +949,8 @@ fn cold_start(bin: &str, db: &Path, config: &Path, starts: usize) -> Start {
 // Baselines.
 
 /// A bare single-row `synchronous=FULL` commit, `n` times: commits/s.
-fn sqlite_commits(dir: &Path, n: usize) -> f64 {
-    let conn = rusqlite::Connection::open(dir.join("baseline.db")).unwrap();
+fn sqlite_commits(db: &Path, n: usize) -> f64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);",
     )
@@ -1045,7 +1071,11 @@ fn main() {
         }
     };
     println!("http bench: {RELAY}");
-    println!("store dir: {} (synchronous=FULL, WAL); config {}", dir.path().display(), config.display());
+    println!(
+        "store dir: {} (synchronous=FULL, WAL); config {}",
+        dir.path().display(),
+        config.display()
+    );
     println!("sizes: {sizes:?}; open-files soft limit {nofile}");
     println!(
         "load average at start: {} on {} cores",
@@ -1054,7 +1084,7 @@ fn main() {
     );
 
     // Baselines in the same run.
-    let commits = sqlite_commits(dir.path(), sizes.calls.min(5_000));
+    let commits = sqlite_commits(&dir.path().join("baseline.db"), sizes.calls.min(5_000));
     println!("baseline: {commits:.0} single-row synchronous=FULL commits/s");
     let stdio = stdio_send(RELAY, &dir.path().join("stdio.db"), sizes.calls);
     println!("baseline: stdio send_message, sequential: {}", stdio.line());
@@ -1071,7 +1101,10 @@ fn main() {
                 .enumerate()
             {
                 println!("\nrun {} of 4: {label} ({bin})", i + 1);
-                runs.push((label, measure(bin, dir.path(), &format!("{label}-{i}"), &config, &sizes)));
+                runs.push((
+                    label,
+                    measure(bin, dir.path(), &format!("{label}-{i}"), &config, &sizes),
+                ));
             }
             let mean = |label: &str| -> Vec<(&'static str, f64, &'static str)> {
                 let mine: Vec<Vec<_>> = runs
@@ -1092,12 +1125,22 @@ fn main() {
             runs.pop().unwrap().1
         }
     };
-    report(&res, &sizes, commits, &stdio);
+    // The baselines again: the shared disk drifts over a run.
+    let commits_end = sqlite_commits(&dir.path().join("baseline-end.db"), sizes.calls.min(5_000));
+    let stdio_end = stdio_send(RELAY, &dir.path().join("stdio-end.db"), sizes.calls);
+    println!(
+        "baseline at the end: {commits_end:.0} commits/s; stdio {}",
+        stdio_end.line()
+    );
+    report(&res, &sizes, (commits, commits_end), (&stdio, &stdio_end));
 }
 
-fn report(r: &Results, sizes: &Sizes, commits: f64, stdio: &Seq) {
+fn report(r: &Results, sizes: &Sizes, (commits, commits_end): (f64, f64), (stdio, stdio_end): (&Seq, &Seq)) {
     let c = &r.concurrent;
     let s = &r.streams;
+    // Ratios against the mean of the start and end baselines.
+    let stdio_rate = (stdio.rate + stdio_end.rate) / 2.0;
+    let commit_rate = (commits + commits_end) / 2.0;
     let exactly_once = c.duplicates == 0 && c.missing == 0 && c.unexpected == 0;
     println!("\nload average at end: {}", load());
     println!("\n| measure | target | measured | | Node peer |\n|---|---|---|---|---|");
@@ -1106,8 +1149,8 @@ fn report(r: &Results, sizes: &Sizes, commits: f64, stdio: &Seq) {
         r.send_2026.rate,
         r.send_2026.p50,
         r.send_2026.p99,
-        r.send_2026.rate / stdio.rate,
-        r.send_2026.rate / commits,
+        r.send_2026.rate / stdio_rate,
+        r.send_2026.rate / commit_rate,
         verdict(r.send_2026.rate >= 2_000.0 && r.send_2026.p99 <= 2.0),
         r.send_2026.rate / NODE_SEND
     );
@@ -1116,7 +1159,7 @@ fn report(r: &Results, sizes: &Sizes, commits: f64, stdio: &Seq) {
         r.send_2025.rate,
         r.send_2025.p50,
         r.send_2025.p99,
-        r.send_2025.rate / stdio.rate,
+        r.send_2025.rate / stdio_rate,
         verdict(r.send_2025.rate >= 2_000.0 && r.send_2025.p99 <= 2.0),
         r.send_2025.rate / NODE_SEND
     );
@@ -1188,12 +1231,22 @@ fn report(r: &Results, sizes: &Sizes, commits: f64, stdio: &Seq) {
         r.send_2026.cpu_us, r.send_2025.cpu_us, r.ping_2025.cpu_us, r.get_2026.cpu_us
     );
     println!(
+        "| CPU per message, {} concurrent clients: hub / bench client | {:.0} / {:.0} µs | |",
+        c.clients, c.hub_cpu_us, c.client_cpu_us
+    );
+    println!(
         "| {} sessions set up (register, initialize, GET, subscribe; 32 at a time) | {:.1} s | |",
         s.sessions, s.setup_s
     );
     println!("\n| baseline, same run | rate |\n|---|---|");
-    println!("| bare SQLite single-row commit, `synchronous=FULL` | {commits:.0} commits/s |");
-    println!("| stdio `send_message`, sequential, one `relay serve` | {} |", stdio.line());
+    println!(
+        "| bare SQLite single-row commit, `synchronous=FULL`, start / end | {commits:.0} / {commits_end:.0} commits/s |"
+    );
+    println!(
+        "| stdio `send_message`, sequential, one `relay serve`, start | {} |",
+        stdio.line()
+    );
+    println!("| the same, end | {} |", stdio_end.line());
     let limited = RATE_LIMITED.load(Ordering::Relaxed);
     println!("\n429 RATE_LIMITED answers (waited out, retried): {limited}");
     if !r.complaints.is_empty() {
