@@ -1013,7 +1013,6 @@ fn stdio_send(bin: &str, db: &Path, n: usize) -> Seq {
     }
     let wall = start.elapsed();
     let cpu = proc_cpu(pid) - cpu;
-    drop(call);
     drop(stdin);
     let _ = child.wait();
     lat.sort();
