@@ -195,12 +195,24 @@ _relay() {
             return 0
             ;;
         relay__subcmd__doctor)
-            opts="-q -v -h -V --json --db --config --quiet --verbose --help --version"
+            opts="-q -v -h -V --json --remote --secret-file --token-file --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secret-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -497,7 +509,7 @@ _relay() {
             return 0
             ;;
         relay__subcmd__init)
-            opts="-y -q -v -h -V --yes --force --agent --install-hooks --transport --encrypt --db --config --quiet --verbose --help --version"
+            opts="-y -q -v -h -V --yes --force --agent --install-hooks --transport --hub-url --encrypt --db --config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -509,6 +521,10 @@ _relay() {
                     ;;
                 --transport)
                     COMPREPLY=($(compgen -W "stdio http both" -- "${cur}"))
+                    return 0
+                    ;;
+                --hub-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --db)

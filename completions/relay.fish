@@ -107,9 +107,10 @@ complete -c relay -n "__fish_relay_using_subcommand tail" -s v -l verbose -d 'Lo
 complete -c relay -n "__fish_relay_using_subcommand tail" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand tail" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand init" -l agent -d 'The agent name for this terminal [default: the current directory\'s name]' -r
-complete -c relay -n "__fish_relay_using_subcommand init" -l transport -d 'The transport the agents\' MCP configs use' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'
+complete -c relay -n "__fish_relay_using_subcommand init" -l transport -d 'The transport the agents\' MCP configs use: stdio (each MCP client starts its own relay serve), http (they all talk to one hub) or both (this terminal\'s relay serve also runs the hub)' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'
 http\t'The HTTP hub: MCP Streamable HTTP at /mcp, many agents, each by its X-Agent-Token'
 both\t'Both in one process: the --agent on stdio, and the hub'"
+complete -c relay -n "__fish_relay_using_subcommand init" -l hub-url -d 'The hub\'s MCP endpoint that the HTTP client configs name (with --transport http or both)' -r
 complete -c relay -n "__fish_relay_using_subcommand init" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand init" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand init" -s y -l yes -d 'Take the defaults; ask nothing'
@@ -127,6 +128,9 @@ complete -c relay -n "__fish_relay_using_subcommand test" -s q -l quiet -d 'Only
 complete -c relay -n "__fish_relay_using_subcommand test" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand test" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand test" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand doctor" -l remote -d 'Check the HTTP hub at URL instead of the local store: reachable (GET /health), relay version and protocol revisions, whether /mcp demands the hub secret (and accepts yours), and, given a token, which agent it names. URL is the hub\'s MCP endpoint (http://HOST:PORT/mcp) or its base. Waits at most 3 s to connect and 5 s per request' -r
+complete -c relay -n "__fish_relay_using_subcommand doctor" -l secret-file -d 'With --remote: a file holding the hub secret to check (whitespace around it is ignored) [default: the RELAY_HTTP_SECRET variable]. There is no flag for the secret itself: other users can read a command line' -r -F
+complete -c relay -n "__fish_relay_using_subcommand doctor" -l token-file -d 'With --remote: a file holding an agent token (register_agent\'s reply) to check [default: the RELAY_TOKEN variable]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l json -d 'Print the checks as JSON'

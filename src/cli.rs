@@ -460,6 +460,27 @@ pub struct DoctorArgs {
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// Check the HTTP hub at URL instead of the local store: reachable
+    /// (GET /health), relay version and protocol revisions, whether /mcp
+    /// demands the hub secret (and accepts yours), and, given a token,
+    /// which agent it names. URL is the hub's MCP endpoint
+    /// (http://HOST:PORT/mcp) or its base. Waits at most 3 s to connect and
+    /// 5 s per request.
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+
+    /// With --remote: a file holding the hub secret to check (whitespace
+    /// around it is ignored) [default: the RELAY_HTTP_SECRET variable].
+    /// There is no flag for the secret itself: other users can read a
+    /// command line.
+    #[arg(long, value_name = "PATH", requires = "remote")]
+    pub secret_file: Option<PathBuf>,
+
+    /// With --remote: a file holding an agent token (register_agent's
+    /// reply) to check [default: the RELAY_TOKEN variable].
+    #[arg(long, value_name = "PATH", requires = "remote")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// `relay init` options.
@@ -481,9 +502,16 @@ pub struct InitArgs {
     #[arg(long)]
     pub install_hooks: bool,
 
-    /// The transport the agents' MCP configs use.
+    /// The transport the agents' MCP configs use: stdio (each MCP client
+    /// starts its own relay serve), http (they all talk to one hub) or both
+    /// (this terminal's relay serve also runs the hub).
     #[arg(long, value_enum, default_value = "stdio")]
     pub transport: Transport,
+
+    /// The hub's MCP endpoint that the HTTP client configs name (with
+    /// --transport http or both).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:3777/mcp")]
+    pub hub_url: String,
 
     /// Encrypt message, channel and task text at rest: writes a new
     /// keyring (keyring.json, 0600, beside the config file; an existing

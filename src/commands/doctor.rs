@@ -1,4 +1,8 @@
-//! `relay doctor`: diagnostics with PASS/WARN/FAIL and a fix for each FAIL.
+//! `relay doctor`: diagnostics with PASS/WARN/FAIL and a fix for each FAIL:
+//! of the local store and setup, or with `--remote URL` of an HTTP hub
+//! ([`remote`]).
+
+pub mod remote;
 
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
@@ -635,8 +639,17 @@ fn list(paths: &[PathBuf]) -> String {
 
 /// Runs `relay doctor`: exit 0 with no FAIL, else 1. A config file that
 /// does not parse is a FAIL (with the parse error), not a crash: the other
-/// checks then run with the defaults.
+/// checks then run with the defaults. With `--remote URL` only the hub is
+/// checked ([`remote`]); the local store and config are left alone.
+///
+/// Errors (exit 2): a `--remote` that is not an http(s) URL, or a
+/// `--secret-file`/`--token-file` that cannot be read.
 pub fn run(args: &DoctorArgs, global: &crate::cli::GlobalArgs) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &args.remote {
+        let creds = remote::Credentials::resolve(args.secret_file.as_deref(), args.token_file.as_deref())?;
+        let checks = remote::checks(url, &creds)?;
+        return report(&checks, args.json, ("hub", serde_json::json!(url)));
+    }
     let (db, checks) = match Settings::resolve(global) {
         Ok(settings) => (settings.db.clone(), checks(&settings.db, Some(&settings))),
         Err(e) => {
@@ -654,14 +667,21 @@ pub fn run(args: &DoctorArgs, global: &crate::cli::GlobalArgs) -> anyhow::Result
             (db, all)
         }
     };
+    report(&checks, args.json, ("store", serde_json::json!(db)))
+}
+
+/// Prints `checks` (a table, or with `json` one object `{"ok", subject,
+/// "checks"}`) and returns the exit code: 0 with no FAIL, else 1.
+fn report(checks: &[Check], json: bool, subject: (&str, serde_json::Value)) -> anyhow::Result<ExitCode> {
     let ok = checks.iter().all(|c| c.status != Status::Fail);
-    if args.json {
-        let report = serde_json::json!({ "ok": ok, "store": db, "checks": checks });
+    if json {
+        let mut report = serde_json::json!({ "ok": ok, "checks": checks });
+        report[subject.0] = subject.1;
         super::write_stdout(format!("{report}\n").as_bytes())?;
     } else {
         let colour = std::io::stdout().is_terminal();
         let mut text = String::new();
-        for c in &checks {
+        for c in checks {
             let (label, code) = match c.status {
                 Status::Pass => ("PASS", "32"),
                 Status::Warn => ("WARN", "33"),

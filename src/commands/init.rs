@@ -63,38 +63,164 @@ fn config_text(db: &Path, keyring: Option<&Path>) -> String {
     )
 }
 
-/// The MCP config snippets for Claude Code, Codex and Cursor.
-pub fn snippets(agent: &str, db: Option<&Path>, transport: Transport) -> String {
-    match transport {
-        Transport::Stdio => stdio_snippets(agent, db),
-        Transport::Http | Transport::Both => http_snippets(agent, "http://127.0.0.1:3777/mcp"),
+/// The hub URL the HTTP client configs name unless told otherwise
+/// (`relay serve --transport http` listens there by default).
+pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:3777/mcp";
+
+/// The variable each agent's MCP client takes its token from.
+pub const TOKEN_VAR: &str = super::doctor::remote::ENV_TOKEN;
+/// The variable clients and the hub take the hub secret from.
+pub const SECRET_VAR: &str = super::doctor::remote::ENV_SECRET;
+
+/// The MCP config snippets for Claude Code, Codex and Cursor: for stdio,
+/// each client starts `relay serve --agent NAME`; for http, each talks to
+/// the hub at `hub_url` with its own token; for both, this terminal's
+/// client starts the relay that also runs the hub, and the others connect
+/// over HTTP.
+///
+/// Errors: `hub_url` is not an http(s) URL (http and both only).
+pub fn snippets(agent: &str, db: Option<&Path>, transport: Transport, hub_url: &str) -> anyhow::Result<String> {
+    Ok(match transport {
+        Transport::Stdio => stdio_snippets(agent, db, &[]),
+        Transport::Http => http_snippets(agent, hub_url, false)?,
+        Transport::Both => format!(
+            "This terminal's MCP client starts the relay that also serves the hub:\n\n{}\n\
+             Every other agent, on this machine or another, connects to the hub:\n\n{}",
+            stdio_snippets(agent, db, &hub_serve_args(hub_url, Transport::Both)?),
+            http_snippets(agent, hub_url, true)?
+        ),
+    })
+}
+
+/// The `serve` flags that make the hub listen where `hub_url` points:
+/// `--transport T`, then for a plain-http URL off loopback `--host
+/// 0.0.0.0`, and `--port P` for a port other than the default. An https
+/// URL is a TLS reverse proxy's (relay speaks plain HTTP), which forwards
+/// to the hub on its default loopback address.
+fn hub_serve_args(hub_url: &str, transport: Transport) -> anyhow::Result<Vec<String>> {
+    let url = reqwest::Url::parse(hub_url).context("the hub URL")?;
+    let name = transport
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    let mut args = vec!["--transport".to_owned(), name];
+    if url.scheme() == "https" {
+        return Ok(args);
     }
+    if !super::doctor::remote::is_loopback(&url) {
+        args.extend(["--host".into(), "0.0.0.0".into()]);
+    }
+    if let Some(port) = url.port_or_known_default().filter(|p| *p != crate::http::DEFAULT_PORT) {
+        args.extend(["--port".into(), port.to_string()]);
+    }
+    Ok(args)
 }
 
-/// Each agent's MCP client talks to the hub at `url` with its own token.
-fn http_snippets(agent: &str, url: &str) -> String {
-    let config = serde_json::json!({
-        "mcpServers": { "relay": {
-            "type": "http",
-            "url": url,
-            "headers": { "X-Agent-Token": format!("<{agent}'s token: register_agent's reply>") },
-        }}
-    });
-    format!(
-        "# Claude Code (.mcp.json) and Cursor (.cursor/mcp.json):\n{}\n\n\
-         # Codex (~/.codex/config.toml):\n[mcp_servers.relay]\nurl = \"{url}\"\n\
-         http_headers = {{ \"X-Agent-Token\" = \"<{agent}'s token>\" }}\n",
-        serde_json::to_string_pretty(&config).expect("JSON serialises")
-    )
+/// Each agent's MCP client talks to the hub at `url`, naming itself with
+/// `X-Agent-Token` taken from `RELAY_TOKEN` (and, for a hub off loopback,
+/// the hub secret from `RELAY_HTTP_SECRET`), in each client's own syntax
+/// for a variable in a header:
+///
+/// - Claude Code (`.mcp.json`): `${VAR}` in `headers` (Claude Code docs,
+///   MCP, "Environment variable expansion in .mcp.json").
+/// - Codex (`config.toml`): `env_http_headers` maps a header to the
+///   variable that holds its value; `bearer_token_env_var` sends
+///   `Authorization: Bearer` (Codex docs, MCP, streamable HTTP servers).
+/// - Cursor (`mcp.json`): `${env:VAR}` in `headers` (Cursor docs, MCP,
+///   config interpolation).
+///
+/// `hub_running` leaves out how to start the hub (`both`: this
+/// terminal's client starts it).
+fn http_snippets(agent: &str, url: &str, hub_running: bool) -> anyhow::Result<String> {
+    let parsed = super::doctor::remote::Endpoints::parse(url)?;
+    let secret = !parsed.loopback;
+    let url = parsed.mcp.as_str();
+    let json_headers = |expand: &dyn Fn(&str) -> String| {
+        let mut headers = serde_json::Map::new();
+        headers.insert("X-Agent-Token".into(), expand(TOKEN_VAR).into());
+        if secret {
+            headers.insert("Authorization".into(), format!("Bearer {}", expand(SECRET_VAR)).into());
+        }
+        serde_json::Value::Object(headers)
+    };
+    let claude = serde_json::json!({ "mcpServers": { "relay": {
+        "type": "http",
+        "url": url,
+        "headers": json_headers(&|v| format!("${{{v}}}")),
+    }}});
+    let cursor = serde_json::json!({ "mcpServers": { "relay": {
+        "url": url,
+        "headers": json_headers(&|v| format!("${{env:{v}}}")),
+    }}});
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).expect("JSON serialises");
+    let codex_secret = if secret {
+        format!("bearer_token_env_var = \"{SECRET_VAR}\"\n")
+    } else {
+        String::new()
+    };
+    let mut out = String::new();
+    if !hub_running {
+        let serve = hub_serve_args(url, Transport::Http)?.join(" ");
+        out.push_str("Start the hub on the machine that keeps the store:\n");
+        if secret {
+            out.push_str(&format!(
+                "  export {SECRET_VAR}=\"$(openssl rand -base64 32)\"   # other machines reach it: every client sends \
+                 this secret\n"
+            ));
+        }
+        out.push_str(&format!("  relay serve {serve}\n"));
+        if parsed.mcp.scheme() == "https" {
+            out.push_str(&format!(
+                "  behind a TLS reverse proxy that forwards {url} to http://127.0.0.1:{}{} (README, \"Running a hub\")\n",
+                crate::http::DEFAULT_PORT,
+                crate::http::MCP_PATH
+            ));
+        }
+        out.push('\n');
+    }
+    let secret_header = if secret {
+        format!(" -H \"Authorization: Bearer ${SECRET_VAR}\"")
+    } else {
+        String::new()
+    };
+    out.push_str(&format!(
+        "Each agent needs its own token, shown once: register its name over HTTP (no token needed yet) and keep the \
+         reply's \"token\":\n  curl -s {url} -H 'Content-Type: application/json' -H 'Accept: application/json, \
+         text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: \
+         register_agent'{secret_header} -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":\
+         {{\"name\":\"register_agent\",\"arguments\":{{\"name\":\"{agent}\"}},\"_meta\":{{\"io.modelcontextprotocol/\
+         protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}},\
+         \"io.modelcontextprotocol/clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}}}'\n\
+         (or call register_agent from any MCP client connected without a token). Then export {TOKEN_VAR}=<token> \
+         {}in the environment your MCP client starts from.\n\n",
+        if secret {
+            format!("and {SECRET_VAR}=<the hub secret> ")
+        } else {
+            String::new()
+        }
+    ));
+    out.push_str(&format!(
+        "Claude Code (.mcp.json in your project):\n{}\n\n\
+         Codex (~/.codex/config.toml):\n[mcp_servers.relay]\nurl = \"{url}\"\n\
+         env_http_headers = {{ \"X-Agent-Token\" = \"{TOKEN_VAR}\" }}\n{codex_secret}\n\
+         Cursor (.cursor/mcp.json or ~/.cursor/mcp.json):\n{}\n\n\
+         Check the hub and the token: {TOKEN_VAR}=<token> relay doctor --remote {url}\n",
+        pretty(&claude),
+        pretty(&cursor),
+    ));
+    Ok(out)
 }
 
-/// Each agent's MCP client starts `relay serve --agent NAME` itself.
-fn stdio_snippets(agent: &str, db: Option<&Path>) -> String {
+/// Each agent's MCP client starts `relay serve [serve_args] --agent NAME`
+/// itself.
+fn stdio_snippets(agent: &str, db: Option<&Path>, serve_args: &[String]) -> String {
     let mut args: Vec<String> = Vec::new();
     if let Some(db) = db {
         args.extend(["--db".into(), db.display().to_string()]);
     }
-    args.extend(["serve".into(), "--agent".into(), agent.into()]);
+    args.push("serve".into());
+    args.extend(serve_args.iter().cloned());
+    args.extend(["--agent".into(), agent.into()]);
     let json_args = serde_json::to_string(&args).expect("strings serialise");
     let mcp = serde_json::json!({ "mcpServers": { "relay": { "command": "relay", "args": args } } });
     let mcp = serde_json::to_string_pretty(&mcp).expect("json");
@@ -174,6 +300,24 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
         args.transport
     };
+    let hub_url = if transport == Transport::Stdio {
+        args.hub_url.clone()
+    } else if interactive {
+        dialoguer::Input::<String>::new()
+            .with_prompt("Hub URL (the MCP endpoint every agent's client connects to)")
+            .default(args.hub_url.clone())
+            .validate_with(|u: &String| {
+                super::doctor::remote::Endpoints::parse(u)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .interact_text()?
+    } else {
+        args.hub_url.clone()
+    };
+    if transport != Transport::Stdio {
+        super::doctor::remote::Endpoints::parse(&hub_url).context("--hub-url")?;
+    }
     let (db, agent, encrypt, hooks) = if interactive {
         let db: String = dialoguer::Input::new()
             .with_prompt("Store (SQLite file shared by every agent)")
@@ -247,24 +391,76 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         super::generate_hooks::merge_into(&settings, &super::generate_hooks::hooks(&agent, None))?;
     }
     let is_default_db = default_db_path().is_ok_and(|d| d == db);
-    println!("relay is set up: config {}, store {}", config.display(), db.display());
+    let mut out = format!("relay is set up: config {}, store {}\n", config.display(), db.display());
     if let Some(path) = &keyring {
         let what = if new_keyring {
             "new keyring written to"
         } else {
             "keeping the keyring"
         };
-        println!(
-            "encryption at rest: {what} {} (back it up apart from relay backups, which do not include it)",
+        out.push_str(&format!(
+            "encryption at rest: {what} {} (back it up apart from relay backups, which do not include it)\n",
             path.display()
-        );
+        ));
     }
     if hooks {
-        println!("Claude Code hooks installed in .claude/settings.json");
+        out.push_str("Claude Code hooks installed in .claude/settings.json\n");
     }
-    println!(
-        "\n{}",
-        snippets(&agent, (!is_default_db).then_some(db.as_path()), transport)
-    );
+    out.push_str(&format!(
+        "\n{}\n",
+        snippets(&agent, (!is_default_db).then_some(db.as_path()), transport, &hub_url)?
+    ));
+    super::write_stdout(out.as_bytes())?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_hub_url_is_where_serve_listens() {
+        let port = crate::http::DEFAULT_PORT;
+        assert_eq!(
+            DEFAULT_HUB_URL,
+            format!("http://127.0.0.1:{port}{}", crate::http::MCP_PATH)
+        );
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(["relay", "init"]).unwrap();
+        let crate::cli::Command::Init(args) = cli.command else {
+            panic!("not init")
+        };
+        assert_eq!(args.hub_url, DEFAULT_HUB_URL);
+    }
+
+    #[test]
+    fn a_hub_off_loopback_gets_a_host_a_port_and_the_secret_in_every_config() {
+        assert_eq!(
+            hub_serve_args(DEFAULT_HUB_URL, Transport::Http).unwrap(),
+            ["--transport", "http"]
+        );
+        assert_eq!(
+            hub_serve_args("http://10.0.0.5:8080/mcp", Transport::Both).unwrap(),
+            ["--transport", "both", "--host", "0.0.0.0", "--port", "8080"]
+        );
+        assert_eq!(
+            hub_serve_args("https://hub.example.com/relay/mcp", Transport::Http).unwrap(),
+            ["--transport", "http"]
+        );
+        let text = http_snippets("a", "http://10.0.0.5:8080/mcp", false).unwrap();
+        assert!(
+            text.contains("\"Authorization\": \"Bearer ${RELAY_HTTP_SECRET}\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"Authorization\": \"Bearer ${env:RELAY_HTTP_SECRET}\""),
+            "{text}"
+        );
+        assert!(text.contains("bearer_token_env_var = \"RELAY_HTTP_SECRET\""), "{text}");
+        assert!(text.contains("export RELAY_HTTP_SECRET="), "{text}");
+        let local = http_snippets("a", DEFAULT_HUB_URL, false).unwrap();
+        assert!(
+            !local.contains("Authorization") && !local.contains("bearer_token_env_var"),
+            "{local}"
+        );
+    }
 }

@@ -104,7 +104,6 @@ fn serve_hub(
     let options = HubOptions {
         host: args.host.clone().unwrap_or_else(|| settings.http.host.clone()),
         port: args.port.unwrap_or(settings.http.port),
-        spawn_mode: args.spawn_mode,
     };
     // A non-loopback bind needs the hub secret (SPEC §7): exit 2.
     settings.http.check_bind(&options.host)?;

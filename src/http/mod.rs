@@ -47,8 +47,6 @@ pub struct HubOptions {
     pub host: String,
     /// The port (`--port`; 0 lets the OS choose).
     pub port: u16,
-    /// How `spawn_agent` opens terminals for HTTP callers.
-    pub spawn_mode: crate::mcp::spawn::SpawnMode,
 }
 
 /// A bound hub, not yet serving: [`Hub::serve`] runs it.
@@ -78,15 +76,11 @@ impl Hub {
         let rmcp_stop = CancellationToken::new();
         let exec = runtime.executor().clone();
         let rt = runtime.clone();
-        let spawn_mode = options.spawn_mode;
         // rmcp calls this for each 2025 session's `initialize` and each
         // 2026 stateless request, inside the request's task: the access
         // layer's identity is there for it to bind.
-        let factory = move || {
-            Ok(RelayServer::new(exec.clone(), request_agent(), Transport::Http)
-                .with_runtime(rt.clone())
-                .with_spawn_mode(spawn_mode))
-        };
+        let factory =
+            move || Ok(RelayServer::new(exec.clone(), request_agent(), Transport::Http).with_runtime(rt.clone()));
         let mut sessions = LocalSessionManager::default();
         sessions.session_config.keep_alive = Some(access.idle_session());
         let config = StreamableHttpServerConfig::default()
@@ -94,6 +88,9 @@ impl Hub {
             // answers with relay's error bodies.
             .disable_allowed_hosts()
             .disable_allowed_origins()
+            // A 2026 stateless request that only gets its answer is
+            // answered with plain JSON (SSE when it streams more).
+            .with_json_response(true)
             .with_max_request_body_bytes(settings.max_line_bytes)
             .with_sse_keep_alive(Some(Duration::from_secs(SSE_KEEP_ALIVE_SECONDS)))
             .with_cancellation_token(rmcp_stop.clone());

@@ -32,6 +32,7 @@ pub async fn layer(State(exec): State<Executor>, mut req: Request, next: Next) -
     next.run(req).await.map(|body| {
         Body::new(ConfirmAtEnd {
             inner: body,
+            rest: Bytes::new(),
             deliveries: Some(deliveries),
         })
     })
@@ -39,9 +40,34 @@ pub async fn layer(State(exec): State<Executor>, mut req: Request, next: Next) -
 
 /// A response body that confirms its request's receipts once the last
 /// frame has been handed to the connection.
+///
+/// The body is handed over in frames of at most [`FRAME_BYTES`]: the
+/// connection asks for the next only once it has room to write it, so the
+/// last frame is taken only when the rest is on its way to the client. A
+/// client that stops reading never gets the last frame taken, and its mail
+/// stays unread.
 struct ConfirmAtEnd {
     inner: Body,
+    /// What is left of the inner body's current frame.
+    rest: Bytes,
     deliveries: Option<Arc<Deliveries>>,
+}
+
+/// The largest frame handed to the connection at once, in bytes.
+pub const FRAME_BYTES: usize = 16 * 1024;
+
+impl ConfirmAtEnd {
+    /// The whole body has been handed to the connection: confirm.
+    fn finished(&mut self) {
+        if let Some(deliveries) = self.deliveries.take() {
+            for receipt in deliveries.take_all() {
+                receipt.confirm();
+            }
+            // Kept until the confirmations are durable: the agent's next
+            // read waits for them (no page twice).
+            tokio::spawn(async move { deliveries.settled().await });
+        }
+    }
 }
 
 impl http_body::Body for ConfirmAtEnd {
@@ -49,27 +75,41 @@ impl http_body::Body for ConfirmAtEnd {
     type Error = axum::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled
-            && let Some(deliveries) = self.deliveries.take()
-        {
-            for receipt in deliveries.take_all() {
-                receipt.confirm();
+        if self.rest.is_empty() {
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => self.rest = data,
+                    Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
+                },
+                Poll::Ready(None) => {
+                    self.finished();
+                    return Poll::Ready(None);
+                }
+                other => return other,
             }
-            // Kept until the confirmations are durable: a later read of
-            // the same session waits for them (no page twice).
-            tokio::spawn(async move { deliveries.settled().await });
         }
-        polled
+        let take = self.rest.len().min(FRAME_BYTES);
+        let chunk = self.rest.split_to(take);
+        // A body of known length is not polled again after its last
+        // byte: taking that byte is its end.
+        if self.rest.is_empty() && self.inner.is_end_stream() {
+            self.finished();
+        }
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {
-        // Never "ended" before poll_frame said so: the end is what
-        // confirms the receipts.
-        false
+        self.rest.is_empty() && self.deliveries.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        let inner = self.inner.size_hint();
+        let rest = self.rest.len() as u64;
+        let mut hint = http_body::SizeHint::new();
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + rest);
+        }
+        hint.set_lower(inner.lower() + rest);
+        hint
     }
 }

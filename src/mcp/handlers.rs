@@ -347,8 +347,14 @@ impl RelayServer {
             has_message: a.initial_message.is_some(),
         };
         let argv = super::spawn::agent_argv(&spawn);
-        let launcher = super::spawn::launcher(self.spawn_mode, &a.name, &cwd, &argv)
-            .map_err(|e| Error::new(ErrorCode::InvalidState, e))?;
+        // A caller on another machine never starts processes on the hub's:
+        // over HTTP the command is only returned.
+        let mode = match self.transport {
+            Transport::Http => super::spawn::SpawnMode::DryRun,
+            _ => self.spawn_mode,
+        };
+        let launcher =
+            super::spawn::launcher(mode, &a.name, &cwd, &argv).map_err(|e| Error::new(ErrorCode::InvalidState, e))?;
         let (name, role, caps) = (a.name.clone(), a.role.clone(), a.capabilities.clone());
         let agent = self
             .with_caller(call, move |s, c| {
@@ -384,7 +390,7 @@ impl RelayServer {
         }
         Ok(json!({
             "agent": agent,
-            "mode": self.spawn_mode,
+            "mode": mode,
             "launched": launcher.is_some(),
             "launcher": launcher,
             "argv": argv,

@@ -27,6 +27,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::delivery::Deliveries;
 use super::session::SessionState;
 use crate::config::Settings;
 use crate::store::events::Event;
@@ -62,6 +63,9 @@ struct Inner {
     stop: CancellationToken,
     /// Tool calls running now (see [`Runtime::begin_call`]).
     calls: tokio::sync::watch::Sender<usize>,
+    /// Per agent, the read receipts of its HTTP requests until they are
+    /// settled ([`Runtime::earlier_reads`]).
+    reads: Mutex<HashMap<String, Vec<std::sync::Weak<Deliveries>>>>,
 }
 
 /// A tool call in flight; dropping it ends it.
@@ -95,6 +99,7 @@ impl Runtime {
             wake: Arc::default(),
             stop: CancellationToken::new(),
             calls: tokio::sync::watch::Sender::new(0),
+            reads: Mutex::default(),
         }));
         tokio::spawn(feed(rt.clone(), settings.db.clone(), cursor));
         tokio::spawn(background(rt.clone(), settings.clone()));
@@ -117,6 +122,22 @@ impl Runtime {
     pub async fn calls_finished(&self) {
         let mut rx = self.0.calls.subscribe();
         let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// The receipts of `agent`'s earlier HTTP reads that are not settled
+    /// yet, and records `mine` as its newest: a read waits for these, so
+    /// an agent reading page after page, on one session or in stateless
+    /// requests, never gets the same mail twice.
+    pub fn earlier_reads(&self, agent: &str, mine: &Arc<Deliveries>) -> Vec<Arc<Deliveries>> {
+        let mut reads = lock(&self.0.reads);
+        reads.retain(|_, held| {
+            held.retain(|w| w.strong_count() > 0);
+            !held.is_empty()
+        });
+        let held = reads.entry(agent.to_owned()).or_default();
+        let earlier = held.iter().filter_map(std::sync::Weak::upgrade).collect();
+        held.push(Arc::downgrade(mine));
+        earlier
     }
 
     /// Stops the background tasks (the feed, presence, sweeps, retention).
@@ -328,7 +349,8 @@ async fn feed(rt: Runtime, db: std::path::PathBuf, mut cursor: i64) {
                 false
             } else {
                 tokio::select! {
-                    () = &mut own => break,
+                    // Nobody listening: this process's commits need no look.
+                    () = &mut own, if interested => break,
                     () = wake.notified() => false,
                     () = tokio::time::sleep(FALLBACK_POLL) => true,
                     () = stop.cancelled() => return,

@@ -77,9 +77,6 @@ pub struct SessionState {
     pub(crate) channel_mode: std::sync::atomic::AtomicBool,
     /// Show desktop notifications (`serve --notify`, stdio only).
     pub(crate) desktop: bool,
-    /// The receipts of this HTTP session's earlier requests, until they
-    /// are settled: a read waits for them, so pages never repeat.
-    pub(crate) http_pending: Mutex<Vec<std::sync::Weak<super::delivery::Deliveries>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -191,7 +188,6 @@ impl RelayServer {
                 initialized: tokio::sync::watch::Sender::new(false),
                 channel_mode: false.into(),
                 desktop: false,
-                http_pending: Mutex::default(),
             }),
             deliveries: None,
             negotiated: Arc::default(),
@@ -378,13 +374,12 @@ impl RelayServer {
     pub(crate) async fn settle(&self, call: &Call) -> Result<()> {
         let earlier: Vec<Arc<super::delivery::Deliveries>> = match (&self.deliveries, &call.receipts) {
             (Some(d), _) => vec![d.clone()],
-            (None, Some(mine)) => {
-                let mut pending = lock(&self.state.http_pending);
-                pending.retain(|w| w.strong_count() > 0);
-                let earlier = pending.iter().filter_map(std::sync::Weak::upgrade).collect();
-                pending.push(Arc::downgrade(mine));
-                earlier
-            }
+            // Over HTTP each request has its own receipts (and a 2026
+            // request its own session): wait for the agent's earlier reads.
+            (None, Some(mine)) => match (&self.runtime, &call.agent) {
+                (Some(rt), Some(agent)) => rt.earlier_reads(agent, mine),
+                _ => Vec::new(),
+            },
             (None, None) => Vec::new(),
         };
         for d in earlier {

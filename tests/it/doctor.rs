@@ -242,3 +242,142 @@ fn free_disk_has_floors_whatever_the_store_size() {
         assert_eq!(exit, code, "{mib} MiB");
     }
 }
+
+/// `relay doctor --remote URL --json [extra]` with `env`; the caller's
+/// RELAY_TOKEN and RELAY_HTTP_SECRET never leak in. Returns the exit
+/// code and the report.
+fn remote(url: &str, extra: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
+    let out = Command::new(relay_bin())
+        .env_remove("RELAY_TOKEN")
+        .env_remove("RELAY_HTTP_SECRET")
+        .envs(env.iter().copied())
+        .args(["doctor", "--json", "--remote", url])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let report = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[tokio::test]
+async fn doctor_remote_passes_a_running_hub_and_names_the_agent_of_a_token() {
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
+    let token = hub.register("alice").await;
+
+    let (code, report) = remote(&hub.url, &[], &[("RELAY_TOKEN", &token)]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["hub"], hub.url.as_str());
+    assert!(
+        report.get("store").is_none(),
+        "--remote leaves the store alone: {report}"
+    );
+    let reachable = crate::support::doctor_check(&report, "hub reachable");
+    // GET /health is the hub's (SPEC §7); a hub built before it answers
+    // 404, which doctor reports as a WARN and then learns the revisions
+    // from server/discover.
+    let has_health = reqwest::get(format!("{}/health", hub.base()))
+        .await
+        .unwrap()
+        .status()
+        .is_success();
+    if has_health {
+        assert_eq!(reachable["status"], "PASS", "{reachable}");
+        assert!(
+            reachable["detail"].as_str().unwrap().contains("1 agent ("),
+            "{reachable}"
+        );
+    } else {
+        assert_eq!(reachable["status"], "WARN", "{reachable}");
+        assert!(
+            reachable["detail"].as_str().unwrap().contains("HTTP 404"),
+            "{reachable}"
+        );
+    }
+    let revisions = crate::support::doctor_check(&report, "protocol revisions");
+    assert_eq!(revisions["status"], "PASS", "{revisions}");
+    let detail = revisions["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(env!("CARGO_PKG_VERSION")) && detail.contains("2026-07-28") && detail.contains("2025-11-25"),
+        "{detail}"
+    );
+    let secret = crate::support::doctor_check(&report, "hub secret");
+    assert_eq!(secret["status"], "PASS", "{secret}");
+    assert!(secret["detail"].as_str().unwrap().contains("loopback"), "{secret}");
+    let agent = crate::support::doctor_check(&report, "agent token");
+    assert_eq!(agent["status"], "PASS", "{agent}");
+    assert!(agent["detail"].as_str().unwrap().contains("agent alice"), "{agent}");
+    assert!(agent["detail"].as_str().unwrap().contains("RELAY_TOKEN"), "{agent}");
+    assert!(!report.to_string().contains(&token), "the report never shows the token");
+
+    // --token-file (whitespace around it ignored) beats RELAY_TOKEN; the
+    // base URL works as well as the /mcp endpoint.
+    let file = relay.dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let (code, report) = remote(
+        &hub.base(),
+        &["--token-file", file.to_str().unwrap()],
+        &[("RELAY_TOKEN", "rly_not-this-one")],
+    );
+    assert_eq!(code, 0, "{report}");
+    let agent = crate::support::doctor_check(&report, "agent token");
+    assert!(agent["detail"].as_str().unwrap().contains("--token-file"), "{agent}");
+
+    // Without a token there is no token check.
+    let (code, report) = remote(&hub.url, &[], &[]);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        crate::support::doctor_check(&report, "agent token").is_null(),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn doctor_remote_fails_a_token_the_hub_does_not_know() {
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
+    let (code, report) = remote(&hub.url, &[], &[("RELAY_TOKEN", "rly_bogus")]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["ok"], false);
+    let agent = crate::support::doctor_check(&report, "agent token");
+    assert_eq!(agent["status"], "FAIL", "{agent}");
+    assert!(agent["detail"].as_str().unwrap().contains("refuses"), "{agent}");
+    assert!(agent["fix"].as_str().unwrap().contains("relay recover"), "{agent}");
+}
+
+#[test]
+fn doctor_remote_fails_an_unreachable_hub_with_exit_1_and_says_how_to_start_one() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let out = Command::new(relay_bin())
+        .env_remove("RELAY_TOKEN")
+        .env_remove("RELAY_HTTP_SECRET")
+        .args(["doctor", "--remote", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("FAIL  hub reachable")
+            && first.contains(&format!("cannot reach http://127.0.0.1:{port}/health"))
+            && first.to_lowercase().contains("connection refused"),
+        "{text}"
+    );
+    assert!(text.contains("fix: start the hub"), "{text}");
+
+    // Usage errors exit 2: not a URL; a credential file without --remote.
+    let usage = |args: &[&str]| Command::new(relay_bin()).arg("doctor").args(args).output().unwrap();
+    assert_eq!(usage(&["--remote", "127.0.0.1:3777"]).status.code(), Some(2));
+    assert_eq!(usage(&["--token-file", "t"]).status.code(), Some(2));
+    let missing = usage(&["--remote", &url, "--secret-file", "/nonexistent/secret"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--secret-file"));
+}

@@ -149,6 +149,11 @@ async fn a_full_disk_answers_storage_full_keeps_reads_working_and_writes_resume_
     // be written, so the mail stays unread and comes again.
     let first = bob.call("get_messages", json!({})).await;
     assert_eq!(first["messages"][0]["content"], "before");
+    // The next read of the session waits for that receipt's write to be
+    // tried (and fail: the disk is still full), so freeing the disk below
+    // cannot race it.
+    let again = bob.call("get_messages", json!({"peek": true})).await;
+    assert_eq!(contents(&again), [json!("before")]);
 
     std::fs::remove_file(filler).unwrap();
     alice

@@ -292,3 +292,72 @@ async fn mail_whose_http_response_never_reached_the_client_stays_unread() {
     alice.close().await;
     bob.close().await;
 }
+
+#[tokio::test]
+async fn an_idle_2025_session_expires_and_its_id_is_then_refused() {
+    let relay = Relay::new();
+    std::fs::write(relay.config(), "[http]\nidle_session_seconds = 1\n").unwrap();
+    let hub = relay.hub(&[]);
+    let client = reqwest::Client::new();
+    let post = |body: serde_json::Value, session: Option<&str>| {
+        let mut req = client
+            .post(&hub.url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(id) = session {
+            req = req
+                .header("Mcp-Session-Id", id)
+                .header("MCP-Protocol-Version", "2025-11-25");
+        }
+        req.send()
+    };
+    let init = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                          "clientInfo": {"name": "raw", "version": "0"}}}),
+        None,
+    )
+    .await
+    .unwrap();
+    let session = init.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    drop(init);
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert!(post(initialized, Some(&session)).await.unwrap().status().is_success());
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    assert_eq!(post(ping.clone(), Some(&session)).await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let late = post(ping, Some(&session)).await.unwrap();
+    assert_eq!(late.status(), 404, "an expired session must be unknown");
+}
+
+#[tokio::test]
+async fn spawn_agent_over_http_only_returns_the_command() {
+    use relay::store::words::{Capability, Transport};
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
+    let reg = relay::store::Registration {
+        name: "remote-lead".into(),
+        capabilities: vec!["spawn".into()],
+        ..Default::default()
+    };
+    let token = relay
+        .store()
+        .register_agent(
+            &reg,
+            relay::store::agents::Credential::None,
+            &[Capability::Spawn],
+            Transport::Cli,
+        )
+        .unwrap()
+        .token
+        .unwrap();
+    let lead = hub.session(Some(&token)).await;
+    let cwd = relay.dir.path().to_str().unwrap();
+    let out = lead.call("spawn_agent", json!({"name": "helper-1", "cwd": cwd})).await;
+    // A caller on another machine starts nothing on the hub's.
+    assert_eq!(out["launched"], false);
+    assert_eq!(out["mode"], "dry-run");
+    assert!(out["command_line"].as_str().unwrap().contains("helper-1"));
+    lead.close().await;
+}

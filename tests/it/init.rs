@@ -188,3 +188,121 @@ fn init_encrypt_writes_a_private_keyring_and_the_store_seals_with_it() {
     assert_eq!(check["status"], "PASS", "{check}");
     assert!(check["detail"].as_str().unwrap().contains("\"k1\""), "{check}");
 }
+
+/// The JSON object printed after `heading` in `relay init`'s output.
+fn json_after(stdout: &str, heading: &str) -> Value {
+    let at = stdout
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?} in:\n{stdout}"))
+        + heading.len();
+    serde_json::Deserializer::from_str(&stdout[at..])
+        .into_iter::<Value>()
+        .next()
+        .expect("a JSON object")
+        .expect("valid JSON")
+}
+
+#[test]
+fn init_yes_transport_http_prints_hub_configs_for_claude_code_codex_and_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "http://127.0.0.1:4567/mcp";
+    let out = relay()
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .arg("--db")
+        .arg(dir.path().join("relay.db"))
+        .args([
+            "init",
+            "--yes",
+            "--agent",
+            "frontend",
+            "--transport",
+            "http",
+            "--hub-url",
+            url,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+
+    let claude = json_after(&stdout, "Claude Code (.mcp.json in your project):");
+    assert_eq!(
+        claude,
+        json!({"mcpServers": {"relay": {
+            "type": "http",
+            "url": url,
+            "headers": {"X-Agent-Token": "${RELAY_TOKEN}"},
+        }}})
+    );
+    let cursor = json_after(&stdout, "Cursor (.cursor/mcp.json or ~/.cursor/mcp.json):");
+    assert_eq!(
+        cursor,
+        json!({"mcpServers": {"relay": {
+            "url": url,
+            "headers": {"X-Agent-Token": "${env:RELAY_TOKEN}"},
+        }}})
+    );
+    let codex =
+        format!("[mcp_servers.relay]\nurl = \"{url}\"\nenv_http_headers = {{ \"X-Agent-Token\" = \"RELAY_TOKEN\" }}\n");
+    assert!(stdout.contains(&codex), "{stdout}");
+    let table: toml::Table = toml::from_str(&codex).unwrap();
+    assert_eq!(table["mcp_servers"]["relay"]["url"].as_str(), Some(url));
+
+    // How to start the hub there, get a token, and check both.
+    assert!(stdout.contains("relay serve --transport http --port 4567"), "{stdout}");
+    assert!(stdout.contains("'Mcp-Name: register_agent'"), "{stdout}");
+    assert!(stdout.contains("\"arguments\":{\"name\":\"frontend\"}"), "{stdout}");
+    assert!(stdout.contains(&format!("relay doctor --remote {url}")), "{stdout}");
+    // A loopback hub needs no secret, so no client sends one.
+    assert!(!stdout.contains("Authorization"), "{stdout}");
+    assert!(
+        !stdout.contains("\"command\""),
+        "stdio configs printed for http:\n{stdout}"
+    );
+
+    // A URL that is not one is refused before anything is written.
+    let other = dir.path().join("other.toml");
+    relay()
+        .arg("--config")
+        .arg(&other)
+        .args(["init", "--yes", "--transport", "http", "--hub-url", "127.0.0.1:3777"])
+        .assert()
+        .code(2);
+    assert!(!other.exists());
+}
+
+#[test]
+fn init_both_starts_the_hub_from_this_terminals_client_and_connects_the_rest_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = relay()
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .arg("--db")
+        .arg(dir.path().join("relay.db"))
+        .args(["init", "--yes", "--agent", "lead", "--transport", "both"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdio = json_after(&stdout, "Claude Code (.mcp.json in your project):");
+    let args: Vec<&str> = stdio["mcpServers"]["relay"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.ends_with(&["serve", "--transport", "both", "--agent", "lead"]),
+        "{args:?}"
+    );
+    let others = &stdout[stdout.find("connects to the hub:").expect("the HTTP part")..];
+    let http = json_after(others, "Claude Code (.mcp.json in your project):");
+    assert_eq!(http["mcpServers"]["relay"]["url"], "http://127.0.0.1:3777/mcp");
+    assert_eq!(
+        http["mcpServers"]["relay"]["headers"]["X-Agent-Token"],
+        "${RELAY_TOKEN}"
+    );
+}
