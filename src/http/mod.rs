@@ -74,13 +74,11 @@ impl Hub {
             access::Access::new(&http, runtime.executor().store().clone()).context("invalid [http] settings")?,
         );
         let rmcp_stop = CancellationToken::new();
-        let exec = runtime.executor().clone();
         let rt = runtime.clone();
         // rmcp calls this for each 2025 session's `initialize` and each
         // 2026 stateless request, inside the request's task: the access
         // layer's identity is there for it to bind.
-        let factory =
-            move || Ok(RelayServer::new(exec.clone(), request_agent(), Transport::Http).with_runtime(rt.clone()));
+        let factory = move || Ok(RelayServer::new(rt.clone(), request_agent(), Transport::Http));
         let mut sessions = LocalSessionManager::default();
         sessions.session_config.keep_alive = Some(access.idle_session());
         let config = StreamableHttpServerConfig::default()

@@ -59,14 +59,19 @@ pub const FRAME_BYTES: usize = 16 * 1024;
 impl ConfirmAtEnd {
     /// The whole body has been handed to the connection: confirm.
     fn finished(&mut self) {
-        if let Some(deliveries) = self.deliveries.take() {
-            for receipt in deliveries.take_all() {
-                receipt.confirm();
-            }
-            // Kept until the confirmations are durable: the agent's next
-            // read waits for them (no page twice).
-            tokio::spawn(async move { deliveries.settled().await });
+        let Some(deliveries) = self.deliveries.take() else {
+            return;
+        };
+        let held = deliveries.take_all();
+        if held.is_empty() {
+            return; // most requests hand out no mail
         }
+        for receipt in held {
+            receipt.confirm();
+        }
+        // Kept until the confirmations are durable: the agent's next read
+        // waits for them (no page twice).
+        tokio::spawn(async move { deliveries.settled().await });
     }
 }
 

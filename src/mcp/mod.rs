@@ -41,8 +41,7 @@ pub async fn serve_stdio(
     notify: bool,
     spawn_mode: spawn::SpawnMode,
 ) -> anyhow::Result<()> {
-    let server = RelayServer::new(runtime.executor().clone(), agent, Transport::Stdio)
-        .with_runtime(runtime)
+    let server = RelayServer::new(runtime, agent, Transport::Stdio)
         .with_desktop(notify)
         .with_channel(channel)
         .with_spawn_mode(spawn_mode)

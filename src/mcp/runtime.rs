@@ -162,11 +162,6 @@ impl Runtime {
         self.0.wake.notify_one();
     }
 
-    /// How many sessions are attached now.
-    pub fn session_count(&self) -> usize {
-        lock(&self.0.sessions).iter().filter(|s| !s.queue.is_closed()).count()
-    }
-
     /// The agents of the attached sessions (for presence).
     fn agents(&self) -> Vec<String> {
         let mut agents: Vec<String> = lock(&self.0.sessions)

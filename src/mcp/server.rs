@@ -13,7 +13,6 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use super::catalog::{Tool, tools, tools_for};
 use super::resource::{ResourceUri, resource_error, resource_json};
-use super::runtime::Runtime;
 pub use super::session::RelayServer;
 use super::session::{Transport, not_bound};
 
@@ -272,7 +271,7 @@ impl ServerHandler for RelayServer {
                     .map(|n| n.chars().take(64).collect())
             })
             .flatten();
-        let _in_flight = self.runtime.as_ref().map(Runtime::begin_call);
+        let _in_flight = self.runtime.begin_call();
         let call = self.call_for(&context);
         let revision = self.revision(&context);
         let answer = |result| Ok(super::revision::call_result(result, &revision).into());

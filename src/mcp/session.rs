@@ -142,7 +142,7 @@ pub struct RelayServer {
     pub(crate) negotiated: Arc<Mutex<Option<ProtocolVersion>>>,
     /// The process's shared runtime, which the session joins for the
     /// change feed.
-    pub(crate) runtime: Option<Runtime>,
+    pub(crate) runtime: Runtime,
     /// Cancelled when the last handle on the session is dropped.
     pub(crate) _alive: Arc<tokio_util::sync::DropGuard>,
     pub(crate) ended: CancellationToken,
@@ -176,8 +176,9 @@ pub(crate) fn not_bound() -> Error {
 }
 
 impl RelayServer {
-    /// A server for one session on `transport`, bound to `agent` if given.
-    pub fn new(exec: Executor, agent: Option<String>, transport: Transport) -> Self {
+    /// A server for one session on `transport` on the process's `runtime`
+    /// (its executor, its change feed), bound to `agent` if given.
+    pub fn new(runtime: Runtime, agent: Option<String>, transport: Transport) -> Self {
         let ended = CancellationToken::new();
         Self {
             state: Arc::new(SessionState {
@@ -191,19 +192,13 @@ impl RelayServer {
             }),
             deliveries: None,
             negotiated: Arc::default(),
-            exec,
+            exec: runtime.executor().clone(),
             transport,
             spawn_mode: super::spawn::SpawnMode::Auto,
-            runtime: None,
+            runtime,
             _alive: Arc::new(ended.clone().drop_guard()),
             ended,
         }
-    }
-
-    /// Joins `runtime`'s change feed (presence, notifications).
-    pub fn with_runtime(mut self, runtime: Runtime) -> Self {
-        self.runtime = Some(runtime);
-        self
     }
 
     /// How `spawn_agent` opens terminals (`serve --spawn-mode`).
@@ -242,16 +237,6 @@ impl RelayServer {
     /// turned them on.
     pub fn deliveries(&self) -> Option<Arc<super::delivery::Deliveries>> {
         self.deliveries.clone()
-    }
-
-    /// The state the change feed reads.
-    pub fn state(&self) -> &Arc<SessionState> {
-        &self.state
-    }
-
-    /// The executor this session's store calls go through.
-    pub fn executor(&self) -> &Executor {
-        &self.exec
     }
 
     /// The agent this session is bound to, if any.
@@ -376,9 +361,9 @@ impl RelayServer {
             (Some(d), _) => vec![d.clone()],
             // Over HTTP each request has its own receipts (and a 2026
             // request its own session): wait for the agent's earlier reads.
-            (None, Some(mine)) => match (&self.runtime, &call.agent) {
-                (Some(rt), Some(agent)) => rt.earlier_reads(agent, mine),
-                _ => Vec::new(),
+            (None, Some(mine)) => match &call.agent {
+                Some(agent) => self.runtime.earlier_reads(agent, mine),
+                None => Vec::new(),
             },
             (None, None) => Vec::new(),
         };
@@ -399,8 +384,6 @@ impl RelayServer {
         if let Some(peer) = peer {
             *lock(&self.state.peer) = Some(peer);
         }
-        if let Some(rt) = &self.runtime {
-            rt.attach(&self.state, self.ended.clone());
-        }
+        self.runtime.attach(&self.state, self.ended.clone());
     }
 }
