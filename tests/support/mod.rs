@@ -473,10 +473,11 @@ impl Drop for Tmpfs {
 }
 
 /// A `relay serve --transport http --port 0` child: the hub, on loopback.
+/// It is also a [`HubClient`] for itself (`hub.url`, `hub.session(…)`).
 pub struct Hub {
     pub child: Reaper,
-    /// `http://127.0.0.1:PORT/mcp`.
-    pub url: String,
+    /// The clients' side, at `http://127.0.0.1:PORT/mcp`.
+    pub client: HubClient,
     /// What the hub wrote on stderr so far.
     pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -519,9 +520,17 @@ impl Relay {
             .unwrap_or_else(|_| panic!("the hub did not say where it listens: {:?}", lines.lock().unwrap()));
         Hub {
             child: Reaper(child),
-            url,
+            client: HubClient { url },
             stderr: lines,
         }
+    }
+}
+
+impl std::ops::Deref for Hub {
+    type Target = HubClient;
+
+    fn deref(&self) -> &HubClient {
+        &self.client
     }
 }
 
@@ -529,40 +538,6 @@ impl Hub {
     /// A handle on a hub some other process runs at `url` (no child).
     pub fn at(url: &str) -> HubClient {
         HubClient { url: url.to_owned() }
-    }
-
-    fn client(&self) -> HubClient {
-        HubClient { url: self.url.clone() }
-    }
-
-    /// See [`HubClient::session`].
-    pub async fn session(&self, token: Option<&str>) -> Client {
-        self.client().session(token).await
-    }
-
-    /// See [`HubClient::listener`].
-    pub async fn listener(&self, token: Option<&str>) -> Client<Recorder> {
-        self.client().listener(token).await
-    }
-
-    /// See [`HubClient::stateless`].
-    pub async fn stateless(&self, token: Option<&str>) -> Client {
-        self.client().stateless(token).await
-    }
-
-    /// See [`HubClient::register`].
-    pub async fn register(&self, name: &str) -> String {
-        self.client().register(name).await
-    }
-
-    /// See [`HubClient::register_with`].
-    pub async fn register_with(&self, name: &str, capabilities: &[&str]) -> String {
-        self.client().register_with(name, capabilities).await
-    }
-
-    /// `http://127.0.0.1:PORT` (no path).
-    pub fn base(&self) -> String {
-        self.url.trim_end_matches("/mcp").to_owned()
     }
 
     /// Sends SIGTERM and waits for the exit.
@@ -579,6 +554,11 @@ pub struct HubClient {
 }
 
 impl HubClient {
+    /// `http://127.0.0.1:PORT` (no path).
+    pub fn base(&self) -> String {
+        self.url.trim_end_matches("/mcp").to_owned()
+    }
+
     fn transport(&self, token: Option<&str>) -> rmcp::transport::StreamableHttpClientTransport<reqwest::Client> {
         use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
         let mut headers = std::collections::HashMap::new();
