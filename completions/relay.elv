@@ -38,6 +38,9 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand doctor 'Check that relay can work here: PASS/WARN/FAIL per check'
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
+            cand agents 'List the agents of the store: presence, auth state, role, capabilities'
+            cand token 'Issue, rotate or revoke agent tokens, with no model in the loop'
+            cand pair 'Join this machine to a hub: register an agent there, keep its token'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
             cand re-encrypt 'Move encrypted values to another key of the keyring (rotation)'
             cand completions 'Print shell completions, generated from these definitions'
@@ -72,6 +75,9 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand --lease-seconds 'Lease per claim in seconds; the worker heartbeats every quarter of it'
             cand --timeout-seconds 'Kill a task''s process after this many seconds and fail the task'
             cand --cwd 'Working directory for the executor [default: the current directory]'
+            cand --hub 'Work against the hub at URL (e.g. https://hub.example:3777) instead of a local store [default: the hub `relay pair` paired the agent with]'
+            cand --token-file 'File holding the agent''s token (X-Agent-Token) [default: the file `relay pair` wrote; env RELAY_AGENT_TOKEN holds the token itself]'
+            cand --secret-file 'File holding the hub secret [default: env RELAY_HTTP_SECRET]'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand --allow-writes 'Run write tasks too (without it they fail and the executor never starts)'
@@ -88,6 +94,9 @@ set edit:completion:arg-completer[relay] = {|@words|
         }
         &'relay;hook'= {
             cand --agent 'The agent whose mail to report'
+            cand --hub 'Work against the hub at URL (e.g. https://hub.example:3777) instead of a local store [default: the hub `relay pair` paired the agent with]'
+            cand --token-file 'File holding the agent''s token (X-Agent-Token) [default: the file `relay pair` wrote; env RELAY_AGENT_TOKEN holds the token itself]'
+            cand --secret-file 'File holding the hub secret [default: env RELAY_HTTP_SECRET]'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand -q 'Only log errors (to stderr)'
@@ -116,6 +125,9 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;tail'= {
             cand --agent 'Only events to or from this agent'
             cand --last 'Start with the last N events already stored'
+            cand --hub 'Work against the hub at URL (e.g. https://hub.example:3777) instead of a local store [default: the hub `relay pair` paired the agent with]'
+            cand --token-file 'File holding the agent''s token (X-Agent-Token) [default: the file `relay pair` wrote; env RELAY_AGENT_TOKEN holds the token itself]'
+            cand --secret-file 'File holding the hub secret [default: env RELAY_HTTP_SECRET]'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand --json 'Print one JSON object per event instead of a line of text'
@@ -209,6 +221,113 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'relay;agents'= {
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand --json 'Print a JSON array instead of a table'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;token'= {
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand issue 'Give an agent a fresh token now (registering it if new), e.g. for a script or an HTTP client. Any previous token stops working at once'
+            cand rotate 'Replace an agent''s token; the old one stays valid for --grace-seconds'
+            cand revoke 'Revoke an agent''s token: its next call fails with AUTH_FAILED and its HTTP sessions close. Prints a one-time recovery token unless --no-recovery'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'relay;token;issue'= {
+            cand --role 'Role for a new agent'
+            cand --capabilities 'Capabilities for a new agent, comma-separated (tasks, broadcast, channels, webhooks, spawn, admin, or routing labels)'
+            cand --out 'Write the token to FILE (created 0600, replaced atomically) instead of stdout'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand --json 'Print the result as JSON (the token included unless --out)'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;token;rotate'= {
+            cand --grace-seconds 'Seconds the old token keeps working (0-3600)'
+            cand --out 'Write the token to FILE (created 0600, replaced atomically) instead of stdout'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand --json 'Print the result as JSON (the token included unless --out)'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;token;revoke'= {
+            cand --out 'Write the token to FILE (created 0600, replaced atomically) instead of stdout'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand --no-recovery 'Issue no recovery token: the agent stays revoked until `relay recover`'
+            cand --json 'Print the result as JSON (the token included unless --out)'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;token;help'= {
+            cand issue 'Give an agent a fresh token now (registering it if new), e.g. for a script or an HTTP client. Any previous token stops working at once'
+            cand rotate 'Replace an agent''s token; the old one stays valid for --grace-seconds'
+            cand revoke 'Revoke an agent''s token: its next call fails with AUTH_FAILED and its HTTP sessions close. Prints a one-time recovery token unless --no-recovery'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'relay;token;help;issue'= {
+        }
+        &'relay;token;help;rotate'= {
+        }
+        &'relay;token;help;revoke'= {
+        }
+        &'relay;token;help;help'= {
+        }
+        &'relay;pair'= {
+            cand --name 'The agent name to register at the hub for this machine'
+            cand --role 'Its role'
+            cand --capabilities 'Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels)'
+            cand --description 'One line on what the agent does'
+            cand --secret-file 'File holding the hub secret [default: env RELAY_HTTP_SECRET]'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand --json 'Print the result as JSON'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'relay;recover'= {
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
@@ -281,6 +400,9 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand doctor 'Check that relay can work here: PASS/WARN/FAIL per check'
             cand backup 'Write a consistent backup of the store (tar.gz), safe while agents run'
             cand restore 'Replace the store with a backup (stop every relay process first)'
+            cand agents 'List the agents of the store: presence, auth state, role, capabilities'
+            cand token 'Issue, rotate or revoke agent tokens, with no model in the loop'
+            cand pair 'Join this machine to a hub: register an agent there, keep its token'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
             cand re-encrypt 'Move encrypted values to another key of the keyring (rotation)'
             cand completions 'Print shell completions, generated from these definitions'
@@ -306,6 +428,21 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;backup'= {
         }
         &'relay;help;restore'= {
+        }
+        &'relay;help;agents'= {
+        }
+        &'relay;help;token'= {
+            cand issue 'Give an agent a fresh token now (registering it if new), e.g. for a script or an HTTP client. Any previous token stops working at once'
+            cand rotate 'Replace an agent''s token; the old one stays valid for --grace-seconds'
+            cand revoke 'Revoke an agent''s token: its next call fails with AUTH_FAILED and its HTTP sessions close. Prints a one-time recovery token unless --no-recovery'
+        }
+        &'relay;help;token;issue'= {
+        }
+        &'relay;help;token;rotate'= {
+        }
+        &'relay;help;token;revoke'= {
+        }
+        &'relay;help;pair'= {
         }
         &'relay;help;recover'= {
         }

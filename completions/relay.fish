@@ -40,6 +40,9 @@ complete -c relay -n "__fish_relay_needs_command" -f -a "test" -d 'Self-check on
 complete -c relay -n "__fish_relay_needs_command" -f -a "doctor" -d 'Check that relay can work here: PASS/WARN/FAIL per check'
 complete -c relay -n "__fish_relay_needs_command" -f -a "backup" -d 'Write a consistent backup of the store (tar.gz), safe while agents run'
 complete -c relay -n "__fish_relay_needs_command" -f -a "restore" -d 'Replace the store with a backup (stop every relay process first)'
+complete -c relay -n "__fish_relay_needs_command" -f -a "agents" -d 'List the agents of the store: presence, auth state, role, capabilities'
+complete -c relay -n "__fish_relay_needs_command" -f -a "token" -d 'Issue, rotate or revoke agent tokens, with no model in the loop'
+complete -c relay -n "__fish_relay_needs_command" -f -a "pair" -d 'Join this machine to a hub: register an agent there, keep its token'
 complete -c relay -n "__fish_relay_needs_command" -f -a "recover" -d 'Clear an agent\'s lost token so its name can be registered again'
 complete -c relay -n "__fish_relay_needs_command" -f -a "re-encrypt" -d 'Move encrypted values to another key of the keyring (rotation)'
 complete -c relay -n "__fish_relay_needs_command" -f -a "completions" -d 'Print shell completions, generated from these definitions'
@@ -73,6 +76,9 @@ complete -c relay -n "__fish_relay_using_subcommand worker" -l concurrency -d 'T
 complete -c relay -n "__fish_relay_using_subcommand worker" -l lease-seconds -d 'Lease per claim in seconds; the worker heartbeats every quarter of it' -r
 complete -c relay -n "__fish_relay_using_subcommand worker" -l timeout-seconds -d 'Kill a task\'s process after this many seconds and fail the task' -r
 complete -c relay -n "__fish_relay_using_subcommand worker" -l cwd -d 'Working directory for the executor [default: the current directory]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand worker" -l hub -d 'Work against the hub at URL (e.g. https://hub.example:3777) instead of a local store [default: the hub `relay pair` paired the agent with]' -r
+complete -c relay -n "__fish_relay_using_subcommand worker" -l token-file -d 'File holding the agent\'s token (X-Agent-Token) [default: the file `relay pair` wrote; env RELAY_AGENT_TOKEN holds the token itself]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand worker" -l secret-file -d 'File holding the hub secret [default: env RELAY_HTTP_SECRET]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand worker" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand worker" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand worker" -l allow-writes -d 'Run write tasks too (without it they fail and the executor never starts)'
@@ -83,6 +89,9 @@ complete -c relay -n "__fish_relay_using_subcommand worker" -s v -l verbose -d '
 complete -c relay -n "__fish_relay_using_subcommand worker" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand worker" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand hook" -l agent -d 'The agent whose mail to report' -r
+complete -c relay -n "__fish_relay_using_subcommand hook" -l hub -d 'Work against the hub at URL (e.g. https://hub.example:3777) instead of a local store [default: the hub `relay pair` paired the agent with]' -r
+complete -c relay -n "__fish_relay_using_subcommand hook" -l token-file -d 'File holding the agent\'s token (X-Agent-Token) [default: the file `relay pair` wrote; env RELAY_AGENT_TOKEN holds the token itself]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand hook" -l secret-file -d 'File holding the hub secret [default: env RELAY_HTTP_SECRET]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand hook" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand hook" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand hook" -s q -l quiet -d 'Only log errors (to stderr)'
@@ -99,6 +108,9 @@ complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s h -l help
 complete -c relay -n "__fish_relay_using_subcommand generate-hooks" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand tail" -l agent -d 'Only events to or from this agent' -r
 complete -c relay -n "__fish_relay_using_subcommand tail" -l last -d 'Start with the last N events already stored' -r
+complete -c relay -n "__fish_relay_using_subcommand tail" -l hub -d 'Work against the hub at URL (e.g. https://hub.example:3777) instead of a local store [default: the hub `relay pair` paired the agent with]' -r
+complete -c relay -n "__fish_relay_using_subcommand tail" -l token-file -d 'File holding the agent\'s token (X-Agent-Token) [default: the file `relay pair` wrote; env RELAY_AGENT_TOKEN holds the token itself]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand tail" -l secret-file -d 'File holding the hub secret [default: env RELAY_HTTP_SECRET]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand tail" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand tail" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand tail" -l json -d 'Print one JSON object per event instead of a line of text'
@@ -156,6 +168,67 @@ complete -c relay -n "__fish_relay_using_subcommand restore" -s q -l quiet -d 'O
 complete -c relay -n "__fish_relay_using_subcommand restore" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand restore" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand agents" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand agents" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand agents" -l json -d 'Print a JSON array instead of a table'
+complete -c relay -n "__fish_relay_using_subcommand agents" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand agents" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand agents" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand agents" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -f -a "issue" -d 'Give an agent a fresh token now (registering it if new), e.g. for a script or an HTTP client. Any previous token stops working at once'
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -f -a "rotate" -d 'Replace an agent\'s token; the old one stays valid for --grace-seconds'
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -f -a "revoke" -d 'Revoke an agent\'s token: its next call fails with AUTH_FAILED and its HTTP sessions close. Prints a one-time recovery token unless --no-recovery'
+complete -c relay -n "__fish_relay_using_subcommand token; and not __fish_seen_subcommand_from issue rotate revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -l role -d 'Role for a new agent' -r
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -l capabilities -d 'Capabilities for a new agent, comma-separated (tasks, broadcast, channels, webhooks, spawn, admin, or routing labels)' -r
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -l out -d 'Write the token to FILE (created 0600, replaced atomically) instead of stdout' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -l json -d 'Print the result as JSON (the token included unless --out)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -s h -l help -d 'Print help'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from issue" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from rotate" -l grace-seconds -d 'Seconds the old token keeps working (0-3600)' -r
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from rotate" -l out -d 'Write the token to FILE (created 0600, replaced atomically) instead of stdout' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from rotate" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from rotate" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from rotate" -l json -d 'Print the result as JSON (the token included unless --out)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from rotate" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from rotate" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from revoke" -l out -d 'Write the token to FILE (created 0600, replaced atomically) instead of stdout' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from revoke" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from revoke" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from revoke" -l no-recovery -d 'Issue no recovery token: the agent stays revoked until `relay recover`'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from revoke" -l json -d 'Print the result as JSON (the token included unless --out)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from revoke" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "issue" -d 'Give an agent a fresh token now (registering it if new), e.g. for a script or an HTTP client. Any previous token stops working at once'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Replace an agent\'s token; the old one stays valid for --grace-seconds'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke an agent\'s token: its next call fails with AUTH_FAILED and its HTTP sessions close. Prints a one-time recovery token unless --no-recovery'
+complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c relay -n "__fish_relay_using_subcommand pair" -l name -d 'The agent name to register at the hub for this machine' -r
+complete -c relay -n "__fish_relay_using_subcommand pair" -l role -d 'Its role' -r
+complete -c relay -n "__fish_relay_using_subcommand pair" -l capabilities -d 'Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels)' -r
+complete -c relay -n "__fish_relay_using_subcommand pair" -l description -d 'One line on what the agent does' -r
+complete -c relay -n "__fish_relay_using_subcommand pair" -l secret-file -d 'File holding the hub secret [default: env RELAY_HTTP_SECRET]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand pair" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand pair" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand pair" -l json -d 'Print the result as JSON'
+complete -c relay -n "__fish_relay_using_subcommand pair" -s q -l quiet -d 'Only log errors (to stderr)'
+complete -c relay -n "__fish_relay_using_subcommand pair" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
+complete -c relay -n "__fish_relay_using_subcommand pair" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c relay -n "__fish_relay_using_subcommand pair" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand recover" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand recover" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand recover" -s y -l yes -d 'Do not ask for confirmation (needed when not on a terminal)'
@@ -192,18 +265,24 @@ complete -c relay -n "__fish_relay_using_subcommand man" -s q -l quiet -d 'Only 
 complete -c relay -n "__fish_relay_using_subcommand man" -s v -l verbose -d 'Log more to stderr; repeat for more detail (-vv)'
 complete -c relay -n "__fish_relay_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c relay -n "__fish_relay_using_subcommand man" -s V -l version -d 'Print version'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "tail" -d 'Follow relay events live: messages, channel posts, tasks, agents'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "init" -d 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "test" -d 'Self-check on a throwaway store: real relay processes, end to end'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "doctor" -d 'Check that relay can work here: PASS/WARN/FAIL per check'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "backup" -d 'Write a consistent backup of the store (tar.gz), safe while agents run'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "restore" -d 'Replace the store with a backup (stop every relay process first)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "recover" -d 'Clear an agent\'s lost token so its name can be registered again'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "re-encrypt" -d 'Move encrypted values to another key of the keyring (rotation)'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
-complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore recover re-encrypt completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "serve" -d 'Run the MCP server for one agent (what an agent\'s MCP config starts)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "worker" -d 'Claim tasks addressed to an agent and run them (a headless worker)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "hook" -d 'Claude Code hook handler: print new relay mail and tasks as context'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "generate-hooks" -d 'Print (or merge into a settings file) the Claude Code hooks that run `relay hook`'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "tail" -d 'Follow relay events live: messages, channel posts, tasks, agents'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "init" -d 'Set relay up: write the config file, create the store, print MCP configs to paste into Claude Code, Codex and Cursor'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "test" -d 'Self-check on a throwaway store: real relay processes, end to end'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "doctor" -d 'Check that relay can work here: PASS/WARN/FAIL per check'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "backup" -d 'Write a consistent backup of the store (tar.gz), safe while agents run'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "restore" -d 'Replace the store with a backup (stop every relay process first)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "agents" -d 'List the agents of the store: presence, auth state, role, capabilities'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "token" -d 'Issue, rotate or revoke agent tokens, with no model in the loop'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "pair" -d 'Join this machine to a hub: register an agent there, keep its token'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "recover" -d 'Clear an agent\'s lost token so its name can be registered again'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "re-encrypt" -d 'Move encrypted values to another key of the keyring (rotation)'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "completions" -d 'Print shell completions, generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
+complete -c relay -n "__fish_relay_using_subcommand help; and not __fish_seen_subcommand_from serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c relay -n "__fish_relay_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "issue" -d 'Give an agent a fresh token now (registering it if new), e.g. for a script or an HTTP client. Any previous token stops working at once'
+complete -c relay -n "__fish_relay_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "rotate" -d 'Replace an agent\'s token; the old one stays valid for --grace-seconds'
+complete -c relay -n "__fish_relay_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "revoke" -d 'Revoke an agent\'s token: its next call fails with AUTH_FAILED and its HTTP sessions close. Prints a one-time recovery token unless --no-recovery'

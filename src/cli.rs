@@ -135,6 +135,31 @@ pub enum Command {
     /// locks and open file descriptors, not only by `relay.db.lock`.
     Restore(RestoreArgs),
 
+    /// List the agents of the store: presence, auth state, role, capabilities.
+    ///
+    /// Reads the store directly (no hub needed). `--json` prints an array
+    /// of agent objects for scripts.
+    Agents(AgentsArgs),
+
+    /// Issue, rotate or revoke agent tokens, with no model in the loop.
+    ///
+    /// Works on the store directly and is audited with your OS user. A new
+    /// token is printed once (or written to --out FILE, mode 0600): hand it
+    /// to an HTTP client as its X-Agent-Token.
+    Token(TokenArgs),
+
+    /// Join this machine to a hub: register an agent there, keep its token.
+    ///
+    /// Checks the hub's /health (refusing an incompatible hub with the
+    /// reason), registers NAME through MCP, keeps the token in a 0600 file
+    /// under the config dir and prints the HTTP MCP configs for Claude Code,
+    /// Codex and Cursor. `relay worker`, `relay hook` and `relay tail` on
+    /// this machine then find the hub and token by the agent's name. The
+    /// hub secret comes from --secret-file or RELAY_HTTP_SECRET.
+    ///
+    /// Example: `RELAY_HTTP_SECRET=$(cat hub.secret) relay pair https://hub.example:3777 --name laptop-claude`.
+    Pair(PairArgs),
+
     /// Clear an agent's lost token so its name can be registered again.
     ///
     /// Its messages, tasks and channel memberships stay. The next
@@ -312,6 +337,10 @@ pub struct WorkerArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Reach a hub instead of a local store.
+    #[command(flatten)]
+    pub remote: HubArgs,
+
     /// The command for the shell executor, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -327,6 +356,10 @@ pub struct HookArgs {
     /// The agent whose mail to report.
     #[arg(long, env = "RELAY_AGENT", value_name = "NAME")]
     pub agent: Option<String>,
+
+    /// Reach a hub instead of a local store.
+    #[command(flatten)]
+    pub remote: HubArgs,
 }
 
 /// `relay generate-hooks` options.
@@ -357,6 +390,157 @@ pub struct TailArgs {
     /// Start with the last N events already stored.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub last: usize,
+
+    /// Reach a hub instead of a local store.
+    #[command(flatten)]
+    pub remote: HubArgs,
+}
+
+/// How a remote client (`relay worker`, `hook`, `tail`) reaches a hub
+/// instead of a local store (SPEC §7).
+#[derive(Debug, Clone, Default, Args)]
+pub struct HubArgs {
+    /// Work against the hub at URL (e.g. https://hub.example:3777) instead
+    /// of a local store [default: the hub `relay pair` paired the agent with].
+    #[arg(long, env = "RELAY_HUB", value_name = "URL")]
+    pub hub: Option<String>,
+
+    /// File holding the agent's token (X-Agent-Token) [default: the file
+    /// `relay pair` wrote; env RELAY_AGENT_TOKEN holds the token itself].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// File holding the hub secret [default: env RELAY_HTTP_SECRET].
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+}
+
+/// `relay agents` options.
+#[derive(Debug, Clone, Args)]
+pub struct AgentsArgs {
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `relay token` options.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+/// `relay token` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TokenAction {
+    /// Give an agent a fresh token now (registering it if new), e.g. for a
+    /// script or an HTTP client. Any previous token stops working at once.
+    Issue(TokenIssueArgs),
+
+    /// Replace an agent's token; the old one stays valid for --grace-seconds.
+    Rotate(TokenRotateArgs),
+
+    /// Revoke an agent's token: its next call fails with AUTH_FAILED and its
+    /// HTTP sessions close. Prints a one-time recovery token unless
+    /// --no-recovery.
+    Revoke(TokenRevokeArgs),
+}
+
+/// Where a new token or recovery token goes.
+#[derive(Debug, Clone, Args)]
+pub struct TokenOutput {
+    /// Write the token to FILE (created 0600, replaced atomically) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Print the result as JSON (the token included unless --out).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `relay token issue` options.
+#[derive(Debug, Clone, Args)]
+pub struct TokenIssueArgs {
+    /// The agent.
+    #[arg(value_name = "AGENT")]
+    pub agent: String,
+
+    /// Role for a new agent.
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+
+    /// Capabilities for a new agent, comma-separated (tasks, broadcast, channels, webhooks, spawn, admin, or routing labels).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub capabilities: Option<Vec<String>>,
+
+    /// Where the token goes.
+    #[command(flatten)]
+    pub output: TokenOutput,
+}
+
+/// `relay token rotate` options.
+#[derive(Debug, Clone, Args)]
+pub struct TokenRotateArgs {
+    /// The agent.
+    #[arg(value_name = "AGENT")]
+    pub agent: String,
+
+    /// Seconds the old token keeps working (0-3600).
+    #[arg(long, value_name = "S", default_value_t = 300, value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub grace_seconds: u32,
+
+    /// Where the token goes.
+    #[command(flatten)]
+    pub output: TokenOutput,
+}
+
+/// `relay token revoke` options.
+#[derive(Debug, Clone, Args)]
+pub struct TokenRevokeArgs {
+    /// The agent.
+    #[arg(value_name = "AGENT")]
+    pub agent: String,
+
+    /// Issue no recovery token: the agent stays revoked until `relay recover`.
+    #[arg(long)]
+    pub no_recovery: bool,
+
+    /// Where the recovery token goes.
+    #[command(flatten)]
+    pub output: TokenOutput,
+}
+
+/// `relay pair` options.
+#[derive(Debug, Clone, Args)]
+pub struct PairArgs {
+    /// The hub's base URL, e.g. https://hub.example:3777 (its /mcp endpoint is found from it).
+    #[arg(value_name = "HUB_URL")]
+    pub hub: String,
+
+    /// The agent name to register at the hub for this machine.
+    #[arg(long, env = "RELAY_AGENT", value_name = "NAME")]
+    pub name: String,
+
+    /// Its role.
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+
+    /// Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub capabilities: Vec<String>,
+
+    /// One line on what the agent does.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// File holding the hub secret [default: env RELAY_HTTP_SECRET].
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `relay recover` options.

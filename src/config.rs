@@ -51,7 +51,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalArgs;
-use crate::clock::SystemClock;
 use crate::crypto::{self, Codec, Keyring, KeyringSource};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::proxy::IpNet;
@@ -206,13 +205,14 @@ impl Settings {
         }))
     }
 
-    /// Opens the store these settings name, with the system clock, the
+    /// Opens the store these settings name, with the process clock
+    /// ([`crate::clock::from_env`]: the system clock outside tests), the
     /// configured limits and the keyring.
     ///
     /// Errors: those of [`Settings::keyring`] and [`Store::open`].
     pub fn open_store(&self) -> Result<Store> {
         let codec = Codec::new(self.keyring()?);
-        Store::open_with(&self.db, Arc::new(SystemClock), self.limits, codec)
+        Store::open_with(&self.db, crate::clock::from_env(), self.limits, codec)
     }
 }
 

@@ -16,9 +16,11 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod mcp;
+pub mod remote;
 pub mod store;
 pub mod token;
 pub mod watch;
+pub mod webhook;
 pub mod worker;
 
 pub use error::{Error, ErrorCode, Result};

@@ -1,5 +1,6 @@
 //! One module per subcommand; each exposes `run(args, settings) -> Result<ExitCode>`.
 
+pub mod agents;
 pub mod backup;
 pub mod completions;
 pub mod doctor;
@@ -7,12 +8,14 @@ pub mod generate_hooks;
 pub mod hook;
 pub mod init;
 pub mod man;
+pub mod pair;
 pub mod recover;
 pub mod reencrypt;
 pub mod restore;
 pub mod self_test;
 pub mod serve;
 pub mod tail;
+pub mod token;
 pub mod worker;
 
 use std::process::ExitCode;
@@ -31,6 +34,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(&args, &cli.global),
         Command::Backup(args) => backup::run(&args, &Settings::resolve(&cli.global)?),
         Command::Restore(args) => restore::run(&args, &Settings::resolve(&cli.global)?),
+        Command::Agents(args) => agents::run(&args, &Settings::resolve(&cli.global)?),
+        Command::Token(args) => token::run(&args, &Settings::resolve(&cli.global)?),
+        Command::Pair(args) => pair::run(&args, &cli.global),
         Command::Recover(args) => recover::run(&args, &Settings::resolve(&cli.global)?),
         Command::ReEncrypt(args) => reencrypt::run(&args, &Settings::resolve(&cli.global)?),
         Command::Tail(args) => tail::run(&args, &Settings::resolve(&cli.global)?),

@@ -96,6 +96,9 @@ pub fn line(e: &Event) -> String {
         Kind::AgentRegistered => format!("{actor} registered"),
         Kind::AgentUnregistered => format!("{actor} unregistered"),
         Kind::StatusChanged => format!("{actor} changed status"),
+        Kind::TokenRotated => format!("{actor} rotated the token of {target}"),
+        Kind::TokenRevoked => format!("{actor} revoked the token of {target}"),
+        Kind::WebhookDeliveryFailed => format!("webhook {id} of {target}: delivery failed"),
     };
     format!("{time}  {:<16} {what}", e.kind)
 }

@@ -249,3 +249,50 @@ pub struct SpawnAgent {
     /// A first message for the new agent; it waits in its relay inbox.
     pub initial_message: Option<String>,
 }
+
+/// `register_webhook` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterWebhook {
+    /// Where to POST events: an https:// (or http://) URL reachable from the relay. Private, loopback and cloud-metadata addresses are refused unless the operator allowlisted them.
+    pub url: String,
+    /// Event kinds to send, e.g. ["message", "task_finished"]; ["*"] for all. Kinds: message, broadcast, channel_post, channel_created, agent_registered, agent_unregistered, status_changed, task_posted, task_finished, task_cancelled, token_rotated, token_revoked, webhook.delivery_failed.
+    pub events: Vec<String>,
+    /// A shared secret (16-256 characters) for the X-Relay-Signature HMAC; strongly recommended.
+    pub secret: Option<String>,
+    /// Only events sent by or addressed to this agent.
+    pub agent_filter: Option<String>,
+}
+
+/// `delete_webhook` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteWebhook {
+    /// The id register_webhook or list_webhooks gave.
+    pub webhook_id: i64,
+}
+
+/// `rotate_token` arguments.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateToken {
+    /// Another agent whose token to rotate (needs the admin capability). Omit it to rotate your own.
+    pub target: Option<String>,
+    /// Seconds (0-3600, default 300) during which the old token keeps working beside the new one.
+    pub grace_seconds: Option<u32>,
+}
+
+/// `revoke_token` arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeToken {
+    /// The agent whose token to revoke.
+    pub target: String,
+    /// Return a one-time recovery token that lets the agent register its name again (default true).
+    #[serde(default = "yes")]
+    pub issue_recovery: bool,
+}
+
+fn yes() -> bool {
+    true
+}

@@ -51,11 +51,21 @@ pub enum Tool {
     GetChannelMessages,
     /// `list_channels`.
     ListChannels,
+    /// `register_webhook`.
+    RegisterWebhook,
+    /// `list_webhooks`.
+    ListWebhooks,
+    /// `delete_webhook`.
+    DeleteWebhook,
+    /// `rotate_token`.
+    RotateToken,
+    /// `revoke_token`.
+    RevokeToken,
 }
 
 impl Tool {
     /// Every tool.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 24] = [
         Self::RegisterAgent,
         Self::UnregisterAgent,
         Self::DiscoverAgents,
@@ -75,6 +85,11 @@ impl Tool {
         Self::PostToChannel,
         Self::GetChannelMessages,
         Self::ListChannels,
+        Self::RegisterWebhook,
+        Self::ListWebhooks,
+        Self::DeleteWebhook,
+        Self::RotateToken,
+        Self::RevokeToken,
     ];
 
     /// The name clients call it by.
@@ -99,6 +114,11 @@ impl Tool {
             Self::PostToChannel => "post_to_channel",
             Self::GetChannelMessages => "get_channel_messages",
             Self::ListChannels => "list_channels",
+            Self::RegisterWebhook => "register_webhook",
+            Self::ListWebhooks => "list_webhooks",
+            Self::DeleteWebhook => "delete_webhook",
+            Self::RotateToken => "rotate_token",
+            Self::RevokeToken => "revoke_token",
         }
     }
 
@@ -314,6 +334,54 @@ cursor alone. Errors: NOT_FOUND, NOT_MEMBER.",
 of its posts you have not read.",
         schema: schema::<args::NoArgs>,
         read_only: true,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::RegisterWebhook,
+        description: "Have relay POST events (messages, channel posts, task changes, token changes) to an HTTPS \
+URL, e.g. an n8n, Zapier or Slack-bridge endpoint. Each POST carries a versioned JSON body with ids and names \
+(never message text) and, with a secret, an X-Relay-Signature HMAC-SHA256 header the receiver can verify. \
+Failed deliveries are retried after 1, 5 and 15 minutes. Needs the webhooks capability. Errors: VALIDATION (bad \
+URL or event kind), SSRF_REFUSED (the URL points at a private, loopback or metadata address), CAP_DENIED.",
+        schema: schema::<args::RegisterWebhook>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::ListWebhooks,
+        description: "List the webhooks you registered (an agent with admin: every webhook), with each one's \
+delivery health: delivered, pending and failed counts, the last error, and dead letters (events that could \
+not be delivered after every retry). Secrets are never shown.",
+        schema: schema::<args::NoArgs>,
+        read_only: true,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::DeleteWebhook,
+        description: "Delete a webhook you registered (an agent with admin: any webhook); deliveries not yet made \
+are dropped. Errors: NOT_FOUND, NOT_PARTY.",
+        schema: schema::<args::DeleteWebhook>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::RotateToken,
+        description: "Replace your agent token (rly_...) with a new one, returned once: store it where your HTTP \
+client reads its X-Agent-Token. The old token keeps working for grace_seconds (default 300) so running clients \
+can switch without downtime. An agent with the admin capability may rotate another agent's token (target). \
+Errors: CAP_DENIED, NOT_FOUND, VALIDATION, INVALID_STATE (the agent is revoked).",
+        schema: schema::<args::RotateToken>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::RevokeToken,
+        description: "Revoke an agent's token at once (needs admin): its next call on any transport fails with \
+AUTH_FAILED and its HTTP sessions are closed. Its mail and tasks stay. By default a one-time recovery token is \
+returned to you: hand it to the agent's operator, and register_agent with it re-registers the name with a fresh \
+token. Errors: CAP_DENIED, NOT_FOUND, INVALID_STATE (already revoked).",
+        schema: schema::<args::RevokeToken>,
+        read_only: false,
         anonymous: false,
     },
 ];

@@ -44,6 +44,14 @@ impl RelayServer {
     pub(crate) async fn dispatch(&self, tool: Tool, args: Option<JsonObject>, call: &Call) -> Result<Value> {
         match tool {
             Tool::RegisterAgent => self.register_agent(call, parse(args)?).await,
+            Tool::RegisterWebhook => self.register_webhook(call, parse(args)?).await,
+            Tool::ListWebhooks => {
+                parse::<args::NoArgs>(args)?;
+                self.list_webhooks(call).await
+            }
+            Tool::DeleteWebhook => self.delete_webhook(call, parse(args)?).await,
+            Tool::RotateToken => self.rotate_token(call, parse(args)?).await,
+            Tool::RevokeToken => self.revoke_token(call, parse(args)?).await,
             Tool::UnregisterAgent => {
                 parse::<args::NoArgs>(args)?;
                 let agent = self

@@ -17,6 +17,8 @@ pub mod server;
 pub mod session;
 pub mod spawn;
 pub mod stdio;
+pub mod tokens;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -70,6 +70,21 @@ fn success(tool: &str) -> Option<Shape> {
         "post_to_channel" => &[("channel_message_id", INT), ("channel", STR), ("created_at", STR)],
         "get_channel_messages" => &[("channel", STR), ("messages", ARR), ("unread_remaining", INT)],
         "list_channels" => &[("count", INT), ("channels", ARR)],
+        "register_webhook" => &[("webhook", OBJ)],
+        "list_webhooks" => &[("count", INT), ("webhooks", ARR)],
+        "delete_webhook" => &[("deleted", INT)],
+        "rotate_token" => &[
+            ("agent", STR),
+            ("token", STR),
+            ("auth_state", STR),
+            ("grace_until", "string|null"),
+        ],
+        "revoke_token" => &[
+            ("agent", STR),
+            ("auth_state", STR),
+            ("recovery_token", "string|null"),
+            ("recovery_expires_at", "string|null"),
+        ],
         _ => return None,
     })
 }

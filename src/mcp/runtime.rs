@@ -92,12 +92,14 @@ impl Runtime {
     /// Errors: the store cannot be read.
     pub fn start(store: Arc<Store>, settings: &Settings) -> crate::error::Result<Self> {
         let cursor = store.latest_event_id()?;
+        let stop = CancellationToken::new();
+        crate::webhook::start(store.clone(), settings, stop.clone());
         let exec = Executor::start(store);
         let rt = Self(Arc::new(Inner {
             exec,
             sessions: Mutex::default(),
             wake: Arc::default(),
-            stop: CancellationToken::new(),
+            stop,
             calls: tokio::sync::watch::Sender::new(0),
             reads: Mutex::default(),
         }));

@@ -34,6 +34,14 @@ super::words::words! {
         TaskFinished = "task_finished",
         /// A task `target` works on was cancelled by its requester.
         TaskCancelled = "task_cancelled",
+        /// `target`'s token was rotated by `actor` (itself, an admin, or
+        /// the operator); the old one stays valid through the grace window.
+        TokenRotated = "token_rotated",
+        /// `target`'s token was revoked by `actor`; its sessions end.
+        TokenRevoked = "token_revoked",
+        /// A webhook delivery gave up after its last retry; `subject_id`
+        /// is the webhook id, `target` its owner.
+        WebhookDeliveryFailed = "webhook.delivery_failed",
     }
 }
 

@@ -191,12 +191,53 @@ const V3: &str = r#"
 CREATE INDEX agents_token_hash ON agents (token_hash) WHERE token_hash IS NOT NULL;
 "#;
 
+/// Token lifecycle (SPEC §2 auth_state): during `rotation_grace` the
+/// previous token stays valid until `grace_until`; a revoked agent with a
+/// recovery token is `recovery_pending` until `recovery_expires_at`.
+const V4: &str = r#"
+ALTER TABLE agents ADD COLUMN previous_token_hash BLOB;     -- SHA-256; valid until grace_until
+ALTER TABLE agents ADD COLUMN grace_until INTEGER;
+ALTER TABLE agents ADD COLUMN recovery_expires_at INTEGER;
+CREATE INDEX agents_previous_token_hash ON agents (previous_token_hash) WHERE previous_token_hash IS NOT NULL;
+"#;
+
+/// Webhooks (SPEC §7): subscriptions, and one delivery row per (webhook,
+/// event), claimed by compare-and-set so exactly one process delivers it.
+const V5: &str = r#"
+CREATE TABLE webhooks (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner        TEXT    NOT NULL,                -- the agent that registered it
+    url          TEXT    NOT NULL,
+    events       TEXT    NOT NULL,                -- JSON array of event kinds
+    secret       TEXT,                            -- sealed under the keyring (SPEC §6)
+    agent_filter TEXT,                            -- only events whose actor or target is this agent
+    created_at   INTEGER NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id               INTEGER PRIMARY KEY,
+    webhook_id       INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id         INTEGER NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN ('pending', 'in_flight', 'delivered', 'dead')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    claimed_by       TEXT,                        -- the delivering process while in_flight
+    claim_expires_at INTEGER,
+    last_status      INTEGER,                     -- HTTP status of the last attempt
+    last_error       TEXT,
+    created_at       INTEGER NOT NULL,
+    finished_at      INTEGER,
+    UNIQUE (webhook_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state IN ('pending', 'in_flight');
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The schema version this binary writes.
-pub const CURRENT_VERSION: i64 = 3;
+pub const CURRENT_VERSION: i64 = 5;
 
 /// Brings the store to [`CURRENT_VERSION`].
 ///

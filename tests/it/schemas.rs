@@ -16,7 +16,7 @@ async fn every_tool_result_and_error_satisfies_its_declared_output_schema() {
             "--agent",
             "lead",
             "--capabilities",
-            "tasks,broadcast,channels,spawn",
+            "tasks,broadcast,channels,spawn,webhooks,admin",
             "--spawn-mode",
             "dry-run",
         ])
@@ -70,6 +70,15 @@ async fn every_tool_result_and_error_satisfies_its_declared_output_schema() {
         ("list_channels", json!({})),
         ("leave_channel", json!({"channel": "dev"})),
         ("spawn_agent", json!({"name": "helper"})),
+        // Never delivered (nothing fails here), so no traffic leaves the machine.
+        (
+            "register_webhook",
+            json!({"url": "https://hooks.example.com/relay", "events": ["webhook.delivery_failed"]}),
+        ),
+        ("list_webhooks", json!({})),
+        ("delete_webhook", json!({"webhook_id": 1})),
+        ("rotate_token", json!({"grace_seconds": 0})),
+        ("revoke_token", json!({"target": "helper"})),
         (
             "register_agent",
             json!({"name": "lead2", "role": "r", "capabilities": []}),

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 /// Variables a developer's shell may set that would change what a spawned
 /// relay does; every spawned process has them removed.
-pub const SCRUBBED_ENV: [&str; 6] = [
+pub const SCRUBBED_ENV: [&str; 10] = [
     "RELAY_AGENT",
     "RELAY_ROLE",
     "RELAY_CAPABILITIES",
@@ -26,7 +26,19 @@ pub const SCRUBBED_ENV: [&str; 6] = [
     "RELAY_ENCRYPTION_KEYRING_PATH",
     // Loopback hubs need no secret; a developer's must not apply.
     "RELAY_HTTP_SECRET",
+    // Remote clients (issue 11) must not reach a developer's hub.
+    "RELAY_HUB",
+    "RELAY_AGENT_TOKEN",
+    "RELAY_DB",
+    // Set per installation below (Relay::advance_clock).
+    "RELAY_TEST_CLOCK_FILE",
 ];
+
+/// The clock file ([`relay::clock::TEST_CLOCK_ENV`]) of the installation
+/// whose config file is `config`.
+pub fn clock_file(config: &Path) -> PathBuf {
+    config.with_file_name("clock")
+}
 
 /// The `relay` binary under test.
 pub fn relay_bin() -> &'static str {
@@ -47,6 +59,21 @@ impl Relay {
         // not change what the tests see.
         std::fs::write(dir.path().join("empty-config.toml"), "").expect("config");
         Self { dir, db }
+    }
+
+    /// Moves the clock of every relay process this installation spawned
+    /// (and spawns) forward by `ms` milliseconds
+    /// ([`relay::clock::OffsetFileClock`]); they follow within about
+    /// [`relay::clock::OFFSET_REFRESH_MS`].
+    pub fn advance_clock(&self, ms: i64) {
+        let path = clock_file(&self.config());
+        let now: i64 = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, (now + ms).to_string()).expect("write the clock file");
+        std::fs::rename(&tmp, &path).expect("replace the clock file");
     }
 
     /// The empty config file every spawned relay gets (`RELAY_CONFIG`).
@@ -95,6 +122,7 @@ impl Relay {
                 c.env_remove(var);
             }
             c.env("RELAY_CONFIG", &config);
+            c.env(relay::clock::TEST_CLOCK_ENV, clock_file(&config));
             c.envs(env.iter().map(|(k, v)| (k, v)));
         });
         let (transport, _stderr) = TokioChildProcess::builder(cmd)
@@ -108,14 +136,12 @@ impl Relay {
     /// `relay --db DB worker ARGS...`, not yet started.
     pub fn worker(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(relay_bin());
-        cmd.arg("--db")
-            .arg(&self.db)
-            .arg("worker")
-            .args(args)
-            .env("RELAY_CONFIG", self.config());
+        cmd.arg("--db").arg(&self.db).arg("worker").args(args);
         for var in SCRUBBED_ENV {
             cmd.env_remove(var);
         }
+        cmd.env("RELAY_CONFIG", self.config())
+            .env(relay::clock::TEST_CLOCK_ENV, clock_file(&self.config()));
         cmd
     }
 
@@ -129,6 +155,7 @@ impl Relay {
             .arg("serve")
             .args(args)
             .env_clear_relay()
+            .env(relay::clock::TEST_CLOCK_ENV, clock_file(&self.config()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -299,6 +326,7 @@ impl RawSession {
             .arg("serve")
             .args(args)
             .env_clear_relay()
+            .env(relay::clock::TEST_CLOCK_ENV, clock_file(config))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -498,6 +526,7 @@ impl Relay {
             .args(["serve", "--transport", "http", "--port", "0"])
             .args(args)
             .env_clear_relay()
+            .env(relay::clock::TEST_CLOCK_ENV, clock_file(&self.config()))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
