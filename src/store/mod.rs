@@ -38,6 +38,7 @@ pub mod snapshot;
 pub mod tasks;
 pub mod tokens;
 pub mod validate;
+pub mod webhooks;
 pub mod words;
 
 use std::cell::{Cell, RefCell};
@@ -257,6 +258,12 @@ impl Store {
     /// The current time from the store's clock, in epoch milliseconds.
     pub fn now(&self) -> Millis {
         self.clock.now()
+    }
+
+    /// The store's clock (for readers outside the store, such as
+    /// [`tokens::TokenLookup`], that must agree with it on deadlines).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     /// Rows changed through this connection since it opened (SQLite's
