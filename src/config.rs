@@ -34,6 +34,12 @@
 //! trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
 //! idle_session_seconds = 1800
 //!
+//! [webhooks]                  # delivery (SPEC §7); see crate::webhook
+//! allow = ["127.0.0.1", "::1", "10.1.0.0/16"]  # addresses a receiver may have despite the SSRF guard
+//! connect_timeout_seconds = 5
+//! timeout_seconds = 10        # the whole request
+//! max_in_flight = 16          # concurrent deliveries per relay process
+//!
 //! [http.rate_limit]           # requests per second; 0 turns a limit off
 //! ip_per_second = 2000
 //! ip_burst = 4000
@@ -79,6 +85,8 @@ pub struct Settings {
     pub keyring_sources: Vec<KeyringSource>,
     /// The HTTP hub (`[http]`), validated.
     pub http: HttpSettings,
+    /// Webhook delivery (`[webhooks]`), validated.
+    pub webhooks: WebhookSettings,
 }
 
 /// The config file's shape. Every field is optional.
@@ -99,6 +107,9 @@ pub struct FileConfig {
     /// The HTTP hub.
     #[serde(default)]
     pub http: FileHttp,
+    /// Webhook delivery.
+    #[serde(default)]
+    pub webhooks: FileWebhooks,
 }
 
 /// `[encryption]`.
@@ -182,6 +193,7 @@ impl Settings {
         let base = config_file.as_deref().and_then(Path::parent).unwrap_or(Path::new(""));
         let env_secret = std::env::var(ENV_HTTP_SECRET).ok().filter(|v| !v.is_empty());
         let http = HttpSettings::resolve(&file.http, base, env_secret, max_line_bytes)?;
+        let webhooks = WebhookSettings::resolve(&file.webhooks)?;
         Ok(Self {
             db,
             limits,
@@ -190,6 +202,7 @@ impl Settings {
             config_file,
             keyring_sources,
             http,
+            webhooks,
         })
     }
 
@@ -665,6 +678,139 @@ fn read_secret_file(path: &Path) -> Result<Secret> {
     checked_secret(value.to_owned(), &format!("[http] secret_file {}", path.display()))
 }
 
+/// `[webhooks]`: how webhook deliveries are made (SPEC §7).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWebhooks {
+    /// Addresses (`127.0.0.1`) or CIDR networks (`10.1.0.0/16`, `fd12::/64`)
+    /// a receiver may resolve to although the SSRF guard refuses their class
+    /// (loopback, private, link-local…). A cloud-metadata address is only
+    /// admitted when listed as that single address.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Seconds to establish a connection (TCP and TLS); default 5.
+    pub connect_timeout_seconds: Option<u64>,
+    /// Seconds for a whole delivery, connect to response status; default 10.
+    pub timeout_seconds: Option<u64>,
+    /// Deliveries one relay process makes at once; default 16.
+    pub max_in_flight: Option<usize>,
+}
+
+/// The default `[webhooks] connect_timeout_seconds`.
+pub const DEFAULT_WEBHOOK_CONNECT_TIMEOUT_SECONDS: u64 = 5;
+/// The default `[webhooks] timeout_seconds`.
+pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: u64 = 10;
+/// The longest `[webhooks] timeout_seconds` accepted: a claim outlives a
+/// delivery by this much at most, so a crashed process's deliveries are
+/// retried within minutes.
+pub const MAX_WEBHOOK_TIMEOUT_SECONDS: u64 = 120;
+/// The default `[webhooks] max_in_flight`.
+pub const DEFAULT_WEBHOOK_MAX_IN_FLIGHT: usize = 16;
+/// The largest `[webhooks] max_in_flight` accepted.
+pub const MAX_WEBHOOK_MAX_IN_FLIGHT: usize = 256;
+
+/// `[webhooks]` resolved and validated once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// The operator's allowlist (see [`FileWebhooks::allow`]); IPv4-mapped
+    /// IPv6 entries are stored as the IPv4 network they name.
+    pub allow: Vec<ipnet::IpNet>,
+    /// Connect timeout (TCP + TLS). Default 5 s.
+    pub connect_timeout: std::time::Duration,
+    /// Whole-request timeout. Default 10 s, at most
+    /// [`MAX_WEBHOOK_TIMEOUT_SECONDS`], never below the connect timeout.
+    pub timeout: std::time::Duration,
+    /// Concurrent deliveries per process, 1 to [`MAX_WEBHOOK_MAX_IN_FLIGHT`]. Default 16.
+    pub max_in_flight: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            connect_timeout: std::time::Duration::from_secs(DEFAULT_WEBHOOK_CONNECT_TIMEOUT_SECONDS),
+            timeout: std::time::Duration::from_secs(DEFAULT_WEBHOOK_TIMEOUT_SECONDS),
+            max_in_flight: DEFAULT_WEBHOOK_MAX_IN_FLIGHT,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// Validates `[webhooks]`.
+    ///
+    /// Errors ([`ErrorCode::Validation`], exit 2), each naming the key: an
+    /// `allow` entry that is not an IP address or CIDR network; a timeout
+    /// of 0, over [`MAX_WEBHOOK_TIMEOUT_SECONDS`], or a connect timeout
+    /// longer than the whole-request one; `max_in_flight` outside 1 to
+    /// [`MAX_WEBHOOK_MAX_IN_FLIGHT`].
+    pub fn resolve(file: &FileWebhooks) -> Result<Self> {
+        let allow = file
+            .allow
+            .iter()
+            .map(|entry| parse_allow(entry).map_err(|e| Error::validation(format!("[webhooks] allow: {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let seconds = |key: &str, value: Option<u64>, default: u64| -> Result<std::time::Duration> {
+            let v = value.unwrap_or(default);
+            if !(1..=MAX_WEBHOOK_TIMEOUT_SECONDS).contains(&v) {
+                return Err(Error::validation(format!(
+                    "[webhooks] {key} must be 1 to {MAX_WEBHOOK_TIMEOUT_SECONDS} seconds, not {v}"
+                )));
+            }
+            Ok(std::time::Duration::from_secs(v))
+        };
+        let connect_timeout = seconds(
+            "connect_timeout_seconds",
+            file.connect_timeout_seconds,
+            DEFAULT_WEBHOOK_CONNECT_TIMEOUT_SECONDS,
+        )?;
+        let timeout = seconds("timeout_seconds", file.timeout_seconds, DEFAULT_WEBHOOK_TIMEOUT_SECONDS)?;
+        if connect_timeout > timeout {
+            return Err(Error::validation(format!(
+                "[webhooks] connect_timeout_seconds ({}) is longer than timeout_seconds ({}), which covers the \
+                 connection too",
+                connect_timeout.as_secs(),
+                timeout.as_secs()
+            )));
+        }
+        let max_in_flight = file.max_in_flight.unwrap_or(DEFAULT_WEBHOOK_MAX_IN_FLIGHT);
+        if !(1..=MAX_WEBHOOK_MAX_IN_FLIGHT).contains(&max_in_flight) {
+            return Err(Error::validation(format!(
+                "[webhooks] max_in_flight must be 1 to {MAX_WEBHOOK_MAX_IN_FLIGHT}, not {max_in_flight}"
+            )));
+        }
+        Ok(Self {
+            allow,
+            connect_timeout,
+            timeout,
+            max_in_flight,
+        })
+    }
+}
+
+/// One `[webhooks] allow` entry: `ADDR` or `ADDR/PREFIX`, host bits
+/// cleared, an IPv4-mapped IPv6 network turned into its IPv4 one.
+fn parse_allow(entry: &str) -> std::result::Result<ipnet::IpNet, String> {
+    let text = entry.trim();
+    let bare = text.trim_start_matches('[').replace(']', "");
+    let net = match bare.parse::<ipnet::IpNet>() {
+        Ok(net) => net,
+        Err(_) => bare
+            .parse::<std::net::IpAddr>()
+            .map(ipnet::IpNet::from)
+            .map_err(|_| format!("{text:?} is not an IP address or CIDR network (e.g. 127.0.0.1, 10.1.0.0/16, ::1)"))?,
+    };
+    Ok(match net {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => {
+                ipnet::IpNet::V4(ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_err(|e| format!("{text:?}: {e}"))?)
+            }
+            None => net,
+        },
+        _ => net,
+    }
+    .trunc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -771,5 +917,58 @@ mod tests {
     fn secrets_never_show_in_debug_output() {
         let h = http("[http]\nsecret = \"do-not-print-me-please\"").unwrap();
         assert!(!format!("{h:?}").contains("do-not-print-me"));
+    }
+    fn webhooks(toml_text: &str) -> Result<WebhookSettings> {
+        let file: FileConfig = toml::from_str(toml_text).map_err(|e| Error::validation(e.to_string()))?;
+        WebhookSettings::resolve(&file.webhooks)
+    }
+
+    #[test]
+    fn webhook_defaults_and_allowlist_parse() {
+        let w = webhooks("").unwrap();
+        assert_eq!(w, WebhookSettings::default());
+        assert_eq!(
+            (w.connect_timeout.as_secs(), w.timeout.as_secs(), w.max_in_flight),
+            (5, 10, 16)
+        );
+        let w = webhooks(
+            "[webhooks]\nallow = [\"127.0.0.1\", \"::1\", \"10.1.2.3/16\", \"[fd00::1]\", \"::ffff:192.168.0.0/112\"]\n\
+             connect_timeout_seconds = 2\ntimeout_seconds = 3\nmax_in_flight = 4",
+        )
+        .unwrap();
+        let shown: Vec<String> = w.allow.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "127.0.0.1/32",
+                "::1/128",
+                "10.1.0.0/16",
+                "fd00::1/128",
+                "192.168.0.0/16"
+            ]
+        );
+        assert_eq!(
+            (w.connect_timeout.as_secs(), w.timeout.as_secs(), w.max_in_flight),
+            (2, 3, 4)
+        );
+    }
+
+    #[test]
+    fn bad_webhook_values_are_refused_with_the_key_named() {
+        for (text, needle) in [
+            ("[webhooks]\nallow = [\"localhost\"]", "[webhooks] allow"),
+            ("[webhooks]\nallow = [\"10.0.0.0/33\"]", "[webhooks] allow"),
+            ("[webhooks]\ntimeout_seconds = 0", "timeout_seconds"),
+            ("[webhooks]\ntimeout_seconds = 1000", "timeout_seconds"),
+            (
+                "[webhooks]\nconnect_timeout_seconds = 9\ntimeout_seconds = 3",
+                "longer than",
+            ),
+            ("[webhooks]\nmax_in_flight = 0", "max_in_flight"),
+            ("[webhooks]\nbogus = 1", "bogus"),
+        ] {
+            let e = webhooks(text).unwrap_err();
+            assert!(e.message.contains(needle), "{text}: {}", e.message);
+        }
     }
 }

@@ -17,9 +17,9 @@
 //! column does not open.
 //!
 //! Encrypted columns ([`Field`]): message and channel-message content, task
-//! description and result, audit parameters. Without a keyring they hold
-//! plain text; a plain value that itself starts with `enc:` or `raw:` is
-//! stored behind a `raw:` escape so no message can pass for ciphertext.
+//! description and result, audit parameters, webhook secrets. Without a
+//! keyring they hold plain text; a plain value that itself starts with
+//! `enc:` or `raw:` is stored behind a `raw:` escape so no message can pass for ciphertext.
 //!
 //! The store applies this inside SQL: [`register`] installs
 //! `relay_seal(column, value)` and `relay_open(column, value)` on its
@@ -66,16 +66,19 @@ pub enum Field {
     TaskResult,
     /// `audit.params`.
     AuditParams,
+    /// `webhooks.secret`: the HMAC key of a webhook's signatures (SPEC §7).
+    WebhookSecret,
 }
 
 impl Field {
     /// Every encrypted column, in the order `relay re-encrypt` visits them.
-    pub const ALL: [Field; 5] = [
+    pub const ALL: [Field; 6] = [
         Self::MessageContent,
         Self::ChannelMessageContent,
         Self::TaskDescription,
         Self::TaskResult,
         Self::AuditParams,
+        Self::WebhookSecret,
     ];
 
     /// `table.column`, as SQL names it.
@@ -86,6 +89,7 @@ impl Field {
             Self::TaskDescription => "tasks.description",
             Self::TaskResult => "tasks.result",
             Self::AuditParams => "audit.params",
+            Self::WebhookSecret => "webhooks.secret",
         }
     }
 
@@ -111,6 +115,7 @@ impl Field {
             Self::TaskDescription => b"relay:tasks.description",
             Self::TaskResult => b"relay:tasks.result",
             Self::AuditParams => b"relay:audit.params",
+            Self::WebhookSecret => b"relay:webhooks.secret",
         }
     }
 }

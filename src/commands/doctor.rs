@@ -445,6 +445,11 @@ pub fn checks(db: &Path, settings: Option<&Settings>) -> Vec<Check> {
     if let Some(settings) = settings {
         out.push(keyring_check(settings, health.as_ref()));
     }
+    if health.is_some()
+        && let Some(c) = webhooks_check(db)
+    {
+        out.push(c);
+    }
     out.push(disk_check(db, &dir));
     let home = home().unwrap_or_default();
     let settings = [
@@ -482,6 +487,71 @@ pub fn checks(db: &Path, settings: Option<&Settings>) -> Vec<Check> {
         check("MCP configs", Status::Pass, list(&mcp), None)
     });
     out
+}
+
+/// Dead letters younger than this many days make the `webhooks` check WARN.
+pub const DEAD_LETTER_WARN_DAYS: i64 = 7;
+
+/// `webhooks`: left out when none is registered; WARN naming each webhook
+/// with dead letters in the last [`DEAD_LETTER_WARN_DAYS`] days and how
+/// many (the store clock's days).
+fn webhooks_check(db: &Path) -> Option<Check> {
+    let since = crate::clock::from_env().now() - DEAD_LETTER_WARN_DAYS * 86_400_000;
+    let report = match crate::store::webhooks::report(db, since) {
+        Ok(r) => r,
+        Err(e) => {
+            return Some(check(
+                "webhooks",
+                Status::Warn,
+                format!("cannot read the webhooks: {}", e.message),
+                None,
+            ));
+        }
+    };
+    if report.webhooks == 0 && report.dead.is_empty() {
+        return None;
+    }
+    if report.dead.is_empty() {
+        return Some(check(
+            "webhooks",
+            Status::Pass,
+            format!(
+                "{} registered, {} deliveries pending, no dead letters in {DEAD_LETTER_WARN_DAYS} days",
+                report.webhooks, report.pending
+            ),
+            None,
+        ));
+    }
+    let detail = report
+        .dead
+        .iter()
+        .map(|d| {
+            let last = d
+                .last_error
+                .as_deref()
+                .map(|e| format!("; last: {e}"))
+                .unwrap_or_default();
+            format!(
+                "webhook {} ({}, owner {}): {} dead letter{}{last}",
+                d.webhook_id,
+                d.origin,
+                d.owner,
+                d.dead,
+                if d.dead == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(check(
+        "webhooks",
+        Status::Warn,
+        detail,
+        Some(
+            "list_webhooks shows the dead letters and their errors; fix the receiver, or remove the webhook with \
+             delete_webhook"
+                .into(),
+        ),
+    ))
 }
 
 /// `relay processes`: who uses the store, by `<db>.lock` and by the

@@ -66,6 +66,8 @@ struct Inner {
     /// Per agent, the read receipts of its HTTP requests until they are
     /// settled ([`Runtime::earlier_reads`]).
     reads: Mutex<HashMap<String, Vec<std::sync::Weak<Deliveries>>>>,
+    /// The process's webhook dispatcher.
+    webhooks: crate::webhook::Handle,
 }
 
 /// A tool call in flight; dropping it ends it.
@@ -93,7 +95,7 @@ impl Runtime {
     pub fn start(store: Arc<Store>, settings: &Settings) -> crate::error::Result<Self> {
         let cursor = store.latest_event_id()?;
         let stop = CancellationToken::new();
-        crate::webhook::start(store.clone(), settings, stop.clone());
+        let webhooks = crate::webhook::start(store.clone(), settings, stop.clone());
         let exec = Executor::start(store);
         let rt = Self(Arc::new(Inner {
             exec,
@@ -102,6 +104,7 @@ impl Runtime {
             stop,
             calls: tokio::sync::watch::Sender::new(0),
             reads: Mutex::default(),
+            webhooks,
         }));
         tokio::spawn(feed(rt.clone(), settings.db.clone(), cursor));
         tokio::spawn(background(rt.clone(), settings.clone()));
@@ -111,6 +114,11 @@ impl Runtime {
     /// The store executor every session of the process shares.
     pub fn executor(&self) -> &Executor {
         &self.0.exec
+    }
+
+    /// The process's webhook dispatcher (SSRF policy, wake-up).
+    pub fn webhooks(&self) -> &crate::webhook::Handle {
+        &self.0.webhooks
     }
 
     /// Counts a tool call as in flight until the guard drops: shutdown

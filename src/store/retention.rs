@@ -1,4 +1,8 @@
 //! Retention (SPEC §6): old rows are purged, but unread mail never is.
+//! Webhook deliveries that succeeded go with the events they carried
+//! (`events_days`); dead letters stay [`DEAD_LETTER_DAYS`] so that
+//! `list_webhooks` and `relay doctor` can show them well after the event
+//! itself is gone.
 
 use rusqlite::params;
 use serde::Serialize;
@@ -8,6 +12,10 @@ use crate::clock::Millis;
 use crate::error::Result;
 
 const DAY_MS: Millis = 24 * 60 * 60 * 1000;
+
+/// How long a dead webhook delivery (a dead letter) is kept, in days
+/// (or `events_days`, when that is longer).
+pub const DEAD_LETTER_DAYS: u32 = 30;
 
 /// How long each kind of row is kept, in days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +56,9 @@ pub struct Purged {
     pub audit: usize,
     /// Finished tasks (with their history).
     pub tasks: usize,
+    /// Webhook deliveries: delivered ones older than the events, dead
+    /// letters older than [`DEAD_LETTER_DAYS`].
+    pub webhook_deliveries: usize,
 }
 
 /// Rows deleted per transaction, so a large purge never holds the write
@@ -101,6 +112,11 @@ impl Store {
                    WHERE state IN ('completed', 'failed', 'rejected', 'cancelled', 'expired') AND finished_at < ?1
                    LIMIT ?2)",
                 cutoff(retention.tasks_days),
+            )?,
+            webhook_deliveries: self.purge_webhook_deliveries(
+                cutoff(retention.events_days),
+                cutoff(retention.events_days.max(DEAD_LETTER_DAYS)),
+                PURGE_CHUNK,
             )?,
         })
     }

@@ -203,30 +203,39 @@ CREATE INDEX agents_previous_token_hash ON agents (previous_token_hash) WHERE pr
 
 /// Webhooks (SPEC §7): subscriptions, and one delivery row per (webhook,
 /// event), claimed by compare-and-set so exactly one process delivers it.
+/// Event ids only, as in the outbox; `event_kind` is copied so a dead
+/// letter still says what it was after its event is purged. Deliveries
+/// are found by the partial `due` index (pending rows by their next
+/// attempt, in-flight rows by when their claim expires) and per webhook
+/// by the unique key's prefix. Only webhook processes write these tables:
+/// nothing here is touched by `send_message`.
 const V5: &str = r#"
 CREATE TABLE webhooks (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    owner        TEXT    NOT NULL,                -- the agent that registered it
-    url          TEXT    NOT NULL,
-    events       TEXT    NOT NULL,                -- JSON array of event kinds
-    secret       TEXT,                            -- sealed under the keyring (SPEC §6)
-    agent_filter TEXT,                            -- only events whose actor or target is this agent
-    created_at   INTEGER NOT NULL
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner          TEXT    NOT NULL,              -- the agent that registered it
+    url            TEXT    NOT NULL,
+    events         TEXT    NOT NULL,              -- JSON array of event kinds, or ["*"]
+    secret         TEXT,                          -- sealed under the keyring (SPEC §6)
+    agent_filter   TEXT,                          -- only events whose actor or target is this agent
+    after_event_id INTEGER NOT NULL,              -- the newest event at registration: only later ones are sent
+    created_at     INTEGER NOT NULL
 );
 
 CREATE TABLE webhook_deliveries (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,  -- X-Relay-Delivery; never reused
     webhook_id       INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
     event_id         INTEGER NOT NULL,
+    event_kind       TEXT    NOT NULL,
     state            TEXT    NOT NULL CHECK (state IN ('pending', 'in_flight', 'delivered', 'dead')),
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at  INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,  -- attempts begun (counted when claimed)
+    next_attempt_at  INTEGER NOT NULL,            -- pending: when due; in_flight: when the claim expires
     claimed_by       TEXT,                        -- the delivering process while in_flight
     claim_expires_at INTEGER,
-    last_status      INTEGER,                     -- HTTP status of the last attempt
-    last_error       TEXT,
+    last_status      INTEGER,                     -- HTTP status of the last attempt, if one came back
+    last_error       TEXT,                        -- why the last attempt failed (never a secret)
+    last_attempt_at  INTEGER,
     created_at       INTEGER NOT NULL,
-    finished_at      INTEGER,
+    finished_at      INTEGER,                     -- delivered or dead
     UNIQUE (webhook_id, event_id)
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state IN ('pending', 'in_flight');
