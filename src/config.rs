@@ -38,7 +38,7 @@
 //! allow = ["127.0.0.1", "::1", "10.1.0.0/16"]  # addresses a receiver may have despite the SSRF guard
 //! connect_timeout_seconds = 5
 //! timeout_seconds = 10        # the whole request
-//! max_in_flight = 16          # concurrent deliveries per relay process
+//! max_in_flight = 64          # concurrent deliveries per relay process
 //!
 //! [http.rate_limit]           # requests per second; 0 turns a limit off
 //! ip_per_second = 2000
@@ -692,7 +692,7 @@ pub struct FileWebhooks {
     pub connect_timeout_seconds: Option<u64>,
     /// Seconds for a whole delivery, connect to response status; default 10.
     pub timeout_seconds: Option<u64>,
-    /// Deliveries one relay process makes at once; default 16.
+    /// Deliveries one relay process makes at once; default 64.
     pub max_in_flight: Option<usize>,
 }
 
@@ -705,7 +705,7 @@ pub const DEFAULT_WEBHOOK_TIMEOUT_SECONDS: u64 = 10;
 /// retried within minutes.
 pub const MAX_WEBHOOK_TIMEOUT_SECONDS: u64 = 120;
 /// The default `[webhooks] max_in_flight`.
-pub const DEFAULT_WEBHOOK_MAX_IN_FLIGHT: usize = 16;
+pub const DEFAULT_WEBHOOK_MAX_IN_FLIGHT: usize = 64;
 /// The largest `[webhooks] max_in_flight` accepted.
 pub const MAX_WEBHOOK_MAX_IN_FLIGHT: usize = 256;
 
@@ -720,7 +720,7 @@ pub struct WebhookSettings {
     /// Whole-request timeout. Default 10 s, at most
     /// [`MAX_WEBHOOK_TIMEOUT_SECONDS`], never below the connect timeout.
     pub timeout: std::time::Duration,
-    /// Concurrent deliveries per process, 1 to [`MAX_WEBHOOK_MAX_IN_FLIGHT`]. Default 16.
+    /// Concurrent deliveries per process, 1 to [`MAX_WEBHOOK_MAX_IN_FLIGHT`]. Default 64.
     pub max_in_flight: usize,
 }
 

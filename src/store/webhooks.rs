@@ -71,6 +71,9 @@ pub const MAX_WEBHOOKS_PER_AGENT: i64 = 100;
 pub const DEAD_LETTERS_SHOWN: usize = 20;
 /// Outbox events one fan-out reads.
 pub const FAN_OUT_BATCH: usize = 512;
+/// Outbox events [`Store::webhook_work`] looks at before it calls for a
+/// fan-out anyway (the fan-out reads them all in its transaction).
+pub const WORK_PEEK: usize = 64;
 /// The `store_meta` key of the shared fan-out cursor: the id of the last
 /// outbox event turned into deliveries.
 pub const CURSOR_KEY: &str = "webhook_cursor";
@@ -619,7 +622,7 @@ impl Store {
     /// exists, whether an event past the cursor (and past `scanned`, what
     /// this process already found needs nothing) matches one, and whether
     /// a delivery is due. A few index probes, plus reading at most
-    /// [`FAN_OUT_BATCH`] new events when there are some.
+    /// [`WORK_PEEK`] new events when there are some.
     pub fn webhook_work(&self, scanned: i64) -> Result<Work> {
         self.read(|c, now| {
             let targets = targets(c)?;
@@ -634,7 +637,18 @@ impl Store {
                 .query_row([now], |r| r.get(0))?;
             let floor = targets.iter().map(|t| t.after_event_id).min().unwrap_or(0);
             let from = cursor(c)?.max(scanned).max(floor);
-            let (events, last, full) = events_after(c, from, FAN_OUT_BATCH)?;
+            let head: i64 = c
+                .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM events")?
+                .query_row([], |r| r.get(0))?;
+            if head <= from {
+                return Ok(Work {
+                    webhooks: true,
+                    fan_out: false,
+                    due,
+                    scanned: from,
+                });
+            }
+            let (events, last, full) = events_after(c, from, WORK_PEEK)?;
             let fan_out = full || events.iter().any(|e| targets.iter().any(|t| t.wants(e)));
             Ok(Work {
                 webhooks: true,
@@ -646,10 +660,12 @@ impl Store {
     }
 
     /// One dispatcher step in one `BEGIN IMMEDIATE` transaction: records
-    /// `finished` attempts, gives up on deliveries whose last attempt's
-    /// claimer vanished, fans new outbox events out into deliveries
+    /// `finished` attempts, fans new outbox events out into deliveries
     /// (moving the shared cursor by compare-and-set), and claims up to
-    /// `claim` due deliveries for `claimer` until `claim_ms` from now.
+    /// `claim` due deliveries for `claimer` until `claim_ms` from now,
+    /// each by compare-and-set on its state, due time and attempt count
+    /// (a due delivery whose last attempt's claimer vanished becomes a
+    /// dead letter instead).
     ///
     /// An outcome whose claim was lost (it expired and another process
     /// claimed the delivery again, or the webhook was deleted) is dropped.
@@ -661,31 +677,42 @@ impl Store {
             for f in finished {
                 record(tx, claimer, f, now)?;
             }
-            abandon_lost_last_attempts(tx, now)?;
             let fanned_all = fan_out(tx, now)?;
             let mut claimed = Vec::new();
+            let mut full = false;
             if claim > 0 {
-                let mut stmt = tx.prepare_cached(
-                    "UPDATE webhook_deliveries
-                     SET state = 'in_flight', attempts = attempts + 1, claimed_by = ?1,
-                         claim_expires_at = ?2, next_attempt_at = ?2
-                     WHERE id IN (SELECT id FROM webhook_deliveries
-                                  WHERE state IN ('pending', 'in_flight') AND next_attempt_at <= ?3
-                                    AND attempts < ?4
-                                  ORDER BY next_attempt_at, id LIMIT ?5)
-                       AND state IN ('pending', 'in_flight') AND next_attempt_at <= ?3
-                     RETURNING id",
-                )?;
-                let ids = stmt
-                    .query_map(params![claimer, now + claim_ms, now, MAX_ATTEMPTS, claim as i64], |r| {
-                        r.get::<_, i64>(0)
+                let due = tx
+                    .prepare_cached(
+                        "SELECT id, attempts FROM webhook_deliveries
+                         WHERE state IN ('pending', 'in_flight') AND next_attempt_at <= ?1
+                         ORDER BY next_attempt_at, id LIMIT ?2",
+                    )?
+                    .query_map(params![now, claim as i64], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                for id in ids {
-                    claimed.push(claimed_row(tx, id)?);
+                full = due.len() == claim;
+                for (id, attempts) in due {
+                    if attempts >= MAX_ATTEMPTS {
+                        // Its last attempt's claimer stopped before reporting.
+                        abandon(tx, id, now)?;
+                        continue;
+                    }
+                    let won = tx
+                        .prepare_cached(
+                            "UPDATE webhook_deliveries
+                             SET state = 'in_flight', attempts = attempts + 1, claimed_by = ?2,
+                                 claim_expires_at = ?3, next_attempt_at = ?3
+                             WHERE id = ?1 AND state IN ('pending', 'in_flight') AND next_attempt_at <= ?4
+                               AND attempts = ?5",
+                        )?
+                        .execute(params![id, claimer, now + claim_ms, now, attempts])?;
+                    if won == 1 {
+                        claimed.push(claimed_row(tx, id)?);
+                    }
                 }
             }
-            let more = !fanned_all || (claim > 0 && claimed.len() == claim);
+            let more = !fanned_all || full;
             Ok(Step { claimed, more })
         })
     }
@@ -775,24 +802,21 @@ fn record(tx: &Connection, claimer: &str, f: &Finished, now: Millis) -> Result<(
     Ok(())
 }
 
-/// Deliveries whose last attempt was claimed by a process that never
-/// reported (its claim expired) become dead letters.
-fn abandon_lost_last_attempts(tx: &Connection, now: Millis) -> Result<()> {
-    let lost = tx
+/// Makes delivery `id`, whose last attempt's claimer never reported (its
+/// claim expired), a dead letter.
+fn abandon(tx: &Connection, id: i64, now: Millis) -> Result<()> {
+    let lost: Option<(i64, String)> = tx
         .prepare_cached(
             "UPDATE webhook_deliveries
-             SET state = 'dead', finished_at = ?1, last_attempt_at = COALESCE(last_attempt_at, ?1),
+             SET state = 'dead', finished_at = ?2, last_attempt_at = COALESCE(last_attempt_at, ?2),
                  last_error = 'the process making the last attempt stopped before it reported',
                  claimed_by = NULL, claim_expires_at = NULL
-             WHERE id IN (SELECT id FROM webhook_deliveries
-                          WHERE state IN ('pending', 'in_flight') AND next_attempt_at <= ?1 AND attempts >= ?2)
+             WHERE id = ?1 AND state IN ('pending', 'in_flight')
              RETURNING webhook_id, event_kind",
         )?
-        .query_map(params![now, MAX_ATTEMPTS], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (webhook_id, kind) in lost {
+        .query_row(params![id, now], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((webhook_id, kind)) = lost {
         announce_dead(tx, webhook_id, &kind, now)?;
     }
     Ok(())

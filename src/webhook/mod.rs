@@ -45,6 +45,12 @@ pub const CLAIM_MARGIN_MS: i64 = 30_000;
 /// How long a dispatcher waits before retrying a step the store refused
 /// (locked by others).
 const STEP_RETRY: Duration = Duration::from_millis(50);
+/// The least time between two looks for work woken by file events: a
+/// burst of commits is looked at every few milliseconds, not per commit.
+const MIN_SPACING: Duration = Duration::from_millis(3);
+/// How long finished attempts may wait for company before their outcomes
+/// are written: one transaction then records many.
+const LINGER: Duration = Duration::from_millis(10);
 
 /// This process's handle on its dispatcher: the SSRF policy for
 /// registrations and a way to wake it. Cheap to clone.
@@ -153,10 +159,15 @@ impl Dispatcher {
         // commit becomes visible a moment after its WAL write).
         let mut recheck: Option<usize> = None;
         let mut retry_step = false;
+        // When the oldest unrecorded outcome arrived.
+        let mut waiting_since: Option<tokio::time::Instant> = None;
         let mut look = true;
+        let mut last_look = tokio::time::Instant::now();
         loop {
             if look {
                 look = false;
+                tokio::time::sleep_until(last_look + MIN_SPACING).await;
+                last_look = tokio::time::Instant::now();
                 let store = this.store.clone();
                 match blocking(move || store.webhook_work(scanned)).await {
                     Ok(work) => {
@@ -168,11 +179,12 @@ impl Dispatcher {
                             (false, true) => watcher = None,
                             _ => {}
                         }
-                        let free = this
-                            .settings
-                            .max_in_flight
-                            .saturating_sub(in_flight.load(Ordering::SeqCst));
-                        if should_step(&work, !finished.is_empty(), free) {
+                        let busy = in_flight.load(Ordering::SeqCst);
+                        let max = this.settings.max_in_flight;
+                        let free = max.saturating_sub(busy);
+                        let lingered = waiting_since.is_some_and(|t| t.elapsed() >= LINGER);
+                        if should_step(&work, !finished.is_empty(), lingered, busy, free, max) {
+                            waiting_since = None;
                             let batch = std::mem::take(&mut finished);
                             match this.step(batch, free).await {
                                 Ok((claimed, more)) => {
@@ -186,6 +198,9 @@ impl Dispatcher {
                                 Err((e, batch)) => {
                                     tracing::debug!(code = %e.code, "webhook step postponed: {}", e.message);
                                     finished = batch;
+                                    if !finished.is_empty() {
+                                        waiting_since = Some(tokio::time::Instant::now());
+                                    }
                                     retry_step = true;
                                 }
                             }
@@ -201,8 +216,10 @@ impl Dispatcher {
                 }
             }
             let pause = recheck.map_or(Duration::ZERO, |i| Duration::from_millis(RECHECK_MS[i]));
+            let linger = waiting_since.map(|t| t + LINGER);
             tokio::select! {
                 Some(f) = done_rx.recv() => {
+                    waiting_since.get_or_insert_with(tokio::time::Instant::now);
                     finished.push(f);
                     while let Ok(f) = done_rx.try_recv() {
                         finished.push(f);
@@ -216,6 +233,9 @@ impl Dispatcher {
                 () = this.kick.notified() => look = true,
                 () = tokio::time::sleep(pause), if recheck.is_some() => {
                     recheck = recheck.map(|i| i + 1).filter(|i| *i < RECHECK_MS.len());
+                    look = true;
+                }
+                () = tokio::time::sleep_until(linger.unwrap_or_else(tokio::time::Instant::now)), if linger.is_some() => {
                     look = true;
                 }
                 () = tokio::time::sleep(STEP_RETRY), if retry_step => {
@@ -294,7 +314,12 @@ impl Dispatcher {
     }
 }
 
-/// Whether a step is worth its write transaction.
-fn should_step(work: &Work, have_outcomes: bool, free: usize) -> bool {
-    have_outcomes || work.fan_out || (work.due && free > 0)
+/// Whether a step is worth its write transaction: new events to fan out;
+/// due deliveries and room for a good share of them (a quarter of
+/// `max` slots, or any when idle); or outcomes that waited [`LINGER`] or
+/// whose attempts are all done. Fewer, fuller transactions keep the
+/// store's write lock (and its fsyncs) free for everyone else.
+fn should_step(work: &Work, outcomes: bool, lingered: bool, busy: usize, free: usize, max: usize) -> bool {
+    let claim_worthy = free > 0 && (busy == 0 || free >= (max / 4).max(1));
+    work.fan_out || (work.due && claim_worthy) || (outcomes && (lingered || busy == 0))
 }
