@@ -929,7 +929,7 @@ mod tests {
         assert_eq!(w, WebhookSettings::default());
         assert_eq!(
             (w.connect_timeout.as_secs(), w.timeout.as_secs(), w.max_in_flight),
-            (5, 10, 16)
+            (5, 10, 64)
         );
         let w = webhooks(
             "[webhooks]\nallow = [\"127.0.0.1\", \"::1\", \"10.1.2.3/16\", \"[fd00::1]\", \"::ffff:192.168.0.0/112\"]\n\

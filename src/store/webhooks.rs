@@ -683,16 +683,20 @@ impl Store {
             if claim > 0 {
                 let due = tx
                     .prepare_cached(
-                        "SELECT id, attempts FROM webhook_deliveries
+                        "SELECT id, attempts, event_kind FROM webhook_deliveries
                          WHERE state IN ('pending', 'in_flight') AND next_attempt_at <= ?1
                          ORDER BY next_attempt_at, id LIMIT ?2",
                     )?
                     .query_map(params![now, claim as i64], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 full = due.len() == claim;
-                for (id, attempts) in due {
+                for (id, attempts, kind) in due {
+                    if kind.parse::<Kind>().is_err() {
+                        // Fanned out by a newer relay sharing the store: it delivers it.
+                        continue;
+                    }
                     if attempts >= MAX_ATTEMPTS {
                         // Its last attempt's claimer stopped before reporting.
                         abandon(tx, id, now)?;
