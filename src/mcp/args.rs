@@ -250,8 +250,8 @@ pub struct SpawnAgent {
     pub initial_message: Option<String>,
 }
 
-/// `register_webhook` arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
+/// `register_webhook` arguments. `Debug` leaves the secret out.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterWebhook {
     /// Where to POST events: an https:// (or http://) URL reachable from the relay. Private, loopback and cloud-metadata addresses are refused unless the operator allowlisted them.
@@ -262,6 +262,17 @@ pub struct RegisterWebhook {
     pub secret: Option<String>,
     /// Only events sent by or addressed to this agent.
     pub agent_filter: Option<String>,
+}
+
+impl std::fmt::Debug for RegisterWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterWebhook")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("agent_filter", &self.agent_filter)
+            .finish()
+    }
 }
 
 /// `delete_webhook` arguments.
