@@ -135,7 +135,7 @@ impl Access {
     /// ([`HttpSettings::check_bind`]).
     pub fn new(http: &HttpSettings, store: Arc<Store>) -> Result<Self> {
         http.check_bind(&http.host)?;
-        let tokens = TokenLookup::open(store.path())?;
+        let tokens = TokenLookup::open(&store)?;
         let wildcard = http.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified());
         Ok(Self {
             secret: http.secret.as_ref().map(|s| digest(s.expose())),
