@@ -171,6 +171,13 @@ impl Access {
         self.started.elapsed()
     }
 
+    /// The agent `token` belongs to now ([`TokenLookup::agent_for`]).
+    ///
+    /// Errors: as [`TokenLookup::agent_for`].
+    pub fn token_agent(&self, token: &str) -> Result<String> {
+        self.tokens.agent_for(token)
+    }
+
     /// Whether a hub secret is configured.
     pub fn has_secret(&self) -> bool {
         self.secret.is_some()
