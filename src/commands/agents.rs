@@ -31,7 +31,15 @@ pub fn run(args: &AgentsArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
 
 /// The agents as an aligned table with a header line.
 pub fn table(agents: &[Listed]) -> String {
-    let header = ["NAME", "ROLE", "PRESENCE", "STATUS", "AUTH", "CAPABILITIES", "LAST SEEN"];
+    let header = [
+        "NAME",
+        "ROLE",
+        "PRESENCE",
+        "STATUS",
+        "AUTH",
+        "CAPABILITIES",
+        "LAST SEEN",
+    ];
     let rows: Vec<[String; 7]> = agents
         .iter()
         .map(|l| {

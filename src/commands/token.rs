@@ -67,13 +67,17 @@ pub fn run(args: &TokenArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
                     "rotated the token of {:?}; the old one works until {until}",
                     rotated.agent
                 ),
-                None => format!(
-                    "rotated the token of {:?}; the old one stopped working",
-                    rotated.agent
-                ),
+                None => format!("rotated the token of {:?}; the old one stopped working", rotated.agent),
             };
             let token = rotated.token.clone();
-            deliver(&a.output, staged, "token", Some(&token), serde_json::to_value(rotated)?, &what)
+            deliver(
+                &a.output,
+                staged,
+                "token",
+                Some(&token),
+                serde_json::to_value(rotated)?,
+                &what,
+            )
         }
         TokenAction::Revoke(a) => {
             let revoked = store.revoke_token(Actor::Operator { os_user: &user }, &a.agent, !a.no_recovery)?;

@@ -128,7 +128,10 @@ impl Revocation {
             }
         }
         if !ids.is_empty() {
-            tracing::info!(sessions = ids.len(), "closed the HTTP sessions of an agent whose token was revoked");
+            tracing::info!(
+                sessions = ids.len(),
+                "closed the HTTP sessions of an agent whose token was revoked"
+            );
         }
     }
 

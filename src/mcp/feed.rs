@@ -160,7 +160,10 @@ mod tests {
             "token_revoked",
         ] {
             let env = channel_envelope(&event(kind)).unwrap();
-            assert!(!env["content"].as_str().unwrap().contains("rly_"), "{kind}: never a token");
+            assert!(
+                !env["content"].as_str().unwrap().contains("rly_"),
+                "{kind}: never a token"
+            );
             assert_eq!(env["meta"]["id"], "42");
             assert_eq!(env["meta"]["from"], "alice");
             assert_eq!(env["meta"]["event"], kind);

@@ -22,7 +22,9 @@ impl RelayServer {
     pub(crate) async fn rotate_token(&self, call: &Call, a: args::RotateToken) -> Result<Value> {
         let grace = a.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
         let rotated = self
-            .with_caller(call, move |s, c| s.rotate_token(Actor::Agent(c), a.target.as_deref(), grace))
+            .with_caller(call, move |s, c| {
+                s.rotate_token(Actor::Agent(c), a.target.as_deref(), grace)
+            })
             .await?;
         let note = match &rotated.grace_until {
             Some(until) => format!(

@@ -231,7 +231,9 @@ impl Store {
         transport: Transport,
     ) -> Result<Registered> {
         validate_registration(reg)?;
-        let outcome = self.write(|tx, now| {
+        // A failed recovery may still commit (the expiry): the inner
+        // result is the call's.
+        self.write(|tx, now| {
             let caller = Caller {
                 agent: &reg.name,
                 transport,
@@ -340,8 +342,7 @@ impl Store {
                 token: renewed.map(|(token, _)| token),
                 created: false,
             }))
-        })?;
-        outcome
+        })?
     }
 
     /// Binds a `relay serve --agent NAME` process: registers NAME if new;

@@ -30,11 +30,11 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use crate::clock::{Millis, rfc3339};
+use crate::error::{Error, ErrorCode, Result};
 use crate::store::access::authorize;
 use crate::store::words::{AuthState, Capability, Transport};
 use crate::store::{Agent, Caller, Registration, Store, audit, events, tasks, validate};
-use crate::clock::{Millis, rfc3339};
-use crate::error::{Error, ErrorCode, Result};
 use crate::token;
 
 /// The longest grace a rotation may give the old token, in seconds
@@ -112,8 +112,8 @@ impl Credentials {
             return false;
         }
         let current = self.token_hash.as_deref().is_some_and(|h| ct_eq(h, digest));
-        let previous = state == AuthState::RotationGrace
-            && self.previous_token_hash.as_deref().is_some_and(|h| ct_eq(h, digest));
+        let previous =
+            state == AuthState::RotationGrace && self.previous_token_hash.as_deref().is_some_and(|h| ct_eq(h, digest));
         current | previous
     }
 }
@@ -255,23 +255,22 @@ pub fn transition(from: &Credentials, action: Action<'_>, now: Millis) -> Result
 
 /// The credential columns of agent `name`, if registered.
 pub(crate) fn load(c: &rusqlite::Connection, name: &str) -> Result<Option<Credentials>> {
-    Ok(c
-        .prepare_cached(
-            "SELECT token_hash, previous_token_hash, grace_until, recovery_token_hash, recovery_expires_at,
+    Ok(c.prepare_cached(
+        "SELECT token_hash, previous_token_hash, grace_until, recovery_token_hash, recovery_expires_at,
                     auth_state
              FROM agents WHERE name = ?1",
-        )?
-        .query_row([name], |r| {
-            Ok(Credentials {
-                token_hash: r.get(0)?,
-                previous_token_hash: r.get(1)?,
-                grace_until: r.get(2)?,
-                recovery_token_hash: r.get(3)?,
-                recovery_expires_at: r.get(4)?,
-                auth_state: r.get(5)?,
-            })
+    )?
+    .query_row([name], |r| {
+        Ok(Credentials {
+            token_hash: r.get(0)?,
+            previous_token_hash: r.get(1)?,
+            grace_until: r.get(2)?,
+            recovery_token_hash: r.get(3)?,
+            recovery_expires_at: r.get(4)?,
+            auth_state: r.get(5)?,
         })
-        .optional()?)
+    })
+    .optional()?)
 }
 
 /// Writes `to` over agent `name`'s credentials if they are still `from`
@@ -447,7 +446,11 @@ impl Store {
             apply(tx, target, &from, &to)?;
             let (caller, actor, os_user) = audit_as(by, target);
             events::append(tx, events::Kind::TokenRotated, Some(target), actor, None, None, now)?;
-            let tool = if os_user.is_some() { "token_rotate" } else { "rotate_token" };
+            let tool = if os_user.is_some() {
+                "token_rotate"
+            } else {
+                "rotate_token"
+            };
             audit::record(
                 tx,
                 caller,
@@ -508,7 +511,11 @@ impl Store {
             apply(tx, target, &from, &to)?;
             let (caller, actor, os_user) = audit_as(by, target);
             events::append(tx, events::Kind::TokenRevoked, Some(target), actor, None, None, now)?;
-            let tool = if os_user.is_some() { "token_revoke" } else { "revoke_token" };
+            let tool = if os_user.is_some() {
+                "token_revoke"
+            } else {
+                "revoke_token"
+            };
             audit::record(
                 tx,
                 caller,

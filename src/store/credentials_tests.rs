@@ -93,12 +93,32 @@ fn the_transition_table() {
         (&grace, rotate(0), Ok(Active)),
         (&pending, rotate(1000), Err(ErrorCode::InvalidState)),
         (&revoked, rotate(0), Err(ErrorCode::InvalidState)),
-        (&active, Action::Revoke { recovery_hash: Some(&new) }, Ok(RecoveryPending)),
+        (
+            &active,
+            Action::Revoke {
+                recovery_hash: Some(&new),
+            },
+            Ok(RecoveryPending),
+        ),
         (&grace, Action::Revoke { recovery_hash: None }, Ok(Revoked)),
-        (&pending, Action::Revoke { recovery_hash: None }, Err(ErrorCode::InvalidState)),
-        (&revoked, Action::Revoke { recovery_hash: Some(&new) }, Err(ErrorCode::InvalidState)),
+        (
+            &pending,
+            Action::Revoke { recovery_hash: None },
+            Err(ErrorCode::InvalidState),
+        ),
+        (
+            &revoked,
+            Action::Revoke {
+                recovery_hash: Some(&new),
+            },
+            Err(ErrorCode::InvalidState),
+        ),
         (&pending, Action::Recover { new_hash: &new }, Ok(Active)),
-        (&expired_pending, Action::Recover { new_hash: &new }, Err(ErrorCode::AuthFailed)),
+        (
+            &expired_pending,
+            Action::Recover { new_hash: &new },
+            Err(ErrorCode::AuthFailed),
+        ),
         (&revoked, Action::Recover { new_hash: &new }, Err(ErrorCode::AuthFailed)),
         (&active, Action::Recover { new_hash: &new }, Err(ErrorCode::AuthFailed)),
         (&revoked, Action::Issue { new_hash: &new }, Ok(Active)),
@@ -116,8 +136,18 @@ fn the_transition_table() {
     assert_eq!(again.token_hash, Some(vec![9]));
     assert_eq!(again.grace_until, Some(now + 1000));
     // Revocation and recovery leave no old secret behind.
-    let pending = transition(&grace, Action::Revoke { recovery_hash: Some(&new) }, now).unwrap();
-    assert_eq!((pending.token_hash.clone(), pending.previous_token_hash.clone()), (None, None));
+    let pending = transition(
+        &grace,
+        Action::Revoke {
+            recovery_hash: Some(&new),
+        },
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        (pending.token_hash.clone(), pending.previous_token_hash.clone()),
+        (None, None)
+    );
     assert_eq!(pending.recovery_expires_at, Some(now + RECOVERY_WINDOW_SECONDS * 1000));
     let back = transition(&pending, Action::Recover { new_hash: &[5] }, now).unwrap();
     assert_eq!(back.recovery_token_hash, None);
@@ -145,7 +175,11 @@ fn rotation_keeps_the_old_token_until_the_grace_ends_exactly() {
     rebind(&s, "bot", Credential::Token(&old)).unwrap();
 
     clock.advance(60_000 - 1);
-    assert_eq!(lookup.agent_for(&old).unwrap(), "bot", "the last millisecond of the grace");
+    assert_eq!(
+        lookup.agent_for(&old).unwrap(),
+        "bot",
+        "the last millisecond of the grace"
+    );
     clock.advance(1);
     assert_eq!(lookup.agent_for(&old).unwrap_err().code, ErrorCode::AuthFailed);
     assert_eq!(
@@ -153,7 +187,11 @@ fn rotation_keeps_the_old_token_until_the_grace_ends_exactly() {
         ErrorCode::AuthFailed
     );
     assert_eq!(lookup.agent_for(&rotated.token).unwrap(), "bot");
-    assert_eq!(s.agent("bot").unwrap().unwrap().auth_state, AuthState::Active, "before any sweep");
+    assert_eq!(
+        s.agent("bot").unwrap().unwrap().auth_state,
+        AuthState::Active,
+        "before any sweep"
+    );
     // The sweep writes it back; a second sweep has nothing to do.
     assert_eq!(s.expire_credentials().unwrap(), 1);
     assert_eq!(s.expire_credentials().unwrap(), 0);
@@ -190,19 +228,27 @@ fn rotating_another_agent_needs_admin_and_changes_nothing_otherwise() {
     register(&s, "lead", &["admin"]);
     let lookup = TokenLookup::open(&s).unwrap();
     let before = s.read(|c, _| credentials_of(c, "bob")).unwrap();
-    let denied = s.rotate_token(Actor::Agent(agent("mallory")), Some("bob"), 0).unwrap_err();
+    let denied = s
+        .rotate_token(Actor::Agent(agent("mallory")), Some("bob"), 0)
+        .unwrap_err();
     assert_eq!(denied.code, ErrorCode::CapDenied);
     let denied = s.revoke_token(Actor::Agent(agent("mallory")), "bob", true).unwrap_err();
     assert_eq!(denied.code, ErrorCode::CapDenied);
     // Not even whether a name exists leaks without admin.
-    let denied = s.rotate_token(Actor::Agent(agent("mallory")), Some("nobody"), 0).unwrap_err();
+    let denied = s
+        .rotate_token(Actor::Agent(agent("mallory")), Some("nobody"), 0)
+        .unwrap_err();
     assert_eq!(denied.code, ErrorCode::CapDenied);
     assert_eq!(s.read(|c, _| credentials_of(c, "bob")).unwrap(), before);
     assert_eq!(lookup.agent_for(&bob).unwrap(), "bob");
 
-    let e = s.rotate_token(Actor::Agent(agent("lead")), Some("nobody"), 0).unwrap_err();
+    let e = s
+        .rotate_token(Actor::Agent(agent("lead")), Some("nobody"), 0)
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::NotFound);
-    let e = s.rotate_token(Actor::Agent(agent("lead")), Some("bob"), 3601).unwrap_err();
+    let e = s
+        .rotate_token(Actor::Agent(agent("lead")), Some("bob"), 3601)
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::Validation);
     let e = s.revoke_token(Actor::Agent(agent("lead")), "lead", true).unwrap_err();
     assert_eq!(e.code, ErrorCode::Validation, "no self-revocation");
@@ -212,7 +258,11 @@ fn rotating_another_agent_needs_admin_and_changes_nothing_otherwise() {
     let e = events.iter().rfind(|e| e.kind == events::Kind::TokenRotated).unwrap();
     assert_eq!((e.target.as_deref(), e.actor.as_deref()), (Some("bob"), Some("lead")));
     let audit = s.audit_log(10).unwrap();
-    assert!(audit.iter().any(|a| a.tool == "rotate_token" && a.agent.as_deref() == Some("lead")));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.tool == "rotate_token" && a.agent.as_deref() == Some("lead"))
+    );
 }
 
 #[test]
@@ -229,11 +279,15 @@ fn revocation_with_recovery_is_one_time_and_expires_with_the_window() {
     let e = s.set_status(agent("bob"), "busy", None).unwrap_err();
     assert_eq!(e.code, ErrorCode::AuthFailed);
     assert_eq!(
-        s.rotate_token(Actor::Agent(agent("lead")), Some("bob"), 0).unwrap_err().code,
+        s.rotate_token(Actor::Agent(agent("lead")), Some("bob"), 0)
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidState
     );
     assert_eq!(
-        s.revoke_token(Actor::Agent(agent("lead")), "bob", true).unwrap_err().code,
+        s.revoke_token(Actor::Agent(agent("lead")), "bob", true)
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidState
     );
     assert_eq!(
@@ -250,7 +304,9 @@ fn revocation_with_recovery_is_one_time_and_expires_with_the_window() {
     assert_eq!(back.agent.auth_state, AuthState::Active);
     assert_eq!(lookup.agent_for(&fresh).unwrap(), "bob");
     assert_eq!(
-        rebind(&s, "bob", Credential::RecoveryToken(&recovery)).unwrap_err().code,
+        rebind(&s, "bob", Credential::RecoveryToken(&recovery))
+            .unwrap_err()
+            .code,
         ErrorCode::AuthFailed,
         "one-time"
     );
@@ -259,10 +315,19 @@ fn revocation_with_recovery_is_one_time_and_expires_with_the_window() {
     // A second revocation; its recovery token lapses with the window.
     let again = s.revoke_token(Actor::Agent(agent("lead")), "bob", true).unwrap();
     clock.advance(RECOVERY_WINDOW_SECONDS * 1000);
-    let e = rebind(&s, "bob", Credential::RecoveryToken(again.recovery_token.as_deref().unwrap())).unwrap_err();
+    let e = rebind(
+        &s,
+        "bob",
+        Credential::RecoveryToken(again.recovery_token.as_deref().unwrap()),
+    )
+    .unwrap_err();
     assert_eq!(e.code, ErrorCode::AuthFailed);
     let stored = s.read(|c, _| credentials_of(c, "bob")).unwrap();
-    assert_eq!(stored.auth_state, AuthState::Revoked, "the failed use recorded the expiry");
+    assert_eq!(
+        stored.auth_state,
+        AuthState::Revoked,
+        "the failed use recorded the expiry"
+    );
     assert_eq!(stored.recovery_token_hash, None);
 }
 
@@ -270,7 +335,9 @@ fn revocation_with_recovery_is_one_time_and_expires_with_the_window() {
 fn revocation_without_recovery_is_terminal_until_the_operator_issues_a_token() {
     let (_d, s, _clock) = store();
     register(&s, "bob", &["tasks"]);
-    let revoked = s.revoke_token(Actor::Operator { os_user: "ops" }, "bob", false).unwrap();
+    let revoked = s
+        .revoke_token(Actor::Operator { os_user: "ops" }, "bob", false)
+        .unwrap();
     assert_eq!((revoked.auth_state, revoked.recovery_token), (AuthState::Revoked, None));
     assert_eq!(
         rebind(&s, "bob", Credential::None).unwrap_err().code,

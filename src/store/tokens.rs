@@ -134,9 +134,11 @@ impl TokenLookup {
             if current.is_some() {
                 return Ok(current);
             }
-            Ok(c.prepare_cached(&format!("SELECT {LOOKUP_COLUMNS} FROM agents WHERE previous_token_hash = ?1"))?
-                .query_row([&digest], row)
-                .optional()?)
+            Ok(c.prepare_cached(&format!(
+                "SELECT {LOOKUP_COLUMNS} FROM agents WHERE previous_token_hash = ?1"
+            ))?
+            .query_row([&digest], row)
+            .optional()?)
         })?;
         let Some((name, creds)) = found else {
             return Err(unknown());

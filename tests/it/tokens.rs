@@ -257,9 +257,7 @@ async fn agents_without_admin_are_refused_and_nothing_changes() {
     assert_eq!(code, "CAP_DENIED");
     let (code, _) = mallory.call_err("revoke_token", json!({"target": "nobody"})).await;
     assert_eq!(code, "CAP_DENIED", "no admin: not even whether a name exists");
-    let (code, _) = mallory
-        .call_err("rotate_token", json!({"grace_seconds": 3601}))
-        .await;
+    let (code, _) = mallory.call_err("rotate_token", json!({"grace_seconds": 3601})).await;
     assert_eq!(code, "VALIDATION");
     assert_eq!(cli(&relay, &["agents", "--json"]).stdout, before, "nothing changed");
     assert_eq!(initialize(&hub, &bob).await.0, 200);
@@ -278,7 +276,10 @@ async fn the_operator_lists_agents_and_issues_rotates_and_revokes_tokens() {
     let hub = relay.hub(&[]);
 
     // issue: a bare line on stdout, so $(relay token issue bot) works.
-    let out = cli(&relay, &["token", "issue", "bot", "--role", "script", "--capabilities", "tasks"]);
+    let out = cli(
+        &relay,
+        &["token", "issue", "bot", "--role", "script", "--capabilities", "tasks"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let first = stdout(&out);
     assert_eq!(first.lines().count(), 1);
@@ -289,7 +290,11 @@ async fn the_operator_lists_agents_and_issues_rotates_and_revokes_tokens() {
 
     let table = stdout(&cli(&relay, &["agents"]));
     assert!(table.starts_with("NAME"), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("bot ") && l.contains("active") && l.contains("tasks")));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("bot ") && l.contains("active") && l.contains("tasks"))
+    );
     let listed: Value = serde_json::from_slice(&cli(&relay, &["agents", "--json"]).stdout).unwrap();
     assert_eq!(listed[0]["name"], "bot");
     assert_eq!(listed[0]["role"], "script");
@@ -302,7 +307,15 @@ async fn the_operator_lists_agents_and_issues_rotates_and_revokes_tokens() {
     let file = relay.dir.path().join("bot.token");
     let out = cli(
         &relay,
-        &["token", "rotate", "bot", "--grace-seconds", "0", "--out", file.to_str().unwrap()],
+        &[
+            "token",
+            "rotate",
+            "bot",
+            "--grace-seconds",
+            "0",
+            "--out",
+            file.to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
@@ -361,7 +374,14 @@ async fn the_operator_lists_agents_and_issues_rotates_and_revokes_tokens() {
     let tools: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(
         tools,
-        ["token_issue", "token_rotate", "token_rotate", "token_revoke", "token_issue", "token_revoke"]
+        [
+            "token_issue",
+            "token_rotate",
+            "token_rotate",
+            "token_revoke",
+            "token_issue",
+            "token_revoke"
+        ]
     );
     for (tool, agent, transport, params) in &rows {
         assert_eq!((agent.as_str(), transport.as_str()), ("bot", "cli"), "{tool}");
@@ -388,7 +408,11 @@ async fn a_rotation_reaches_the_agents_channel_session_without_the_token() {
                 .any(|(m, p)| m == "notifications/claude/channel" && p["meta"]["event"] == "token_rotated")
         })
         .await;
-    assert!(heard, "the channel session hears of the rotation: {:?}", recorder.custom());
+    assert!(
+        heard,
+        "the channel session hears of the rotation: {:?}",
+        recorder.custom()
+    );
     let (_, params) = recorder
         .custom()
         .into_iter()
