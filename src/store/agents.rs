@@ -420,7 +420,9 @@ impl Store {
 
     /// Clears `name`'s credentials so it can register again (`relay
     /// recover`, after a lost token): token, previous token and recovery
-    /// token removed with their deadlines, state back to active. Its messages, tasks and channels stay. Audited
+    /// token removed with their deadlines, state back to active. Its
+    /// messages, tasks and channels stay. Appends `token_revoked` (no
+    /// actor), so a hub ends the HTTP sessions of the old token. Audited
     /// with the operator's OS user. Returns the agent as it is now.
     ///
     /// Errors: [`ErrorCode::NotFound`] for an unknown agent.
@@ -439,6 +441,8 @@ impl Store {
                     "no agent named {name:?}; `relay` lists none by that name"
                 )));
             }
+            // Its tokens stopped working: a hub ends its HTTP sessions.
+            events::append(tx, events::Kind::TokenRevoked, Some(name), None, None, None, now)?;
             audit::record(
                 tx,
                 Caller {
