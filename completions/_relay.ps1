@@ -267,8 +267,8 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             break
         }
         'relay;token;issue' {
-            [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Role for a new agent')
-            [CompletionResult]::new('--capabilities', '--capabilities', [CompletionResultType]::ParameterName, 'Capabilities for a new agent, comma-separated (tasks, broadcast, channels, webhooks, spawn, admin, or routing labels)')
+            [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Role for a new agent; replaces an existing agent''s when given')
+            [CompletionResult]::new('--capabilities', '--capabilities', [CompletionResultType]::ParameterName, 'Capabilities, comma-separated (tasks, broadcast, channels, webhooks, spawn, admin, or routing labels): a new agent''s, or replacing an existing agent''s when given')
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the token to FILE (created 0600, replaced atomically) instead of stdout')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file [default: ~/.config/relay/config.toml on Linux]')

@@ -251,8 +251,8 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'relay;token;issue'= {
-            cand --role 'Role for a new agent'
-            cand --capabilities 'Capabilities for a new agent, comma-separated (tasks, broadcast, channels, webhooks, spawn, admin, or routing labels)'
+            cand --role 'Role for a new agent; replaces an existing agent''s when given'
+            cand --capabilities 'Capabilities, comma-separated (tasks, broadcast, channels, webhooks, spawn, admin, or routing labels): a new agent''s, or replacing an existing agent''s when given'
             cand --out 'Write the token to FILE (created 0600, replaced atomically) instead of stdout'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'

@@ -466,11 +466,11 @@ pub struct TokenIssueArgs {
     #[arg(value_name = "AGENT")]
     pub agent: String,
 
-    /// Role for a new agent.
+    /// Role for a new agent; replaces an existing agent's when given.
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
 
-    /// Capabilities for a new agent, comma-separated (tasks, broadcast, channels, webhooks, spawn, admin, or routing labels).
+    /// Capabilities, comma-separated (tasks, broadcast, channels, webhooks, spawn, admin, or routing labels): a new agent's, or replacing an existing agent's when given.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub capabilities: Option<Vec<String>>,
 

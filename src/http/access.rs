@@ -135,7 +135,7 @@ impl Access {
     /// ([`HttpSettings::check_bind`]).
     pub fn new(http: &HttpSettings, store: Arc<Store>) -> Result<Self> {
         http.check_bind(&http.host)?;
-        let tokens = TokenLookup::open(store.path())?;
+        let tokens = TokenLookup::open(&store)?;
         let wildcard = http.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified());
         Ok(Self {
             secret: http.secret.as_ref().map(|s| digest(s.expose())),
@@ -169,6 +169,13 @@ impl Access {
     /// Time since [`Access::new`] (the hub's uptime).
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// The agent `token` belongs to now ([`TokenLookup::agent_for`]).
+    ///
+    /// Errors: as [`TokenLookup::agent_for`].
+    pub fn token_agent(&self, token: &str) -> Result<String> {
+        self.tokens.agent_for(token)
     }
 
     /// Whether a hub secret is configured.

@@ -8,14 +8,16 @@
 //! `subscriptions/listen`, `Mcp-Method`/`Mcp-Name`), as rmcp implements
 //! them. Everything relay-specific (tools, resources, rules) is the same
 //! core the stdio transport runs ([`crate::mcp`]); this module holds only
-//! HTTP: the listener, the access layer ([`access`]), the endpoints for
-//! people and scripts ([`endpoints`]) and shutdown.
+//! HTTP: the listener, the access layer ([`access`]), ending a revoked
+//! agent's sessions ([`revocation`]), the endpoints for people and
+//! scripts ([`endpoints`]) and shutdown.
 
 pub mod access;
 pub mod endpoints;
 pub mod proxy;
 pub mod ratelimit;
 pub mod receipts;
+pub mod revocation;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +83,10 @@ impl Hub {
         let factory = move || Ok(RelayServer::new(rt.clone(), request_agent(), Transport::Http));
         let mut sessions = LocalSessionManager::default();
         sessions.session_config.keep_alive = Some(access.idle_session());
+        let sessions = Arc::new(sessions);
+        // A revoked agent's sessions and streams end (SPEC §2).
+        let revocation = revocation::Revocation::new(sessions.clone(), access.clone(), runtime.clone());
+        revocation.start(rmcp_stop.clone());
         let config = StreamableHttpServerConfig::default()
             // Host and Origin are checked by the access layer, which
             // answers with relay's error bodies.
@@ -92,13 +98,14 @@ impl Hub {
             .with_max_request_body_bytes(settings.max_line_bytes)
             .with_sse_keep_alive(Some(Duration::from_secs(SSE_KEEP_ALIVE_SECONDS)))
             .with_cancellation_token(rmcp_stop.clone());
-        let mcp = StreamableHttpService::new(factory, Arc::new(sessions), config);
+        let mcp = StreamableHttpService::new(factory, sessions, config);
         let app = axum::Router::new()
             .nest_service(MCP_PATH, mcp)
             .layer(axum::middleware::from_fn_with_state(
                 runtime.executor().clone(),
                 receipts::layer,
             ))
+            .layer(axum::middleware::from_fn_with_state(revocation, revocation::layer))
             .layer(axum::middleware::from_fn_with_state(access.clone(), access::guard))
             .merge(endpoints::routes(access.clone()));
         Ok(Self {

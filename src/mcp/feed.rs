@@ -12,6 +12,13 @@
 //!   message or task text: that is untrusted input from another agent, and
 //!   the model must read it through a tool (prompt-injection safety).
 //!
+//! A `token_rotated` or `token_revoked` event about the session's agent
+//! (SPEC §3.2 "token rotation") updates `relay://inbox/{agent}` for a
+//! session subscribed to it (the nudge to look: `health_check` shows the
+//! agent's `auth_state`) and, with `--channel`, sends an envelope saying
+//! what happened and what to do. Neither ever carries a token: the new
+//! one is only in the result of the call that rotated it.
+//!
 //! Nothing is sent before the client's `notifications/initialized` (a 2026
 //! session: before its first `subscriptions/listen`). The envelope goes
 //! to 2025-11-25 sessions only: rmcp's 2026 listen streams carry only the
@@ -51,6 +58,15 @@ pub fn channel_envelope(event: &Event) -> Option<serde_json::Value> {
         Kind::TaskPosted => "A relay task was assigned to you. Read it with get_tasks and accept it with update_task.",
         Kind::TaskFinished => "A relay task you posted has finished. Read the result with get_task.",
         Kind::TaskCancelled => "A relay task you were working on was cancelled. Stop working on it.",
+        Kind::TokenRotated => {
+            "Your relay agent token was rotated. The old token works only until the grace period ends: an HTTP \
+             client that sends it as X-Agent-Token needs the new one from whoever rotated it. Call health_check \
+             to see your auth_state."
+        }
+        Kind::TokenRevoked => {
+            "Your relay agent token was revoked: your relay calls now fail with AUTH_FAILED. Ask the relay \
+             operator or an admin for a recovery token."
+        }
         _ => return None,
     };
     let mut meta = json!({
@@ -140,8 +156,14 @@ mod tests {
             "task_posted",
             "task_finished",
             "task_cancelled",
+            "token_rotated",
+            "token_revoked",
         ] {
             let env = channel_envelope(&event(kind)).unwrap();
+            assert!(
+                !env["content"].as_str().unwrap().contains("rly_"),
+                "{kind}: never a token"
+            );
             assert_eq!(env["meta"]["id"], "42");
             assert_eq!(env["meta"]["from"], "alice");
             assert_eq!(env["meta"]["event"], kind);
@@ -159,5 +181,6 @@ mod tests {
         );
         assert_eq!(uris_for("bob", &event("task_finished")), ["relay://task/42"]);
         assert_eq!(uris_for("bob", &event("channel_post")), ["relay://channel/ops"]);
+        assert_eq!(uris_for("bob", &event("token_rotated")), ["relay://inbox/bob"]);
     }
 }

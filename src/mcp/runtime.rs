@@ -19,6 +19,13 @@
 //! backoff ([`crate::watch::commit_visible`]). This process's own commits
 //! wake the feed directly ([`Executor::changed`]). A 1 s fallback catches
 //! a missed file event.
+//!
+//! Token revocations (SPEC §2): a `token_revoked` event, from whichever
+//! process revoked (a tool call, the operator's `relay token revoke`), is
+//! announced on [`Runtime::revocations`], so the HTTP hub can end that
+//! agent's sessions and streams. The feed therefore also follows the
+//! outbox while an HTTP session is attached or a transport holds
+//! [`Runtime::hold_feed`], even when nobody has anything to push.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,8 +44,9 @@ use crate::watch::{FALLBACK_POLL, commit_visible};
 /// How often the runtime refreshes the `last_seen` of its sessions'
 /// agents, in seconds.
 pub const PRESENCE_TICK_SECONDS: u64 = 60;
-/// How often the runtime sweeps task leases and TTLs, in seconds (every
-/// call that touches tasks sweeps too).
+/// How often the runtime sweeps task leases and TTLs, and writes back
+/// passed token grace and recovery deadlines, in seconds (every call that
+/// touches tasks sweeps too; token lookups apply deadlines themselves).
 pub const TASK_SWEEP_TICK_SECONDS: u64 = 5;
 /// How often retention runs, in seconds.
 pub const RETENTION_TICK_SECONDS: u64 = 3600;
@@ -68,7 +76,26 @@ struct Inner {
     reads: Mutex<HashMap<String, Vec<std::sync::Weak<Deliveries>>>>,
     /// The process's webhook dispatcher.
     webhooks: crate::webhook::Handle,
+    /// Agents whose token the outbox says was revoked.
+    revoked: tokio::sync::broadcast::Sender<String>,
+    /// Live [`FeedHold`]s.
+    holds: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Keeps the change feed following the outbox while held (see
+/// [`Runtime::hold_feed`]); dropping it lets the feed idle again.
+#[derive(Debug)]
+pub struct FeedHold(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for FeedHold {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How many revocations [`Runtime::revocations`] buffers per receiver
+/// before a slow one lags (it then sees `RecvError::Lagged`).
+pub const REVOCATION_QUEUE: usize = 256;
 
 /// A tool call in flight; dropping it ends it.
 #[derive(Debug)]
@@ -105,6 +132,8 @@ impl Runtime {
             calls: tokio::sync::watch::Sender::new(0),
             reads: Mutex::default(),
             webhooks,
+            revoked: tokio::sync::broadcast::Sender::new(REVOCATION_QUEUE),
+            holds: Arc::default(),
         }));
         tokio::spawn(feed(rt.clone(), settings.db.clone(), cursor));
         tokio::spawn(background(rt.clone(), settings.clone()));
@@ -150,6 +179,37 @@ impl Runtime {
         earlier
     }
 
+    /// The names of agents whose token is revoked from now on, each as the
+    /// change feed reads its `token_revoked` event (within about
+    /// [`MIN_SPACING`] of the commit in this process, a file event for
+    /// others'). Only while the feed follows the outbox: hold
+    /// [`Runtime::hold_feed`] while there is something to end.
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.0.revoked.subscribe()
+    }
+
+    /// Makes the feed follow the outbox until the hold is dropped (for a
+    /// transport with live connections that [`Runtime::revocations`] may
+    /// have to end).
+    pub fn hold_feed(&self) -> FeedHold {
+        if self.0.holds.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            self.0.wake.notify_one();
+        }
+        FeedHold(self.0.holds.clone())
+    }
+
+    /// Announces the `token_revoked` events among `events`.
+    fn announce_revocations(&self, events: &[Event]) {
+        for event in events {
+            if event.kind == crate::store::events::Kind::TokenRevoked
+                && let Some(agent) = &event.target
+            {
+                // No receiver: no transport here has anything to end.
+                let _ = self.0.revoked.send(agent.clone());
+            }
+        }
+    }
+
     /// Stops the background tasks (the feed, presence, sweeps, retention).
     pub fn shutdown(&self) {
         self.0.stop.cancel();
@@ -184,11 +244,16 @@ impl Runtime {
         agents
     }
 
-    /// Whether some session has something to push.
+    /// Whether the feed must follow the outbox: some session has
+    /// something to push, or something may have to end on a revocation
+    /// (an attached HTTP session, a [`FeedHold`]).
     fn interested(&self) -> bool {
+        if self.0.holds.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            return true;
+        }
         let mut sessions = lock(&self.0.sessions);
         sessions.retain(|s| !s.queue.is_closed());
-        sessions.iter().any(|s| s.state.interested())
+        sessions.iter().any(|s| s.state.interested() || s.state.revocable())
     }
 
     /// Hands each event to the sessions it concerns; `members` holds the
@@ -334,6 +399,7 @@ async fn feed(rt: Runtime, db: std::path::PathBuf, mut cursor: i64) {
                 if let Some(last) = events.last() {
                     cursor = last.id;
                 }
+                rt.announce_revocations(&events);
                 rt.route(events, &members);
                 if !full {
                     break;
@@ -406,14 +472,23 @@ async fn background(rt: Runtime, settings: Settings) {
                 // Best-effort: the next tick retries, and a stopped writer
                 // elsewhere must not hold this process's connection.
                 let swept = tokio::task::spawn_blocking(move || {
-                    store.best_effort(|| {
+                    let tasks = store.best_effort(|| {
                         store.sweep_if_due()?;
                         store.route_queued()
-                    })
+                    });
+                    // Grace and recovery deadlines that passed (lookups
+                    // honour them already; this writes them back).
+                    let credentials = store.best_effort(|| store.expire_credentials());
+                    (tasks, credentials)
                 })
                 .await;
-                if let Ok(Err(e)) = swept {
-                    tracing::warn!("task sweep failed: {e}");
+                if let Ok((tasks, credentials)) = swept {
+                    if let Err(e) = tasks {
+                        tracing::warn!("task sweep failed: {e}");
+                    }
+                    if let Err(e) = credentials {
+                        tracing::warn!("credential sweep failed: {e}");
+                    }
                 }
             }
             _ = presence.tick() => {

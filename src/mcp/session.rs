@@ -77,6 +77,9 @@ pub struct SessionState {
     pub(crate) channel_mode: std::sync::atomic::AtomicBool,
     /// Show desktop notifications (`serve --notify`, stdio only).
     pub(crate) desktop: bool,
+    /// An HTTP session: the hub ends it when its agent's token is revoked
+    /// (a stdio session is refused at its next call instead).
+    pub(crate) revocable: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -103,6 +106,12 @@ impl SessionState {
     /// turned channel envelopes on.
     pub fn channel_mode(&self) -> bool {
         self.channel_mode.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the hub ends this session when its agent's token is
+    /// revoked (HTTP sessions): the feed then follows the outbox for it.
+    pub fn revocable(&self) -> bool {
+        self.revocable && self.bound_agent().is_some()
     }
 
     /// Whether the session has anything to push: the feed skips the
@@ -189,6 +198,7 @@ impl RelayServer {
                 initialized: tokio::sync::watch::Sender::new(false),
                 channel_mode: false.into(),
                 desktop: false,
+                revocable: transport == Transport::Http,
             }),
             deliveries: None,
             negotiated: Arc::default(),

@@ -10,6 +10,9 @@ use crate::clock::{Millis, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::token;
 
+#[path = "credentials.rs"]
+pub mod credentials;
+
 pub use super::access::LAST_SEEN_RESOLUTION_MS;
 pub use super::words::{ONLINE_WITHIN_MS, Presence, STALE_WITHIN_MS};
 
@@ -77,7 +80,7 @@ pub struct Registered {
 }
 
 const AGENT_COLUMNS: &str = "name, role, capabilities, description, status, status_note, \
-                             last_seen, created_at, auth_state";
+                             last_seen, created_at, auth_state, grace_until, recovery_expires_at";
 
 fn agent_from_row(row: &rusqlite::Row<'_>, now: Millis) -> rusqlite::Result<Agent> {
     let caps: String = row.get(2)?;
@@ -92,7 +95,9 @@ fn agent_from_row(row: &rusqlite::Row<'_>, now: Millis) -> rusqlite::Result<Agen
         presence: Presence::at(last_seen, now),
         last_seen: rfc3339(last_seen),
         registered_at: rfc3339(row.get(7)?),
-        auth_state: row.get(8)?,
+        // The state now: a passed grace or recovery deadline counts at
+        // once, before the sweep writes it back.
+        auth_state: credentials::effective_state(row.get(8)?, row.get(9)?, row.get(10)?, now),
     })
 }
 
@@ -128,9 +133,6 @@ fn require_grants(
     }
 }
 
-/// `(token_hash, recovery_token_hash, auth_state)` of a stored agent.
-type Credentials = (Option<Vec<u8>>, Option<Vec<u8>>, AuthState);
-
 fn validate_registration(reg: &Registration) -> Result<()> {
     validate::agent_name(&reg.name)?;
     if let Some(role) = &reg.role {
@@ -161,26 +163,25 @@ fn refuse_case_twin(tx: &rusqlite::Connection, name: &str) -> Result<()> {
 
 /// Creates agent `reg.name` (checked new by the caller): refuses a case
 /// twin, stores a fresh token's digest, appends `agent_registered` and
-/// audits `tool` for `caller`. Returns the token (shown once, if at all).
+/// audits `tool` for `caller` (with the operator's `os_user` for a CLI
+/// act). Returns the token (shown once, if at all).
 fn create(
     tx: &rusqlite::Connection,
     reg: &Registration,
     caller: Caller<'_>,
     tool: &str,
+    os_user: Option<&str>,
     now: Millis,
 ) -> Result<String> {
     refuse_case_twin(tx, &reg.name)?;
     let token = token::generate();
     insert(tx, reg, &token, now)?;
     events::append_for_agent(tx, events::Kind::AgentRegistered, &reg.name, now)?;
-    audit::record(
-        tx,
-        caller,
-        tool,
-        None,
-        &serde_json::json!({"created": true, "name": reg.name, "capabilities": reg.capabilities}),
-        now,
-    )?;
+    let mut params = serde_json::json!({"created": true, "name": reg.name, "capabilities": reg.capabilities});
+    if let Some(user) = os_user {
+        params["os_user"] = serde_json::json!(user);
+    }
+    audit::record(tx, caller, tool, None, &params, now)?;
     Ok(token)
 }
 
@@ -207,17 +208,21 @@ impl Store {
     /// A new name gets a fresh token (returned once) and the capabilities
     /// asked for, which must all be in `grantable` (a model may not grant
     /// itself more than its session holds). An existing name needs its
-    /// token, a recovery token while `recovery_pending`, or a session
-    /// already bound to it; a name whose token the operator cleared with
-    /// `relay recover` may be taken by anyone and gets a new token. An
-    /// existing agent keeps its capabilities; its role and description
-    /// change only when given.
+    /// token (during a rotation grace the previous token too, until
+    /// `grace_until`), a session already bound to it, or — while
+    /// `recovery_pending` and before `recovery_expires_at` — its one-time
+    /// recovery token, which re-registers the name with a fresh token
+    /// (returned once) and makes it `active` ([`credentials`]). A name
+    /// whose token the operator cleared with `relay recover` may be taken
+    /// by anyone and gets a new token. An existing agent keeps its
+    /// capabilities; its role and description change only when given.
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
     /// [`ErrorCode::CapDenied`] (capability not grantable),
     /// [`ErrorCode::NameTaken`] (no credential, or a name differing only in
-    /// case from an existing one), [`ErrorCode::AuthFailed`] (wrong token,
-    /// or revoked).
+    /// case from an existing one), [`ErrorCode::AuthFailed`] (wrong or
+    /// used token or recovery token, or revoked; a recovery token used
+    /// after its window also records the agent as `revoked`).
     pub fn register_agent(
         &self,
         reg: &Registration,
@@ -226,16 +231,14 @@ impl Store {
         transport: Transport,
     ) -> Result<Registered> {
         validate_registration(reg)?;
+        // A failed recovery may still commit (the expiry): the inner
+        // result is the call's.
         self.write(|tx, now| {
-            let existing: Option<Credentials> = tx
-                .prepare_cached("SELECT token_hash, recovery_token_hash, auth_state FROM agents WHERE name = ?1")?
-                .query_row([&reg.name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
             let caller = Caller {
                 agent: &reg.name,
                 transport,
             };
-            let Some((token_hash, recovery_hash, auth_state)) = existing else {
+            let Some(creds) = credentials::load(tx, &reg.name)? else {
                 if let Some(cap) = reg
                     .capabilities
                     .iter()
@@ -254,37 +257,54 @@ impl Store {
                         ),
                     ));
                 }
-                let token = create(tx, reg, caller, "register_agent", now)?;
-                tasks::assign_queued(tx, &reg.name, &reg.capabilities, now)?;
+                let token = create(tx, reg, caller, "register_agent", None, now)?;
                 let agent = load_written(tx, &reg.name, now)?;
                 tasks::assign_queued(tx, &reg.name, &agent.capabilities, now)?;
-                return Ok(Registered {
+                return Ok(Ok(Registered {
                     agent,
                     token: Some(token),
                     created: true,
-                });
+                }));
             };
+            let state = creds.state_at(now);
             let revoked = || {
                 Error::new(
                     ErrorCode::AuthFailed,
                     format!(
-                        "agent {:?} has its token revoked ({auth_state}); use its recovery token, or ask the \
-                         operator to run `relay recover {}`",
+                        "agent {:?} has its token revoked ({state}); use its recovery token within its window, \
+                         or ask the operator to run `relay token issue {}`",
                         reg.name, reg.name
                     ),
                 )
             };
-            let new_token = match credential {
-                _ if auth_state == AuthState::Revoked => return Err(revoked()),
-                Credential::BoundSession if auth_state == AuthState::RecoveryPending => return Err(revoked()),
+            let fresh = |action: fn(&[u8]) -> credentials::Action<'_>| -> Result<(String, credentials::Credentials)> {
+                let token = token::generate();
+                let to = credentials::transition(&creds, action(&token::hash(&token)), now)?;
+                Ok((token, to))
+            };
+            let renewed = match credential {
+                _ if state == AuthState::Revoked => {
+                    if creds.auth_state != AuthState::Revoked {
+                        // The recovery window passed: the agent is revoked
+                        // from now on, whatever the sweep has done.
+                        let to = credentials::transition(&creds, credentials::Action::Expire, now)?;
+                        credentials::apply(tx, &reg.name, &creds, &to)?;
+                    }
+                    return Ok(Err(revoked()));
+                }
+                Credential::BoundSession if state == AuthState::RecoveryPending => return Err(revoked()),
                 Credential::BoundSession => None,
-                _ if token_hash.is_none() && recovery_hash.is_none() => Some(token::generate()),
-                Credential::Token(t) => match &token_hash {
-                    Some(h) if auth_state != AuthState::RecoveryPending && token::verify(t, h) => None,
-                    _ => return Err(auth_failed(&reg.name, "token")),
-                },
-                Credential::RecoveryToken(t) => match &recovery_hash {
-                    Some(h) if token::verify(t, h) => Some(token::generate()),
+                // Cleared by `relay recover`: the next registration takes it.
+                _ if creds.token_hash.is_none() && creds.recovery_token_hash.is_none() => {
+                    Some(fresh(|h| credentials::Action::Issue { new_hash: h })?)
+                }
+                Credential::Token(t) if creds.accepts(&token::hash(t), now) => None,
+                Credential::Token(_) if state == AuthState::RecoveryPending => return Err(revoked()),
+                Credential::Token(_) => return Err(auth_failed(&reg.name, "token")),
+                Credential::RecoveryToken(t) => match &creds.recovery_token_hash {
+                    Some(h) if state == AuthState::RecoveryPending && token::verify(t, h) => {
+                        Some(fresh(|h| credentials::Action::Recover { new_hash: h })?)
+                    }
                     _ => return Err(auth_failed(&reg.name, "recovery token")),
                 },
                 Credential::None => {
@@ -298,36 +318,31 @@ impl Store {
                     ));
                 }
             };
+            if let Some((_, to)) = &renewed {
+                credentials::apply(tx, &reg.name, &creds, to)?;
+            }
             tx.prepare_cached(
                 "UPDATE agents SET role = COALESCE(?2, role), description = COALESCE(?3, description),
-                        last_seen = ?4, token_hash = COALESCE(?5, token_hash),
-                        recovery_token_hash = CASE WHEN ?5 IS NULL THEN recovery_token_hash END,
-                        auth_state = CASE WHEN ?5 IS NULL THEN auth_state ELSE 'active' END
+                        last_seen = ?4
                  WHERE name = ?1",
             )?
-            .execute(params![
-                reg.name,
-                reg.role,
-                reg.description,
-                now,
-                new_token.as_deref().map(token::hash)
-            ])?;
+            .execute(params![reg.name, reg.role, reg.description, now])?;
             events::append_for_agent(tx, events::Kind::AgentRegistered, &reg.name, now)?;
             audit::record(
                 tx,
                 caller,
                 "register_agent",
                 None,
-                &serde_json::json!({"created": false}),
+                &serde_json::json!({"created": false, "recovered": matches!(credential, Credential::RecoveryToken(_))}),
                 now,
             )?;
             let agent = load_written(tx, &reg.name, now)?;
-            Ok(Registered {
+            Ok(Ok(Registered {
                 agent,
-                token: new_token,
+                token: renewed.map(|(token, _)| token),
                 created: false,
-            })
-        })
+            }))
+        })?
     }
 
     /// Binds a `relay serve --agent NAME` process: registers NAME if new;
@@ -357,7 +372,7 @@ impl Store {
             let before = load(tx, name, now)?;
             match &before {
                 None => {
-                    create(tx, &reg, caller, "serve_bind", now)?;
+                    create(tx, &reg, caller, "serve_bind", None, now)?;
                 }
                 Some(agent) if !agent.auth_state.may_act() => {
                     return Err(Error::new(
@@ -404,8 +419,10 @@ impl Store {
     }
 
     /// Clears `name`'s credentials so it can register again (`relay
-    /// recover`, after a lost token): token and recovery token removed,
-    /// state back to active. Its messages, tasks and channels stay. Audited
+    /// recover`, after a lost token): token, previous token and recovery
+    /// token removed with their deadlines, state back to active. Its
+    /// messages, tasks and channels stay. Appends `token_revoked` (no
+    /// actor), so a hub ends the HTTP sessions of the old token. Audited
     /// with the operator's OS user. Returns the agent as it is now.
     ///
     /// Errors: [`ErrorCode::NotFound`] for an unknown agent.
@@ -414,7 +431,8 @@ impl Store {
         self.write(|tx, now| {
             let changed = tx
                 .prepare_cached(
-                    "UPDATE agents SET token_hash = NULL, recovery_token_hash = NULL, auth_state = 'active'
+                    "UPDATE agents SET token_hash = NULL, recovery_token_hash = NULL, auth_state = 'active',
+                            previous_token_hash = NULL, grace_until = NULL, recovery_expires_at = NULL
                      WHERE name = ?1",
                 )?
                 .execute([name])?;
@@ -423,6 +441,8 @@ impl Store {
                     "no agent named {name:?}; `relay` lists none by that name"
                 )));
             }
+            // Its tokens stopped working: a hub ends its HTTP sessions.
+            events::append(tx, events::Kind::TokenRevoked, Some(name), None, None, None, now)?;
             audit::record(
                 tx,
                 Caller {
@@ -469,7 +489,7 @@ impl Store {
                     format!("an agent named {name:?} exists already; spawn_agent only creates new agents"),
                 ));
             }
-            create(tx, &reg, caller, "spawn_agent", now)?;
+            create(tx, &reg, caller, "spawn_agent", None, now)?;
             load_written(tx, name, now)
         })
     }

@@ -193,12 +193,18 @@ CREATE INDEX agents_token_hash ON agents (token_hash) WHERE token_hash IS NOT NU
 
 /// Token lifecycle (SPEC §2 auth_state): during `rotation_grace` the
 /// previous token stays valid until `grace_until`; a revoked agent with a
-/// recovery token is `recovery_pending` until `recovery_expires_at`.
+/// recovery token is `recovery_pending` until `recovery_expires_at`. The
+/// hub finds an agent by its previous token during a grace (one probe of
+/// `agents_previous_token_hash`); the runtime's sweep finds passed
+/// deadlines through the two partial deadline indexes, which only token
+/// changes write.
 const V4: &str = r#"
 ALTER TABLE agents ADD COLUMN previous_token_hash BLOB;     -- SHA-256; valid until grace_until
 ALTER TABLE agents ADD COLUMN grace_until INTEGER;
 ALTER TABLE agents ADD COLUMN recovery_expires_at INTEGER;
 CREATE INDEX agents_previous_token_hash ON agents (previous_token_hash) WHERE previous_token_hash IS NOT NULL;
+CREATE INDEX agents_grace_until ON agents (grace_until) WHERE grace_until IS NOT NULL;
+CREATE INDEX agents_recovery_expires_at ON agents (recovery_expires_at) WHERE recovery_expires_at IS NOT NULL;
 "#;
 
 /// Webhooks (SPEC §7): subscriptions, and one delivery row per (webhook,

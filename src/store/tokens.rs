@@ -1,22 +1,30 @@
 //! Who holds an agent token, for the HTTP hub's `X-Agent-Token` (SPEC
 //! §2, §7), found without touching the store's writer connection.
 //!
-//! [`Store`](super::Store) serialises every call on one connection, which
-//! a group commit holds for a whole batch; a request's authentication
-//! must not wait behind that. [`TokenLookup`] keeps a few read-only
-//! connections of its own on the same file: in WAL mode readers never
-//! wait for the writer, and each sees every committed change, so a
-//! revoked token stops working with the commit that revoked it. A lookup
-//! is one indexed query (`agents_token_hash`) on the token's SHA-256 plus a
-//! constant-time comparison of the digest: a few microseconds.
+//! [`Store`] serialises every call on one connection, which a group
+//! commit holds for a whole batch; a request's authentication must not
+//! wait behind that. [`TokenLookup`] keeps a few read-only connections of
+//! its own on the same file: in WAL mode readers never wait for the
+//! writer, and each sees every committed change, so a revoked token stops
+//! working with the commit that revoked it. A lookup is one indexed query
+//! (`agents_token_hash`) on the token's SHA-256 plus a constant-time
+//! comparison of the digest: a few microseconds. A token that is not
+//! current costs a second probe (`agents_previous_token_hash`): during a
+//! rotation grace the previous token is accepted until `grace_until` on
+//! the store's clock, and not a millisecond after
+//! ([`Credentials::accepts`], the one rule the store's own checks use).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use subtle::ConstantTimeEq;
 
+use super::Store;
+use super::agents::credentials::Credentials;
+use super::words::AuthState;
+use crate::clock::{Clock, Millis};
 use crate::error::{Error, ErrorCode, Result};
 use crate::token;
 
@@ -27,6 +35,7 @@ pub const CONNECTIONS: usize = 4;
 pub struct TokenLookup {
     conns: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for TokenLookup {
@@ -37,14 +46,39 @@ impl std::fmt::Debug for TokenLookup {
     }
 }
 
+/// The columns a lookup reads: the agent's name and its credentials.
+const LOOKUP_COLUMNS: &str = "name, token_hash, previous_token_hash, grace_until, recovery_token_hash, \
+                              recovery_expires_at, auth_state";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Credentials)> {
+    Ok((
+        r.get(0)?,
+        Credentials {
+            token_hash: r.get(1)?,
+            previous_token_hash: r.get(2)?,
+            grace_until: r.get(3)?,
+            recovery_token_hash: r.get(4)?,
+            recovery_expires_at: r.get(5)?,
+            auth_state: r.get(6)?,
+        },
+    ))
+}
+
 impl TokenLookup {
-    /// Opens [`CONNECTIONS`] read-only connections on the store at `path`,
-    /// which must exist and be migrated (open it with
-    /// [`Store::open`](super::Store::open) first).
+    /// Opens [`CONNECTIONS`] read-only connections on `store`'s file,
+    /// which [`Store::open`] has migrated, and takes the store's clock for
+    /// grace deadlines.
     ///
     /// Errors: [`ErrorCode::Internal`] or [`ErrorCode::CorruptStore`] when
     /// the file cannot be opened or read.
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(store: &Store) -> Result<Self> {
+        Self::open_path(store.path(), store.clock())
+    }
+
+    /// [`TokenLookup::open`] on the store file at `path` with `clock`.
+    ///
+    /// Errors: as [`TokenLookup::open`].
+    pub fn open_path(path: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
         let conns = (0..CONNECTIONS)
             .map(|_| {
                 let c = Connection::open_with_flags(
@@ -67,50 +101,68 @@ impl TokenLookup {
         Ok(Self {
             conns,
             next: AtomicUsize::new(0),
+            clock,
         })
     }
 
-    /// The name of the agent `token` belongs to.
+    /// The name of the agent `token` belongs to: its current token, or its
+    /// previous one while `rotation_grace` lasts (until `grace_until`,
+    /// exclusive, on the store's clock).
     ///
     /// Errors: [`ErrorCode::AuthFailed`] for a malformed or unknown token,
-    /// or an agent whose token is revoked (`revoked`, `recovery_pending`);
-    /// [`ErrorCode::Timeout`] or [`ErrorCode::Internal`] when the store
-    /// cannot be read.
+    /// a previous token past its grace, or an agent whose token is revoked
+    /// (`revoked`, `recovery_pending`); [`ErrorCode::Timeout`] or
+    /// [`ErrorCode::Internal`] when the store cannot be read.
     pub fn agent_for(&self, token: &str) -> Result<String> {
         let unknown = || {
             Error::new(
                 ErrorCode::AuthFailed,
-                "X-Agent-Token matches no agent; use the token register_agent returned (a lost token: the \
-                 operator runs `relay recover NAME`)",
+                "X-Agent-Token matches no agent; use the token register_agent (or `relay token issue`) returned \
+                 last: after a rotation the old one works only until its grace ends (a lost token: the operator \
+                 runs `relay token issue NAME`)",
             )
         };
         if !token.starts_with(token::PREFIX) || token.len() != token::PREFIX.len() + 43 {
             return Err(unknown());
         }
         let digest = token::hash(token);
-        let row: Option<(String, Vec<u8>, String)> = self.with_conn(|c| {
-            Ok(
-                c.prepare_cached("SELECT name, token_hash, auth_state FROM agents WHERE token_hash = ?1")?
-                    .query_row([&digest], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?,
-            )
+        let found = self.with_conn(|c| {
+            let current = c
+                .prepare_cached(&format!("SELECT {LOOKUP_COLUMNS} FROM agents WHERE token_hash = ?1"))?
+                .query_row([&digest], row)
+                .optional()?;
+            if current.is_some() {
+                return Ok(current);
+            }
+            Ok(c.prepare_cached(&format!(
+                "SELECT {LOOKUP_COLUMNS} FROM agents WHERE previous_token_hash = ?1"
+            ))?
+            .query_row([&digest], row)
+            .optional()?)
         })?;
-        let Some((name, stored, auth_state)) = row else {
+        let Some((name, creds)) = found else {
             return Err(unknown());
         };
-        if !bool::from(stored.ct_eq(&digest)) {
-            return Err(unknown());
+        // Only a grace (or a revocation the store wrote with the token
+        // still in place) depends on the time: read the clock only then.
+        let now: Millis = match creds.auth_state {
+            AuthState::Active => Millis::MIN,
+            _ => self.clock.now(),
+        };
+        if creds.accepts(&digest, now) {
+            return Ok(name);
         }
-        if matches!(auth_state.as_str(), "revoked" | "recovery_pending") {
-            return Err(Error::new(
-                ErrorCode::AuthFailed,
-                format!(
-                    "agent {name:?} has its token revoked ({auth_state}); re-register with its recovery token, \
-                     or ask the operator to run `relay recover {name}`"
-                ),
-            ));
+        let state = creds.state_at(now);
+        if state.may_act() {
+            return Err(unknown()); // a previous token past its grace
         }
-        Ok(name)
+        Err(Error::new(
+            ErrorCode::AuthFailed,
+            format!(
+                "agent {name:?} has its token revoked ({state}); re-register with its recovery token, \
+                 or ask the operator to run `relay token issue {name}`"
+            ),
+        ))
     }
 
     /// Runs `f` on a free connection (or waits for the next in turn).
@@ -157,7 +209,7 @@ mod tests {
         let (_dir, store) = store();
         let alice = register(&store, "alice");
         let bob = register(&store, "bob");
-        let lookup = TokenLookup::open(store.path()).unwrap();
+        let lookup = TokenLookup::open(&store).unwrap();
         assert_eq!(lookup.agent_for(&alice).unwrap(), "alice");
         assert_eq!(lookup.agent_for(&bob).unwrap(), "bob");
         for bad in [
@@ -174,7 +226,7 @@ mod tests {
     fn a_revoked_or_recovered_token_stops_working_at_once() {
         let (_dir, store) = store();
         let alice = register(&store, "alice");
-        let lookup = TokenLookup::open(store.path()).unwrap();
+        let lookup = TokenLookup::open(&store).unwrap();
         assert!(lookup.agent_for(&alice).is_ok());
         store
             .write(|tx, _| {
