@@ -369,7 +369,7 @@ are dropped. Errors: NOT_FOUND, NOT_PARTY.",
         description: "Replace your agent token (rly_...) with a new one, returned once: store it where your HTTP \
 client reads its X-Agent-Token. The old token keeps working for grace_seconds (default 300) so running clients \
 can switch without downtime. An agent with the admin capability may rotate another agent's token (target). \
-Errors: CAP_DENIED, NOT_FOUND, VALIDATION, INVALID_STATE (the agent is revoked).",
+Errors: CAP_DENIED, NOT_FOUND, VALIDATION, INVALID_STATE (the agent is revoked or waits for recovery).",
         schema: schema::<args::RotateToken>,
         read_only: false,
         anonymous: false,
@@ -379,7 +379,8 @@ Errors: CAP_DENIED, NOT_FOUND, VALIDATION, INVALID_STATE (the agent is revoked).
         description: "Revoke an agent's token at once (needs admin): its next call on any transport fails with \
 AUTH_FAILED and its HTTP sessions are closed. Its mail and tasks stay. By default a one-time recovery token is \
 returned to you: hand it to the agent's operator, and register_agent with it re-registers the name with a fresh \
-token. Errors: CAP_DENIED, NOT_FOUND, INVALID_STATE (already revoked).",
+token. Errors: CAP_DENIED, NOT_FOUND, INVALID_STATE (already revoked), VALIDATION (your own token: rotate it \
+with grace_seconds 0 instead).",
         schema: schema::<args::RevokeToken>,
         read_only: false,
         anonymous: false,
