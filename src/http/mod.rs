@@ -100,7 +100,7 @@ impl Hub {
                 receipts::layer,
             ))
             .layer(axum::middleware::from_fn_with_state(access.clone(), access::guard))
-            .merge(endpoints::routes(access.clone()));
+            .merge(endpoints::routes_until(access.clone(), rmcp_stop.clone()));
         Ok(Self {
             listener,
             app,
