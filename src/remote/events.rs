@@ -162,7 +162,7 @@ pub enum Refused {
 /// Errors: [`Refused`] (access refused, not an event stream): retrying
 /// would not help.
 pub async fn follow(spec: Follow, mut each: impl FnMut(Event) -> bool) -> anyhow::Result<()> {
-    let client = super::http_client(CONNECT_TIMEOUT, None, "relay-tail")?;
+    let client = super::hub_client(&spec.hub, CONNECT_TIMEOUT, None, "relay-tail")?;
     let mut start = spec.start;
     let mut pause = RETRY_MIN;
     let mut warned = false;

@@ -338,6 +338,31 @@ impl Target {
 ///
 /// Errors: the TLS backend cannot start.
 pub fn http_client(connect: Duration, total: Option<Duration>, agent: &str) -> anyhow::Result<reqwest::Client> {
+    client_builder(connect, total, agent)
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+/// [`http_client`] for a hub at `hub`: for a plain `http://` hub without
+/// the platform's TLS roots, whose loading costs tens of milliseconds
+/// (the hook's budget; no certificate is ever checked over plain HTTP and
+/// redirects are not followed).
+///
+/// Errors: the TLS backend cannot start.
+pub fn hub_client(
+    hub: &Endpoints,
+    connect: Duration,
+    total: Option<Duration>,
+    agent: &str,
+) -> anyhow::Result<reqwest::Client> {
+    let mut builder = client_builder(connect, total, agent);
+    if hub.mcp.scheme() == "http" {
+        builder = builder.tls_certs_only(Vec::new());
+    }
+    builder.build().context("cannot build the HTTP client")
+}
+
+fn client_builder(connect: Duration, total: Option<Duration>, agent: &str) -> reqwest::ClientBuilder {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(connect)
         .redirect(reqwest::redirect::Policy::none())
@@ -346,7 +371,7 @@ pub fn http_client(connect: Duration, total: Option<Duration>, agent: &str) -> a
     if let Some(total) = total {
         builder = builder.timeout(total);
     }
-    builder.build().context("cannot build the HTTP client")
+    builder
 }
 
 /// A `/health` report, classified (SPEC §7 `GET /health`).

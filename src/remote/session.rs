@@ -95,7 +95,7 @@ impl HubSession {
         subscribe: Option<String>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
-            http: super::http_client(CONNECT_TIMEOUT, None, "relay")?,
+            http: super::hub_client(&hub, CONNECT_TIMEOUT, None, "relay")?,
             hub,
             token,
             secret,
