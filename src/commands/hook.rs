@@ -275,8 +275,9 @@ struct RemoteCursor {
 struct RemoteInbox {
     /// (message id, sender), oldest first.
     messages: Vec<(i64, String)>,
-    /// Unread messages beyond the page.
-    more_unread: i64,
+    /// Unread messages in all (the page's and beyond: the inbox is a peek,
+    /// so its `unread_remaining` counts the page too).
+    unread: i64,
     /// Open task ids.
     tasks: Vec<i64>,
 }
@@ -317,7 +318,7 @@ fn remote(args: &HookArgs, input: &Value, agent: &str, target: &Target) -> anyho
                 }
             }
             let pending = crate::store::inbox::Pending {
-                unread: inbox.messages.len() as i64 + inbox.more_unread,
+                unread: inbox.unread,
                 senders,
                 open_tasks: inbox.tasks.clone(),
             };
@@ -387,7 +388,7 @@ async fn read_inbox(target: &Target, agent: &str, token: &crate::remote::Credent
         .and_then(|r| r["contents"][0]["text"].as_str())
         .with_context(|| format!("the hub did not return the inbox: {}", answer.why()))?;
     let view: Value = serde_json::from_str(text)?;
-    let messages = view["messages"]
+    let messages: Vec<(i64, String)> = view["messages"]
         .as_array()
         .map(|a| {
             a.iter()
@@ -399,9 +400,13 @@ async fn read_inbox(target: &Target, agent: &str, token: &crate::remote::Credent
         .as_array()
         .map(|a| a.iter().filter_map(|t| t["id"].as_i64()).collect())
         .unwrap_or_default();
+    let unread = view["unread_remaining"]
+        .as_i64()
+        .unwrap_or(0)
+        .max(messages.len() as i64);
     Ok(RemoteInbox {
         messages,
-        more_unread: view["unread_remaining"].as_i64().unwrap_or(0),
+        unread,
         tasks,
     })
 }
