@@ -51,7 +51,7 @@ pub fn run(args: &WorkerArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
                 Some(inbox),
             )?;
             tracing::info!(hub = %target.hub.base, agent = %args.agent, "working for the hub");
-            worker::Backend::Hub(Arc::new(session))
+            worker::Backend::Hub(Arc::new(worker::backend::HubTasks::new(session)))
         }
         None => worker::Backend::Local(Arc::new(settings.open_store()?)),
     };

@@ -5,7 +5,7 @@
 //! | call | local store | hub (MCP tools, 2025-11-25 session) |
 //! |---|---|---|
 //! | bind | `bind_worker` (registers NAME with `tasks` if new) | `health_check`: the token must name NAME (registering is `relay pair`'s job) |
-//! | next task | `next_task` (priority, then id) | `get_tasks` role assigned, status posted; the same order |
+//! | next task | `next_task` (priority, then id) | `get_tasks` role assigned, status posted, in the same order; the page is kept for [`HUB_PAGE_TTL`] and tried in turn (a task another worker took fails `accept` with `INVALID_STATE` and the next is tried) |
 //! | accept, heartbeat, complete, fail, release | `update_task` | `update_task` with the same arguments and fencing token |
 //! | park (shutdown, write task) | `park_task` → `needs_recovery` now | no tool parks: heartbeats stop and the hub parks the task when its lease ends (`needs_recovery`, never re-run) |
 //! | idle wait | [`super::POLL_INTERVAL`] | `notifications/resources/updated` for `relay://inbox/NAME`, or [`HUB_POLL`] |
@@ -31,6 +31,33 @@ use crate::store::{Caller, Limits, Store, Transport};
 pub const HUB_POLL: Duration = Duration::from_secs(2);
 /// Posted tasks one `get_tasks` looks at (the tool's maximum).
 pub const HUB_PAGE: u32 = 100;
+/// How long a page of posted tasks is tried before the hub is asked
+/// again, in milliseconds: a busy worker does one `get_tasks` per page,
+/// not per task, and a newer critical task waits at most this long.
+pub const HUB_PAGE_TTL: Duration = Duration::from_millis(1000);
+
+/// A worker's hub: its MCP session and the page of posted tasks it is
+/// working through.
+#[derive(Debug)]
+pub struct HubTasks {
+    session: HubSession,
+    page: tokio::sync::Mutex<(std::collections::VecDeque<Task>, Option<tokio::time::Instant>)>,
+}
+
+impl HubTasks {
+    /// Tasks at the hub `session` reaches.
+    pub fn new(session: HubSession) -> Self {
+        Self {
+            session,
+            page: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The session.
+    pub fn session(&self) -> &HubSession {
+        &self.session
+    }
+}
 
 /// A worker's backend.
 #[derive(Debug, Clone)]
@@ -38,7 +65,7 @@ pub enum Backend {
     /// This machine's store.
     Local(Arc<Store>),
     /// A hub, through one MCP session as the worker's agent.
-    Hub(Arc<HubSession>),
+    Hub(Arc<HubTasks>),
 }
 
 fn caller(agent: &str) -> Caller<'_> {
@@ -73,7 +100,8 @@ impl Backend {
                     .await
                     .map(drop)
             }
-            Self::Hub(hub) => {
+            Self::Hub(tasks) => {
+                let hub = tasks.session();
                 let out = hub.call("health_check", json!({})).await?;
                 match out["agent"]["name"].as_str() {
                     Some(name) if name == agent => Ok(()),
@@ -103,19 +131,26 @@ impl Backend {
                 blocking(store, move |s| s.next_task(caller(&agent))).await
             }
             Self::Hub(hub) => {
-                let out = hub
-                    .call(
-                        "get_tasks",
-                        json!({ "role": "assigned", "status": "posted", "limit": HUB_PAGE }),
-                    )
-                    .await?;
-                let mut tasks = out["tasks"]
-                    .as_array()
-                    .map(|a| a.iter().map(task_from_json).collect::<Result<Vec<_>>>())
-                    .transpose()?
-                    .unwrap_or_default();
-                tasks.retain(|t| t.state == TaskState::Posted);
-                Ok(tasks.into_iter().min_by_key(|t| (priority_rank(t.priority), t.id)))
+                let mut page = hub.page.lock().await;
+                let fresh = page.1.is_some_and(|at| at.elapsed() < HUB_PAGE_TTL);
+                if !fresh || page.0.is_empty() {
+                    let out = hub
+                        .session
+                        .call(
+                            "get_tasks",
+                            json!({ "role": "assigned", "status": "posted", "limit": HUB_PAGE }),
+                        )
+                        .await?;
+                    let mut tasks = out["tasks"]
+                        .as_array()
+                        .map(|a| a.iter().map(task_from_json).collect::<Result<Vec<_>>>())
+                        .transpose()?
+                        .unwrap_or_default();
+                    tasks.retain(|t| t.state == TaskState::Posted);
+                    tasks.sort_by_key(|t| (priority_rank(t.priority), t.id));
+                    *page = (tasks.into(), Some(tokio::time::Instant::now()));
+                }
+                Ok(page.0.pop_front())
             }
         }
     }
@@ -154,7 +189,7 @@ impl Backend {
                 if let Some(f) = fencing_token {
                     args["fencing_token"] = f.into();
                 }
-                let out = hub.call("update_task", args).await?;
+                let out = hub.session.call("update_task", args).await?;
                 task_from_json(&out["task"])
             }
         }
@@ -212,7 +247,7 @@ impl Backend {
         match self {
             Self::Local(_) => tokio::time::sleep(super::POLL_INTERVAL).await,
             Self::Hub(hub) => {
-                let _ = tokio::time::timeout(HUB_POLL, hub.wake().notified()).await;
+                let _ = tokio::time::timeout(HUB_POLL, hub.session.wake().notified()).await;
             }
         }
     }
@@ -220,7 +255,7 @@ impl Backend {
     /// Ends the hub session (nothing for the store).
     pub async fn close(&self) {
         if let Self::Hub(hub) = self {
-            hub.close().await;
+            hub.session.close().await;
         }
     }
 }
