@@ -337,7 +337,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
         'relay;pair' {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The agent name to register at the hub for this machine')
             [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'Its role')
-            [CompletionResult]::new('--capabilities', '--capabilities', [CompletionResultType]::ParameterName, 'Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels)')
+            [CompletionResult]::new('--capabilities', '--capabilities', [CompletionResultType]::ParameterName, 'Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels) [default: tasks, so `relay worker` can run its tasks]')
             [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'One line on what the agent does')
             [CompletionResult]::new('--secret-file', '--secret-file', [CompletionResultType]::ParameterName, 'File holding the hub secret [default: env RELAY_HTTP_SECRET]')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')

@@ -313,7 +313,7 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;pair'= {
             cand --name 'The agent name to register at the hub for this machine'
             cand --role 'Its role'
-            cand --capabilities 'Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels)'
+            cand --capabilities 'Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels) [default: tasks, so `relay worker` can run its tasks]'
             cand --description 'One line on what the agent does'
             cand --secret-file 'File holding the hub secret [default: env RELAY_HTTP_SECRET]'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'

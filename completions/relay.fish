@@ -219,7 +219,7 @@ complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subco
 complete -c relay -n "__fish_relay_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c relay -n "__fish_relay_using_subcommand pair" -l name -d 'The agent name to register at the hub for this machine' -r
 complete -c relay -n "__fish_relay_using_subcommand pair" -l role -d 'Its role' -r
-complete -c relay -n "__fish_relay_using_subcommand pair" -l capabilities -d 'Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels)' -r
+complete -c relay -n "__fish_relay_using_subcommand pair" -l capabilities -d 'Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels) [default: tasks, so `relay worker` can run its tasks]' -r
 complete -c relay -n "__fish_relay_using_subcommand pair" -l description -d 'One line on what the agent does' -r
 complete -c relay -n "__fish_relay_using_subcommand pair" -l secret-file -d 'File holding the hub secret [default: env RELAY_HTTP_SECRET]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand pair" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F

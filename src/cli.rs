@@ -526,7 +526,7 @@ pub struct PairArgs {
     #[arg(long, value_name = "ROLE")]
     pub role: Option<String>,
 
-    /// Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels).
+    /// Its capabilities, comma-separated (a hub grants an anonymous registration only tasks, broadcast, channels) [default: tasks, so `relay worker` can run its tasks].
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub capabilities: Vec<String>,
 

@@ -9,20 +9,43 @@
 //! The cursor moves only after the hook's output was written to stdout:
 //! a hook killed, or whose stdout is gone, before that reports the same
 //! news again next time (at-least-once, like `get_messages`).
+//!
+//! **Remote** (`--hub URL`, or the agent paired by `relay pair`; no store
+//! on this machine): one HTTP exchange, a 2026-07-28 stateless
+//! `resources/read` of `relay://inbox/NAME` (unread mail and open tasks;
+//! reading marks nothing read) with the agent's token, and a cursor file
+//! under the config dir (`hook-cursors/NAME.json`, 0600: the newest
+//! message id and the open task ids already reported) instead of the
+//! store's `hook_cursors` table. It reports new mail (count, senders) and
+//! newly assigned tasks; the local hook's "task you posted finished",
+//! "cancelled" and channel posts come from the outbox, which the inbox
+//! does not show. Connecting may take [`REMOTE_CONNECT_TIMEOUT`], the
+//! whole exchange [`REMOTE_TIMEOUT`]; an unreachable or refusing hub
+//! prints nothing (exit 0, a debug log only).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::cli::{GlobalArgs, HookArgs};
 use crate::config::Settings;
+use crate::remote::Target;
+use crate::remote::pairing;
 use crate::store::Store;
 use crate::store::events::Event;
 use crate::store::events::Kind;
 
 /// Largest hook input read from stdin, in bytes.
 const MAX_INPUT: u64 = 1024 * 1024;
+/// How long the remote hook waits to connect to the hub (TCP and TLS), in
+/// milliseconds (250): on loopback or a LAN a connection takes well under
+/// 1 ms, and a hub that is down answers a refusal at once.
+pub const REMOTE_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long the remote hook's whole exchange may take, in milliseconds
+/// (1,000); then it prints nothing and exits 0.
+pub const REMOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// Runs the hook; never fails (errors go to stderr at debug level only).
 pub fn run(args: &HookArgs, global: &GlobalArgs) -> ExitCode {
@@ -40,8 +63,38 @@ struct Output {
     cursor: i64,
 }
 
+/// The hook's event (Claude Code hooks reference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HookEvent {
+    SessionStart,
+    PostToolUse,
+    Stop,
+}
+
+impl HookEvent {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "session-start" | "SessionStart" => Some(Self::SessionStart),
+            "post-tool-use" | "PostToolUse" => Some(Self::PostToolUse),
+            "stop" | "Stop" => Some(Self::Stop),
+            _ => None,
+        }
+    }
+}
+
 fn deliver(args: &HookArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let Some(out) = output(args, global)? else {
+    let mut raw = String::new();
+    let _ = std::io::stdin().take(MAX_INPUT).read_to_string(&mut raw);
+    let input: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    let Some(agent) = args.agent.as_deref().filter(|a| !a.is_empty()) else {
+        return Ok(());
+    };
+    crate::store::validate::agent_name(agent)?;
+    let dir = pairing::config_dir(global.config.as_deref())?;
+    if let Some(target) = Target::resolve(&args.remote, Some(agent), &dir)? {
+        return remote(args, &input, agent, &target);
+    }
+    let Some(out) = output(args, global, &input, agent)? else {
         return Ok(());
     };
     if let Some(json) = &out.json {
@@ -52,34 +105,31 @@ fn deliver(args: &HookArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn output(args: &HookArgs, global: &GlobalArgs) -> anyhow::Result<Option<Output>> {
-    let mut raw = String::new();
-    let _ = std::io::stdin().take(MAX_INPUT).read_to_string(&mut raw);
-    let input: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-    let Some(agent) = args.agent.as_deref().filter(|a| !a.is_empty()) else {
-        return Ok(None);
-    };
+fn output(args: &HookArgs, global: &GlobalArgs, input: &Value, agent: &str) -> anyhow::Result<Option<Output>> {
     let settings = Settings::resolve(global)?;
     if !settings.db.exists() {
         return Ok(None); // nothing was ever stored: nothing is new
     }
     let store = settings.open_store()?;
     let latest = store.latest_event_id()?;
-    let (json, cursor) = match args.event.as_str() {
-        "session-start" | "SessionStart" => {
+    let Some(event) = HookEvent::parse(&args.event) else {
+        return Ok(None);
+    };
+    let (json, cursor) = match event {
+        HookEvent::SessionStart => {
             // What waits now is reported from the store's state; the
             // cursor skips the history that state already covers.
             let pending = store.pending(agent)?;
             let json = pending_text(&pending).map(|text| context("SessionStart", &text));
             (json, latest)
         }
-        "post-tool-use" | "PostToolUse" => {
+        HookEvent::PostToolUse => {
             let Some((text, cursor)) = news(&store, agent, latest)? else {
                 return Ok(None);
             };
             (text.map(|text| context("PostToolUse", &text)), cursor)
         }
-        "stop" | "Stop" => {
+        HookEvent::Stop => {
             // Claude is already continuing because of a stop hook: let it stop.
             if input.get("stop_hook_active").and_then(Value::as_bool) == Some(true) {
                 return Ok(None);
@@ -91,7 +141,6 @@ fn output(args: &HookArgs, global: &GlobalArgs) -> anyhow::Result<Option<Output>
                 .map(|text| json!({ "decision": "block", "reason": format!("{text} Deal with it before you stop.") }));
             (json, cursor)
         }
-        _ => return Ok(None),
     };
     Ok(Some(Output {
         store,
@@ -207,4 +256,157 @@ fn pending_text(p: &crate::store::inbox::Pending) -> Option<String> {
         "relay: you have {}. Read them with get_messages and get_tasks.",
         parts.join(" and ")
     ))
+}
+
+/// What the remote hook already reported for one agent at one hub
+/// (`hook-cursors/NAME.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RemoteCursor {
+    /// The hub's base URL: a cursor of another hub starts over.
+    hub: String,
+    /// The newest message id reported.
+    message_id: i64,
+    /// The open tasks reported (assigned to the agent, not finished).
+    tasks: Vec<i64>,
+}
+
+/// The inbox as the hub shows it (`relay://inbox/NAME`), reduced to ids
+/// and senders.
+struct RemoteInbox {
+    /// (message id, sender), oldest first.
+    messages: Vec<(i64, String)>,
+    /// Unread messages in all (the page's and beyond: the inbox is a peek,
+    /// so its `unread_remaining` counts the page too).
+    unread: i64,
+    /// Open task ids.
+    tasks: Vec<i64>,
+}
+
+fn remote(args: &HookArgs, input: &Value, agent: &str, target: &Target) -> anyhow::Result<()> {
+    let Some(event) = HookEvent::parse(&args.event) else {
+        return Ok(());
+    };
+    if event == HookEvent::Stop && input.get("stop_hook_active").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
+    }
+    let token = target.require_token(agent)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let inbox = runtime.block_on(read_inbox(target, agent, token))?;
+    let path = pairing::hook_cursor_path(&target.config_dir, agent);
+    let saved: RemoteCursor = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|c: &RemoteCursor| c.hub == target.hub.base)
+        .unwrap_or_default();
+    let next = RemoteCursor {
+        hub: target.hub.base.clone(),
+        message_id: inbox
+            .messages
+            .iter()
+            .map(|m| m.0)
+            .max()
+            .unwrap_or(0)
+            .max(saved.message_id),
+        tasks: inbox.tasks.clone(),
+    };
+    let json = match event {
+        HookEvent::SessionStart => {
+            let mut senders: Vec<String> = Vec::new();
+            for (_, from) in &inbox.messages {
+                if !senders.contains(from) && senders.len() < 5 {
+                    senders.push(from.clone());
+                }
+            }
+            let pending = crate::store::inbox::Pending {
+                unread: inbox.unread,
+                senders,
+                open_tasks: inbox.tasks.clone(),
+            };
+            pending_text(&pending).map(|text| context("SessionStart", &text))
+        }
+        HookEvent::PostToolUse | HookEvent::Stop => {
+            let as_event = |kind: Kind, actor: Option<String>, id: i64| Event {
+                id: 0,
+                kind,
+                target: Some(agent.to_owned()),
+                actor,
+                subject_id: Some(id),
+                channel: None,
+                created_at: String::new(),
+            };
+            let mut news: Vec<Event> = inbox
+                .messages
+                .iter()
+                .filter(|(id, _)| *id > saved.message_id)
+                .map(|(id, from)| as_event(Kind::Message, Some(from.clone()), *id))
+                .collect();
+            let mut fresh: Vec<i64> = inbox
+                .tasks
+                .iter()
+                .copied()
+                .filter(|t| !saved.tasks.contains(t))
+                .collect();
+            fresh.sort_unstable();
+            news.extend(fresh.into_iter().map(|id| as_event(Kind::TaskPosted, None, id)));
+            let text = summary(&news);
+            if event == HookEvent::Stop {
+                text.map(
+                    |text| json!({ "decision": "block", "reason": format!("{text} Deal with it before you stop.") }),
+                )
+            } else {
+                text.map(|text| context("PostToolUse", &text))
+            }
+        }
+    };
+    if let Some(json) = &json {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{json}").and_then(|()| stdout.flush())?;
+    }
+    if next != saved {
+        pairing::write_private(&path, serde_json::to_string(&next)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// One stateless `resources/read` of the agent's inbox.
+async fn read_inbox(target: &Target, agent: &str, token: &crate::remote::Credential) -> anyhow::Result<RemoteInbox> {
+    let client = crate::remote::hub_client(&target.hub, REMOTE_CONNECT_TIMEOUT, Some(REMOTE_TIMEOUT), "relay-hook")?;
+    let uri = format!("relay://inbox/{agent}");
+    let answer = crate::remote::post(
+        &client,
+        &target.hub,
+        "relay-hook",
+        "resources/read",
+        Some(&uri),
+        json!({ "uri": uri }),
+        target.secret.as_ref().map(|s| s.expose()),
+        Some(token.expose()),
+    )
+    .await?;
+    let text = answer
+        .result()
+        .and_then(|r| r["contents"][0]["text"].as_str())
+        .with_context(|| format!("the hub did not return the inbox: {}", answer.why()))?;
+    let view: Value = serde_json::from_str(text)?;
+    let messages: Vec<(i64, String)> = view["messages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| Some((m["id"].as_i64()?, m["from"].as_str().unwrap_or("?").to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tasks = view["open_tasks"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t["id"].as_i64()).collect())
+        .unwrap_or_default();
+    let unread = view["unread_remaining"]
+        .as_i64()
+        .unwrap_or(0)
+        .max(messages.len() as i64);
+    Ok(RemoteInbox {
+        messages,
+        unread,
+        tasks,
+    })
 }

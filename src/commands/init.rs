@@ -116,48 +116,15 @@ fn hub_serve_args(hub_url: &str, transport: Transport) -> anyhow::Result<Vec<Str
     Ok(args)
 }
 
-/// Each agent's MCP client talks to the hub at `url`, naming itself with
-/// `X-Agent-Token` taken from `RELAY_TOKEN` (and, for a hub off loopback,
-/// the hub secret from `RELAY_HTTP_SECRET`), in each client's own syntax
-/// for a variable in a header:
-///
-/// - Claude Code (`.mcp.json`): `${VAR}` in `headers` (Claude Code docs,
-///   MCP, "Environment variable expansion in .mcp.json").
-/// - Codex (`config.toml`): `env_http_headers` maps a header to the
-///   variable that holds its value; `bearer_token_env_var` sends
-///   `Authorization: Bearer` (Codex docs, MCP, streamable HTTP servers).
-/// - Cursor (`mcp.json`): `${env:VAR}` in `headers` (Cursor docs, MCP,
-///   config interpolation).
-///
-/// `hub_running` leaves out how to start the hub (`both`: this
+/// Each agent's MCP client talks to the hub at `url` ([`HttpConfigs`];
+/// for a hub off loopback with the hub secret too), after how to start
+/// the hub and how to get a token. `hub_running` leaves out how to start the hub (`both`: this
 /// terminal's client starts it).
 fn http_snippets(agent: &str, url: &str, hub_running: bool) -> anyhow::Result<String> {
     let parsed = super::doctor::remote::Endpoints::parse(url)?;
     let secret = !parsed.loopback;
     let url = parsed.mcp.as_str();
-    let json_headers = |expand: &dyn Fn(&str) -> String| {
-        let mut headers = serde_json::Map::new();
-        headers.insert("X-Agent-Token".into(), expand(TOKEN_VAR).into());
-        if secret {
-            headers.insert("Authorization".into(), format!("Bearer {}", expand(SECRET_VAR)).into());
-        }
-        serde_json::Value::Object(headers)
-    };
-    let claude = serde_json::json!({ "mcpServers": { "relay": {
-        "type": "http",
-        "url": url,
-        "headers": json_headers(&|v| format!("${{{v}}}")),
-    }}});
-    let cursor = serde_json::json!({ "mcpServers": { "relay": {
-        "url": url,
-        "headers": json_headers(&|v| format!("${{env:{v}}}")),
-    }}});
-    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).expect("JSON serialises");
-    let codex_secret = if secret {
-        format!("bearer_token_env_var = \"{SECRET_VAR}\"\n")
-    } else {
-        String::new()
-    };
+    let configs = HttpConfigs::new(url, secret);
     let mut out = String::new();
     if !hub_running {
         let serve = hub_serve_args(url, Transport::Http)?.join(" ");
@@ -184,8 +151,9 @@ fn http_snippets(agent: &str, url: &str, hub_running: bool) -> anyhow::Result<St
         String::new()
     };
     out.push_str(&format!(
-        "Each agent needs its own token, shown once: register its name over HTTP (no token needed yet) and keep the \
-         reply's \"token\":\n  curl -s {url} -H 'Content-Type: application/json' -H 'Accept: application/json, \
+        "Each agent needs its own token, shown once: on its machine run `relay pair {} --name {agent}` (it keeps the \
+         token in a 0600 file), or register its name over HTTP (no token needed yet) and keep the reply's \"token\":\n  \
+         curl -s {url} -H 'Content-Type: application/json' -H 'Accept: application/json, \
          text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: \
          register_agent'{secret_header} -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":\
          {{\"name\":\"register_agent\",\"arguments\":{{\"name\":\"{agent}\"}},\"_meta\":{{\"io.modelcontextprotocol/\
@@ -193,22 +161,95 @@ fn http_snippets(agent: &str, url: &str, hub_running: bool) -> anyhow::Result<St
          \"io.modelcontextprotocol/clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}}}'\n\
          (or call register_agent from any MCP client connected without a token). Then export {TOKEN_VAR}=<token> \
          {}in the environment your MCP client starts from.\n\n",
+        parsed.base,
         if secret {
             format!("and {SECRET_VAR}=<the hub secret> ")
         } else {
             String::new()
         }
     ));
+    out.push_str(&configs.text());
     out.push_str(&format!(
-        "Claude Code (.mcp.json in your project):\n{}\n\n\
-         Codex (~/.codex/config.toml):\n[mcp_servers.relay]\nurl = \"{url}\"\n\
-         env_http_headers = {{ \"X-Agent-Token\" = \"{TOKEN_VAR}\" }}\n{codex_secret}\n\
-         Cursor (.cursor/mcp.json or ~/.cursor/mcp.json):\n{}\n\n\
-         Check the hub and the token: {TOKEN_VAR}=<token> relay doctor --remote {url}\n",
-        pretty(&claude),
-        pretty(&cursor),
+        "\nCheck the hub and the token: {TOKEN_VAR}=<token> relay doctor --remote {url}\n"
     ));
     Ok(out)
+}
+
+/// The HTTP MCP client configs for one hub endpoint: each client talks to
+/// the hub at `url`, naming itself with `X-Agent-Token` taken from
+/// `RELAY_TOKEN` (and, with `secret`, the hub secret from
+/// `RELAY_HTTP_SECRET` as `Authorization: Bearer`), in each client's own
+/// syntax for a variable in a header:
+///
+/// - Claude Code (`.mcp.json`): `${VAR}` in `headers` (Claude Code docs,
+///   MCP, "Environment variable expansion in .mcp.json").
+/// - Codex (`config.toml`): `env_http_headers` maps a header to the
+///   variable that holds its value; `bearer_token_env_var` sends
+///   `Authorization: Bearer` (Codex docs, MCP, streamable HTTP servers).
+/// - Cursor (`mcp.json`): `${env:VAR}` in `headers` (Cursor docs, MCP,
+///   config interpolation).
+///
+/// No token or secret is ever written into a config: only the variables'
+/// names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfigs {
+    /// Claude Code's `.mcp.json`.
+    pub claude_code: serde_json::Value,
+    /// Codex's `~/.codex/config.toml` table (TOML text).
+    pub codex: String,
+    /// Cursor's `mcp.json`.
+    pub cursor: serde_json::Value,
+}
+
+impl HttpConfigs {
+    /// The configs for the MCP endpoint `url` (`http://HOST:PORT/mcp`);
+    /// `secret`: send the hub secret too.
+    pub fn new(url: &str, secret: bool) -> Self {
+        let json_headers = |expand: &dyn Fn(&str) -> String| {
+            let mut headers = serde_json::Map::new();
+            headers.insert("X-Agent-Token".into(), expand(TOKEN_VAR).into());
+            if secret {
+                headers.insert("Authorization".into(), format!("Bearer {}", expand(SECRET_VAR)).into());
+            }
+            serde_json::Value::Object(headers)
+        };
+        let claude_code = serde_json::json!({ "mcpServers": { "relay": {
+            "type": "http",
+            "url": url,
+            "headers": json_headers(&|v| format!("${{{v}}}")),
+        }}});
+        let cursor = serde_json::json!({ "mcpServers": { "relay": {
+            "url": url,
+            "headers": json_headers(&|v| format!("${{env:{v}}}")),
+        }}});
+        let codex_secret = if secret {
+            format!("bearer_token_env_var = \"{SECRET_VAR}\"\n")
+        } else {
+            String::new()
+        };
+        let codex = format!(
+            "[mcp_servers.relay]\nurl = \"{url}\"\nenv_http_headers = {{ \"X-Agent-Token\" = \"{TOKEN_VAR}\" }}\n{codex_secret}"
+        );
+        Self {
+            claude_code,
+            codex,
+            cursor,
+        }
+    }
+
+    /// The three configs as text to paste, each under its client's name
+    /// and file.
+    pub fn text(&self) -> String {
+        let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).expect("JSON serialises");
+        format!(
+            "Claude Code (.mcp.json in your project):\n{}\n\n\
+             Codex (~/.codex/config.toml):\n{}\n\
+             Cursor (.cursor/mcp.json or ~/.cursor/mcp.json):\n{}\n",
+            pretty(&self.claude_code),
+            self.codex,
+            pretty(&self.cursor),
+        )
+    }
 }
 
 /// Each agent's MCP client starts `relay serve [serve_args] --agent NAME`

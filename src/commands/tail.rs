@@ -1,5 +1,11 @@
 //! `relay tail`: a live stream of relay events for the operator. Reads the
 //! `events` outbox from its own cursor, woken by the store's file watch.
+//!
+//! With `--hub URL` (or, with `--agent`, that agent's pairing) it follows
+//! the hub's `GET /api/events` instead ([`crate::remote::events`]; the
+//! hub secret from `--secret-file` or `RELAY_HTTP_SECRET`), reconnecting
+//! with `Last-Event-ID` after the hub restarts: no event is missed or
+//! printed twice. The lines are the same.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -16,18 +22,52 @@ use crate::watch::{FALLBACK_POLL, commit_visible};
 
 /// Follows the outbox until interrupted (or stdout closes).
 ///
-/// Errors (exit 2): the store cannot be opened.
+/// Errors (exit 2): the store cannot be opened; remote: a bad URL, an
+/// unreadable secret file; the hub refuses the secret or is not a relay
+/// hub (exit 1).
 pub fn run(args: &TailArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     if let Some(agent) = &args.agent {
         crate::store::validate::agent_name(agent)?;
     }
-    let store = Arc::new(settings.open_store()?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let dir = crate::remote::pairing::config_dir(settings.config_file.as_deref())?;
+    if let Some(target) = crate::remote::Target::resolve(&args.remote, args.agent.as_deref(), &dir)? {
+        return runtime.block_on(follow_hub(target, args.clone()));
+    }
+    let store = Arc::new(settings.open_store()?);
     runtime.block_on(follow(store, settings.db.clone(), args.clone()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn follow_hub(target: crate::remote::Target, args: TailArgs) -> anyhow::Result<ExitCode> {
+    use crate::remote::events::{Follow, Refused, Start, follow};
+    let spec = Follow {
+        hub: target.hub,
+        secret: target.secret,
+        agent: args.agent.clone(),
+        start: Start::Last(args.last),
+    };
+    let followed = follow(spec, |event| {
+        let text = if args.json {
+            serde_json::to_string(&event).unwrap_or_default()
+        } else {
+            line(&event)
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}").and_then(|()| out.flush()).is_ok()
+    })
+    .await;
+    match followed {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            eprintln!("relay: error: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn follow(store: Arc<Store>, db: std::path::PathBuf, args: TailArgs) -> anyhow::Result<()> {

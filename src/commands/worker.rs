@@ -1,4 +1,6 @@
-//! `relay worker`: the headless task runner (SPEC §4 Workers).
+//! `relay worker`: the headless task runner (SPEC §4 Workers), on the
+//! local store or, with `--hub URL` or a pairing of `--agent` (`relay
+//! pair`), at a hub over MCP (SPEC §7) without touching any store here.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -15,7 +17,8 @@ use crate::worker::{self, Config, Executor};
 /// (or, with `--json`, a JSON object) per finished task on stdout.
 ///
 /// Errors (exit 2): a bad executor/command combination, the store cannot
-/// be opened, the agent cannot be bound.
+/// be opened, the agent cannot be bound; remote: no token (pointing at
+/// `relay pair`), the hub refuses the token or cannot be reached at start.
 pub fn run(args: &WorkerArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let executor = match (args.executor, args.command.split_first()) {
         (None | Some(ExecutorKind::Shell), Some((program, rest))) => Executor::Shell {
@@ -35,7 +38,23 @@ pub fn run(args: &WorkerArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
-    let store = Arc::new(settings.open_store()?);
+    crate::store::validate::agent_name(&args.agent)?;
+    let config_dir = crate::remote::pairing::config_dir(settings.config_file.as_deref())?;
+    let backend = match crate::remote::Target::resolve(&args.remote, Some(&args.agent), &config_dir)? {
+        Some(target) => {
+            let token = target.require_token(&args.agent)?.clone();
+            let inbox = format!("relay://inbox/{}", args.agent);
+            let session = crate::remote::session::HubSession::new(
+                target.hub.clone(),
+                Some(token),
+                target.secret.clone(),
+                Some(inbox),
+            )?;
+            tracing::info!(hub = %target.hub.base, agent = %args.agent, "working for the hub");
+            worker::Backend::Hub(Arc::new(worker::backend::HubTasks::new(session)))
+        }
+        None => worker::Backend::Local(Arc::new(settings.open_store()?)),
+    };
     let config = Config {
         agent: args.agent.clone(),
         executor,
@@ -67,7 +86,8 @@ pub fn run(args: &WorkerArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
             tracing::info!("shutting down: releasing read-only tasks, parking write tasks");
             signals.cancel();
         });
-        worker::run(store, config, shutdown, |report| {
+        let closing = backend.clone();
+        let done = worker::run_on(backend, config, shutdown, |report| {
             let line = if json {
                 serde_json::to_string(report).unwrap_or_default()
             } else {
@@ -76,7 +96,9 @@ pub fn run(args: &WorkerArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}").and_then(|()| out.flush());
         })
-        .await
+        .await;
+        closing.close().await;
+        done
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -107,7 +107,7 @@ impl Hub {
             ))
             .layer(axum::middleware::from_fn_with_state(revocation, revocation::layer))
             .layer(axum::middleware::from_fn_with_state(access.clone(), access::guard))
-            .merge(endpoints::routes(access.clone()));
+            .merge(endpoints::routes_until(access.clone(), rmcp_stop.clone()));
         Ok(Self {
             listener,
             app,

@@ -8,7 +8,12 @@
 //! stop the child: SIGTERM to its process group, SIGKILL after a grace.
 //! SIGTERM or Ctrl-C to the worker releases read-only tasks in flight and
 //! parks write tasks (`needs_recovery`): nothing is re-run silently.
+//!
+//! The tasks live behind a [`Backend`]: the local store, or a hub reached
+//! over MCP (`relay worker --hub`, SPEC §7); this loop is the same for
+//! both.
 
+pub mod backend;
 pub mod executor;
 
 use std::path::PathBuf;
@@ -22,11 +27,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use backend::Backend;
 pub use executor::Executor;
 
 use crate::error::{ErrorCode, Result};
+use crate::store::Store;
 use crate::store::tasks::{Action, Task, TaskState, Update};
-use crate::store::{Caller, Store};
 
 /// How long a child gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -130,23 +136,6 @@ impl Report {
     }
 }
 
-fn caller(cfg: &Config) -> Caller<'_> {
-    Caller {
-        agent: &cfg.agent,
-        transport: crate::store::Transport::Worker,
-    }
-}
-
-async fn store_call<T: Send + 'static>(
-    store: &Arc<Store>,
-    f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|e| crate::Error::internal(format!("store task failed: {e}")))?
-}
-
 /// Errors a worker cannot recover from by waiting: its agent lost its
 /// rights, or the store is unusable.
 fn is_fatal(e: &crate::Error) -> bool {
@@ -172,10 +161,26 @@ pub async fn run(
     store: Arc<Store>,
     cfg: Config,
     shutdown: CancellationToken,
+    report: impl FnMut(&Report),
+) -> Result<()> {
+    run_on(Backend::Local(store), cfg, shutdown, report).await
+}
+
+/// [`run`] against any [`Backend`]: the local store or a hub. At a hub,
+/// an unreachable hub is transient like a locked store: claiming backs
+/// off and retries, and the worker keeps running through a hub restart.
+///
+/// Errors: the agent cannot be bound (at a hub: the token is refused or
+/// names another agent, or the hub cannot be reached at start), or a
+/// fatal error.
+pub async fn run_on(
+    backend: Backend,
+    cfg: Config,
+    shutdown: CancellationToken,
     mut report: impl FnMut(&Report),
 ) -> Result<()> {
-    let agent = cfg.agent.clone();
-    store_call(&store, move |s| s.bind_worker(&agent, crate::store::Transport::Worker)).await?;
+    backend.bind(&cfg.agent).await?;
+    let store = backend;
     let cfg = Arc::new(cfg);
     let mut running: JoinSet<Report> = JoinSet::new();
     let mut presence = tokio::time::interval_at(tokio::time::Instant::now() + PRESENCE_TICK, PRESENCE_TICK);
@@ -215,7 +220,6 @@ pub async fn run(
         if running.is_empty() && ((cfg.once && !backoff) || shutdown.is_cancelled()) {
             return fatal.map_or(Ok(()), Err);
         }
-        let nap = if backoff { Duration::from_secs(1) } else { POLL_INTERVAL };
         tokio::select! {
             Some(done) = running.join_next(), if !running.is_empty() => {
                 match done {
@@ -223,15 +227,10 @@ pub async fn run(
                     Err(e) => tracing::error!("a task runner failed: {e}"),
                 }
             }
-            _ = tokio::time::sleep(nap), if !cfg.once || backoff => backoff = false,
+            _ = tokio::time::sleep(Duration::from_secs(1)), if backoff => backoff = false,
+            () = store.idle(), if !cfg.once && !backoff => {}
             _ = presence.tick() => {
-                let c = cfg.clone();
-                let ticked = store_call(&store, move |s| {
-                    s.touch_agent(&c.agent)?;
-                    s.route_queued()
-                })
-                .await;
-                if let Err(e) = ticked {
+                if let Err(e) = store.presence(&cfg.agent).await {
                     tracing::warn!("presence tick failed: {e}");
                 }
             }
@@ -241,22 +240,16 @@ pub async fn run(
 }
 
 /// Accepts the next task for the worker's agent; `None` when there is none.
-async fn claim(store: &Arc<Store>, cfg: &Arc<Config>) -> Result<Option<(Task, i64)>> {
+async fn claim(store: &Backend, cfg: &Arc<Config>) -> Result<Option<(Task, i64)>> {
     loop {
-        let c = cfg.clone();
-        let Some(task) = store_call(store, move |s| s.next_task(caller(&c))).await? else {
+        let Some(task) = store.next_task(&cfg.agent).await? else {
             return Ok(None);
         };
-        let c = cfg.clone();
-        let id = task.id;
-        let accepted = store_call(store, move |s| {
-            let update = Update {
-                lease_seconds: Some(c.lease_seconds),
-                ..Default::default()
-            };
-            s.update_task(caller(&c), id, Action::Accept, &update)
-        })
-        .await;
+        let update = Update {
+            lease_seconds: Some(cfg.lease_seconds),
+            ..Default::default()
+        };
+        let accepted = store.update(&cfg.agent, task.id, Action::Accept, update).await;
         match accepted {
             Ok(task) => {
                 let token = task.fencing_token;
@@ -274,7 +267,7 @@ async fn claim(store: &Arc<Store>, cfg: &Arc<Config>) -> Result<Option<(Task, i6
 /// `complete` with the same fencing token is idempotent, so retrying is
 /// safe. Final answers (a stale lease, a task no longer accepted) return.
 async fn finish(
-    store: &Arc<Store>,
+    store: &Backend,
     cfg: &Arc<Config>,
     id: i64,
     action: Action,
@@ -283,8 +276,7 @@ async fn finish(
 ) -> Result<Task> {
     let mut pause = Duration::from_millis(50);
     loop {
-        let (c, u) = (cfg.clone(), update.clone());
-        match store_call(store, move |s| s.update_task(caller(&c), id, action, &u)).await {
+        match store.update(&cfg.agent, id, action, update.clone()).await {
             Ok(task) => return Ok(task),
             Err(e)
                 if matches!(
@@ -373,15 +365,20 @@ enum Ending {
 
 /// Gives a claimed task back because the worker is stopping: release a
 /// read-only task, park a write task.
-async fn hand_back(store: &Arc<Store>, cfg: &Arc<Config>, task: &Task, token: i64, report: &mut Report) {
+async fn hand_back(store: &Backend, cfg: &Arc<Config>, task: &Task, token: i64, report: &mut Report) {
     let deadline = Instant::now() + Duration::from_secs(u64::from(cfg.lease_seconds));
     if task.write {
-        let (c, id) = (cfg.clone(), task.id);
-        let parked = store_call(store, move |s| {
-            s.park_task(caller(&c), id, token, "the worker shut down mid-run")
-        })
-        .await;
-        report.error = parked.err().map(|e| e.message);
+        report.error = match store
+            .park(&cfg.agent, task.id, token, "the worker shut down mid-run")
+            .await
+        {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(format!(
+                "left claimed: the hub parks it (needs_recovery) when its lease ends, within {} s",
+                cfg.lease_seconds
+            )),
+            Err(e) => Some(e.message),
+        };
         report.outcome = Outcome::Parked;
     } else {
         let release = Update {
@@ -396,7 +393,7 @@ async fn hand_back(store: &Arc<Store>, cfg: &Arc<Config>, task: &Task, token: i6
     }
 }
 
-async fn run_task(store: Arc<Store>, cfg: Arc<Config>, task: Task, token: i64, shutdown: CancellationToken) -> Report {
+async fn run_task(store: Backend, cfg: Arc<Config>, task: Task, token: i64, shutdown: CancellationToken) -> Report {
     let started = Instant::now();
     let lease_end = || Instant::now() + Duration::from_secs(u64::from(cfg.lease_seconds));
     let mut report = Report {
@@ -454,7 +451,7 @@ async fn run_task(store: Arc<Store>, cfg: Arc<Config>, task: Task, token: i64, s
             let _ = stdin.write_all(text.as_bytes()).await;
         });
     }
-    let limit = store.limits().max_content_bytes;
+    let limit = store.max_content_bytes();
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
     let mut out_reader = tokio::spawn(read_bounded(stdout, limit + 1, 0));
@@ -471,8 +468,7 @@ async fn run_task(store: Arc<Store>, cfg: Arc<Config>, task: Task, token: i64, s
             },
             _ = heartbeat.tick() => {
                 let hb = Update { lease_seconds: Some(cfg.lease_seconds), fencing_token: Some(token), ..Default::default() };
-                let (c, id) = (cfg.clone(), task.id);
-                match store_call(&store, move |s| s.update_task(caller(&c), id, Action::Heartbeat, &hb)).await {
+                match store.update(&cfg.agent, task.id, Action::Heartbeat, hb).await {
                     Ok(t) if t.state == TaskState::Cancelled => break Ending::Cancelled,
                     Ok(_) => {}
                     Err(e) if matches!(e.code, ErrorCode::StaleLease | ErrorCode::InvalidState | ErrorCode::NotParty) => {

@@ -30,20 +30,17 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{StatusCode, Url};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Check, Status, check};
+use crate::remote::{Answer, Health, describe as describe_with, post as stateless_post};
+pub use crate::remote::{CLIENT_REVISIONS, Endpoints, is_loopback};
 
 /// How long to wait for the TCP (and TLS) connection, in seconds (3).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one whole request may take, in seconds (5).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// The revisions today's MCP clients speak; a hub must offer one of them.
-pub const CLIENT_REVISIONS: [&str; 2] = ["2026-07-28", "2025-11-25"];
-/// The revision of doctor's own requests: stateless, no session.
-const STATELESS: &str = "2026-07-28";
 /// The variable that may hold the hub secret (as on the hub).
 pub const ENV_SECRET: &str = "RELAY_HTTP_SECRET";
 /// The variable that may hold an agent token.
@@ -103,60 +100,6 @@ fn given(file: Option<&Path>, var: &str, flag: &str) -> anyhow::Result<Option<Gi
         }))
 }
 
-/// A hub's addresses, from the URL the user gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    /// `{base}/health`.
-    pub health: Url,
-    /// `{base}/mcp`.
-    pub mcp: Url,
-    /// Whether the host is loopback (`localhost`, `*.localhost`,
-    /// 127.0.0.0/8, `::1`): only this machine can reach it.
-    pub loopback: bool,
-}
-
-impl Endpoints {
-    /// Parses `url`: the MCP endpoint (`http://HOST:PORT/mcp`) or its base
-    /// (`http://HOST:PORT`, or a reverse proxy's prefix such as
-    /// `https://host/relay`). Query and fragment are dropped.
-    ///
-    /// Errors: not an `http` or `https` URL with a host.
-    pub fn parse(url: &str) -> anyhow::Result<Self> {
-        let mut parsed =
-            Url::parse(url).with_context(|| format!("{url:?} is not a URL (e.g. http://127.0.0.1:3777/mcp)"))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            bail!("{url:?} is not an http:// or https:// URL with a host (e.g. http://127.0.0.1:3777/mcp)");
-        }
-        parsed.set_query(None);
-        parsed.set_fragment(None);
-        let path = parsed.path().trim_end_matches('/');
-        let base = path.strip_suffix(crate::http::MCP_PATH).unwrap_or(path).to_owned();
-        let at = |suffix: &str| {
-            let mut u = parsed.clone();
-            u.set_path(&format!("{base}{suffix}"));
-            u
-        };
-        Ok(Self {
-            health: at("/health"),
-            mcp: at(crate::http::MCP_PATH),
-            loopback: is_loopback(&parsed),
-        })
-    }
-}
-
-/// Whether `url`'s host is loopback: `localhost`, `*.localhost`
-/// (RFC 6761 §6.3), 127.0.0.0/8 or `::1`.
-pub fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host == "localhost" || host.ends_with(".localhost"),
-    }
-}
-
 /// Runs the checks against the hub at `url` (on a runtime of its own).
 ///
 /// Errors: `url` is not a hub URL (a usage error), or the HTTP client
@@ -174,112 +117,29 @@ pub fn checks(url: &str, creds: &Credentials) -> anyhow::Result<Vec<Check>> {
     Ok(runtime.block_on(run(&client, &hub, creds)))
 }
 
-/// An answer from `/mcp`.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    /// `X-Relay-Secret-Deprecated: true`: a previous secret was used.
-    deprecated: bool,
-    /// The JSON-RPC message (from a JSON body or the SSE stream's event).
-    message: Option<Value>,
-}
-
-impl Answer {
-    /// The JSON-RPC error's message, or the HTTP status.
-    fn why(&self) -> String {
-        self.message
-            .as_ref()
-            .and_then(|m| m["error"]["message"].as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("HTTP {}", self.status))
-    }
-
-    fn result(&self) -> Option<&Value> {
-        self.message.as_ref().and_then(|m| m.get("result"))
-    }
-}
-
-/// The first JSON-RPC response in `body`: plain JSON, or the `data:` of
-/// an SSE event (MCP Streamable HTTP answers a POST either way).
-fn jsonrpc_message(body: &str) -> Option<Value> {
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        return Some(v);
-    }
-    let mut data = String::new();
-    for line in body.lines().chain(std::iter::once("")) {
-        if let Some(d) = line.strip_prefix("data:") {
-            data.push_str(d.strip_prefix(' ').unwrap_or(d));
-        } else if line.is_empty() && !data.is_empty() {
-            match serde_json::from_str::<Value>(&data) {
-                Ok(v) if v.get("result").is_some() || v.get("error").is_some() => return Some(v),
-                _ => data.clear(),
-            }
-        }
-    }
-    None
-}
-
-/// Why a request failed, in a few words (the innermost cause).
+/// Why a request failed, in a few words.
 fn describe(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        return format!(
-            "no answer within {} s to connect or {} s in all",
+    describe_with(
+        err,
+        &format!(
+            "{} s to connect or {} s in all",
             CONNECT_TIMEOUT.as_secs(),
             REQUEST_TIMEOUT.as_secs()
-        );
-    }
-    let mut cause: &dyn std::error::Error = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
+        ),
+    )
 }
 
-/// A 2026-07-28 stateless request: `method` (`Mcp-Name` = `name` for
-/// `tools/call`) with `params` and the `_meta` keys every request carries.
+/// A stateless request as `relay-doctor`.
 async fn post(
     client: &reqwest::Client,
     hub: &Endpoints,
     method: &str,
     name: Option<&str>,
-    mut params: Value,
+    params: Value,
     secret: Option<&str>,
     token: Option<&str>,
 ) -> Result<Answer, reqwest::Error> {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": STATELESS,
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": { "name": "relay-doctor", "version": env!("CARGO_PKG_VERSION") },
-    });
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let mut req = client
-        .post(hub.mcp.clone())
-        .header(CONTENT_TYPE, "application/json")
-        .header(ACCEPT, "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", STATELESS)
-        .header("Mcp-Method", method)
-        .body(body.to_string());
-    if let Some(name) = name {
-        req = req.header("Mcp-Name", name);
-    }
-    if let Some(secret) = secret {
-        req = req.header(AUTHORIZATION, format!("Bearer {secret}"));
-    }
-    if let Some(token) = token {
-        req = req.header("X-Agent-Token", token);
-    }
-    let resp = req.send().await?;
-    let status = resp.status();
-    let deprecated = resp
-        .headers()
-        .get("x-relay-secret-deprecated")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-    let text = resp.text().await?;
-    Ok(Answer {
-        status,
-        deprecated,
-        message: jsonrpc_message(&text),
-    })
+    stateless_post(client, hub, "relay-doctor", method, name, params, secret, token).await
 }
 
 async fn discover(client: &reqwest::Client, hub: &Endpoints, secret: Option<&str>) -> Result<Answer, reqwest::Error> {
@@ -450,9 +310,8 @@ fn refused(hub: &Endpoints, a: &Answer) -> Check {
 /// The `hub reachable` verdict for `/health`'s answer; returns the body
 /// when it is a relay health report.
 fn health_check(hub: &Endpoints, status: StatusCode, ms: u128, body: Option<Value>) -> (Check, Option<Value>) {
-    let report = body.filter(|b| b.get("status").is_some_and(Value::is_string));
-    match (status, report) {
-        (s, Some(b)) if s.is_success() && b["status"] == "ok" => {
+    match Health::classify(status, body) {
+        Health::Ok { body: b, .. } => {
             let counts = &b["counts"];
             let mut detail = format!(
                 "{} answered in {ms} ms; up {}",
@@ -468,21 +327,20 @@ fn health_check(hub: &Endpoints, status: StatusCode, ms: u128, body: Option<Valu
             }
             (check("hub reachable", Status::Pass, detail, None), Some(b))
         }
-        (_, Some(b)) => (
+        Health::Unhealthy { status, error_code } => (
             check(
                 "hub reachable",
                 Status::Fail,
                 format!(
-                    "{} answered HTTP {}: the hub cannot read its store ({})",
+                    "{} answered HTTP {status}: the hub cannot read its store ({})",
                     hub.health,
-                    status.as_u16(),
-                    b["error_code"].as_str().unwrap_or("no error_code")
+                    error_code.as_deref().unwrap_or("no error_code")
                 ),
                 Some("run relay doctor on the hub's machine".into()),
             ),
             None,
         ),
-        (s, None) if s == StatusCode::NOT_FOUND => (
+        Health::NoHealth => (
             check(
                 "hub reachable",
                 Status::Warn,
@@ -494,15 +352,11 @@ fn health_check(hub: &Endpoints, status: StatusCode, ms: u128, body: Option<Valu
             ),
             None,
         ),
-        (s, None) => (
+        Health::NotRelay { status } => (
             check(
                 "hub reachable",
                 Status::Fail,
-                format!(
-                    "{} answered HTTP {} without a relay health report",
-                    hub.health,
-                    s.as_u16()
-                ),
+                format!("{} answered HTTP {status} without a relay health report", hub.health),
                 Some("check that the URL names a relay hub (relay serve --transport http)".into()),
             ),
             None,
@@ -633,52 +487,6 @@ async fn token_check(client: &reqwest::Client, hub: &Endpoints, secret: Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoints_accept_the_mcp_url_or_its_base() {
-        for url in [
-            "http://127.0.0.1:3777/mcp",
-            "http://127.0.0.1:3777/mcp/",
-            "http://127.0.0.1:3777",
-            "http://127.0.0.1:3777/",
-        ] {
-            let e = Endpoints::parse(url).unwrap();
-            assert_eq!(e.health.as_str(), "http://127.0.0.1:3777/health", "{url}");
-            assert_eq!(e.mcp.as_str(), "http://127.0.0.1:3777/mcp", "{url}");
-            assert!(e.loopback);
-        }
-        let e = Endpoints::parse("https://hub.example.com/relay/mcp?x=1").unwrap();
-        assert_eq!(e.health.as_str(), "https://hub.example.com/relay/health");
-        assert_eq!(e.mcp.as_str(), "https://hub.example.com/relay/mcp");
-        assert!(!e.loopback);
-        assert!(Endpoints::parse("ftp://host/mcp").is_err());
-        assert!(Endpoints::parse("127.0.0.1:3777").is_err());
-    }
-
-    #[test]
-    fn loopback_is_localhost_127_8_and_ipv6_one() {
-        for (url, loopback) in [
-            ("http://localhost:1/", true),
-            ("http://relay.localhost/", true),
-            ("http://127.3.4.5/", true),
-            ("http://[::1]:3777/", true),
-            ("http://10.0.0.2/", false),
-            ("http://localhost.example.com/", false),
-        ] {
-            assert_eq!(is_loopback(&Url::parse(url).unwrap()), loopback, "{url}");
-        }
-    }
-
-    #[test]
-    fn jsonrpc_messages_come_as_json_or_as_an_sse_event() {
-        let json = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
-        assert_eq!(jsonrpc_message(json).unwrap()["id"], 1);
-        let sse = format!(": keep-alive\n\nid: 0\ndata: {json}\n\n");
-        assert_eq!(jsonrpc_message(&sse).unwrap()["id"], 1);
-        let unterminated = format!("data: {json}");
-        assert_eq!(jsonrpc_message(&unterminated).unwrap()["id"], 1);
-        assert!(jsonrpc_message("").is_none());
-    }
 
     #[test]
     fn revisions_pass_with_a_revision_clients_speak() {
