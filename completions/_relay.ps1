@@ -187,7 +187,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
         'relay;doctor' {
             [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Check the HTTP hub at URL instead of the local store: reachable (GET /health), relay version and protocol revisions, whether /mcp demands the hub secret (and accepts yours), and, given a token, which agent it names. URL is the hub''s MCP endpoint (http://HOST:PORT/mcp) or its base. Waits at most 3 s to connect and 5 s per request')
             [CompletionResult]::new('--secret-file', '--secret-file', [CompletionResultType]::ParameterName, 'With --remote: a file holding the hub secret to check (whitespace around it is ignored) [default: the RELAY_HTTP_SECRET variable]. There is no flag for the secret itself: other users can read a command line')
-            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'With --remote: a file holding an agent token (register_agent''s reply) to check [default: the RELAY_TOKEN variable]')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'With --remote: a file holding an agent token (register_agent''s reply) to check [default: the RELAY_AGENT_TOKEN variable]')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file [default: ~/.config/relay/config.toml on Linux]')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the checks as JSON')

@@ -176,7 +176,7 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;doctor'= {
             cand --remote 'Check the HTTP hub at URL instead of the local store: reachable (GET /health), relay version and protocol revisions, whether /mcp demands the hub secret (and accepts yours), and, given a token, which agent it names. URL is the hub''s MCP endpoint (http://HOST:PORT/mcp) or its base. Waits at most 3 s to connect and 5 s per request'
             cand --secret-file 'With --remote: a file holding the hub secret to check (whitespace around it is ignored) [default: the RELAY_HTTP_SECRET variable]. There is no flag for the secret itself: other users can read a command line'
-            cand --token-file 'With --remote: a file holding an agent token (register_agent''s reply) to check [default: the RELAY_TOKEN variable]'
+            cand --token-file 'With --remote: a file holding an agent token (register_agent''s reply) to check [default: the RELAY_AGENT_TOKEN variable]'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
             cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
             cand --json 'Print the checks as JSON'

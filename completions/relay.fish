@@ -142,7 +142,7 @@ complete -c relay -n "__fish_relay_using_subcommand test" -s h -l help -d 'Print
 complete -c relay -n "__fish_relay_using_subcommand test" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l remote -d 'Check the HTTP hub at URL instead of the local store: reachable (GET /health), relay version and protocol revisions, whether /mcp demands the hub secret (and accepts yours), and, given a token, which agent it names. URL is the hub\'s MCP endpoint (http://HOST:PORT/mcp) or its base. Waits at most 3 s to connect and 5 s per request' -r
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l secret-file -d 'With --remote: a file holding the hub secret to check (whitespace around it is ignored) [default: the RELAY_HTTP_SECRET variable]. There is no flag for the secret itself: other users can read a command line' -r -F
-complete -c relay -n "__fish_relay_using_subcommand doctor" -l token-file -d 'With --remote: a file holding an agent token (register_agent\'s reply) to check [default: the RELAY_TOKEN variable]' -r -F
+complete -c relay -n "__fish_relay_using_subcommand doctor" -l token-file -d 'With --remote: a file holding an agent token (register_agent\'s reply) to check [default: the RELAY_AGENT_TOKEN variable]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l config -d 'The config file [default: ~/.config/relay/config.toml on Linux]' -r -F
 complete -c relay -n "__fish_relay_using_subcommand doctor" -l json -d 'Print the checks as JSON'

@@ -662,7 +662,7 @@ pub struct DoctorArgs {
     pub secret_file: Option<PathBuf>,
 
     /// With --remote: a file holding an agent token (register_agent's
-    /// reply) to check [default: the RELAY_TOKEN variable].
+    /// reply) to check [default: the RELAY_AGENT_TOKEN variable].
     #[arg(long, value_name = "PATH", requires = "remote")]
     pub token_file: Option<PathBuf>,
 }

@@ -177,7 +177,7 @@ fn http_snippets(agent: &str, url: &str, hub_running: bool) -> anyhow::Result<St
 
 /// The HTTP MCP client configs for one hub endpoint: each client talks to
 /// the hub at `url`, naming itself with `X-Agent-Token` taken from
-/// `RELAY_TOKEN` (and, with `secret`, the hub secret from
+/// `RELAY_AGENT_TOKEN` (and, with `secret`, the hub secret from
 /// `RELAY_HTTP_SECRET` as `Authorization: Bearer`), in each client's own
 /// syntax for a variable in a header:
 ///

@@ -244,11 +244,11 @@ fn free_disk_has_floors_whatever_the_store_size() {
 }
 
 /// `relay doctor --remote URL --json [extra]` with `env`; the caller's
-/// RELAY_TOKEN and RELAY_HTTP_SECRET never leak in. Returns the exit
+/// RELAY_AGENT_TOKEN and RELAY_HTTP_SECRET never leak in. Returns the exit
 /// code and the report.
 fn remote(url: &str, extra: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
     let out = Command::new(relay_bin())
-        .env_remove("RELAY_TOKEN")
+        .env_remove("RELAY_AGENT_TOKEN")
         .env_remove("RELAY_HTTP_SECRET")
         .envs(env.iter().copied())
         .args(["doctor", "--json", "--remote", url])
@@ -267,7 +267,7 @@ async fn doctor_remote_passes_a_running_hub_and_names_the_agent_of_a_token() {
     let hub = relay.hub(&[]);
     let token = hub.register("alice").await;
 
-    let (code, report) = remote(&hub.url, &[], &[("RELAY_TOKEN", &token)]);
+    let (code, report) = remote(&hub.url, &[], &[("RELAY_AGENT_TOKEN", &token)]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["hub"], hub.url.as_str());
@@ -310,17 +310,17 @@ async fn doctor_remote_passes_a_running_hub_and_names_the_agent_of_a_token() {
     let agent = crate::support::doctor_check(&report, "agent token");
     assert_eq!(agent["status"], "PASS", "{agent}");
     assert!(agent["detail"].as_str().unwrap().contains("agent alice"), "{agent}");
-    assert!(agent["detail"].as_str().unwrap().contains("RELAY_TOKEN"), "{agent}");
+    assert!(agent["detail"].as_str().unwrap().contains("RELAY_AGENT_TOKEN"), "{agent}");
     assert!(!report.to_string().contains(&token), "the report never shows the token");
 
-    // --token-file (whitespace around it ignored) beats RELAY_TOKEN; the
+    // --token-file (whitespace around it ignored) beats RELAY_AGENT_TOKEN; the
     // base URL works as well as the /mcp endpoint.
     let file = relay.dir.path().join("token");
     std::fs::write(&file, format!("{token}\n")).unwrap();
     let (code, report) = remote(
         &hub.base(),
         &["--token-file", file.to_str().unwrap()],
-        &[("RELAY_TOKEN", "rly_not-this-one")],
+        &[("RELAY_AGENT_TOKEN", "rly_not-this-one")],
     );
     assert_eq!(code, 0, "{report}");
     let agent = crate::support::doctor_check(&report, "agent token");
@@ -339,7 +339,7 @@ async fn doctor_remote_passes_a_running_hub_and_names_the_agent_of_a_token() {
 async fn doctor_remote_fails_a_token_the_hub_does_not_know() {
     let relay = Relay::new();
     let hub = relay.hub(&[]);
-    let (code, report) = remote(&hub.url, &[], &[("RELAY_TOKEN", "rly_bogus")]);
+    let (code, report) = remote(&hub.url, &[], &[("RELAY_AGENT_TOKEN", "rly_bogus")]);
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["ok"], false);
     let agent = crate::support::doctor_check(&report, "agent token");
@@ -357,7 +357,7 @@ fn doctor_remote_fails_an_unreachable_hub_with_exit_1_and_says_how_to_start_one(
         .port();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let out = Command::new(relay_bin())
-        .env_remove("RELAY_TOKEN")
+        .env_remove("RELAY_AGENT_TOKEN")
         .env_remove("RELAY_HTTP_SECRET")
         .args(["doctor", "--remote", &url])
         .output()

@@ -233,7 +233,7 @@ fn init_yes_transport_http_prints_hub_configs_for_claude_code_codex_and_cursor()
         json!({"mcpServers": {"relay": {
             "type": "http",
             "url": url,
-            "headers": {"X-Agent-Token": "${RELAY_TOKEN}"},
+            "headers": {"X-Agent-Token": "${RELAY_AGENT_TOKEN}"},
         }}})
     );
     let cursor = json_after(&stdout, "Cursor (.cursor/mcp.json or ~/.cursor/mcp.json):");
@@ -241,11 +241,11 @@ fn init_yes_transport_http_prints_hub_configs_for_claude_code_codex_and_cursor()
         cursor,
         json!({"mcpServers": {"relay": {
             "url": url,
-            "headers": {"X-Agent-Token": "${env:RELAY_TOKEN}"},
+            "headers": {"X-Agent-Token": "${env:RELAY_AGENT_TOKEN}"},
         }}})
     );
     let codex =
-        format!("[mcp_servers.relay]\nurl = \"{url}\"\nenv_http_headers = {{ \"X-Agent-Token\" = \"RELAY_TOKEN\" }}\n");
+        format!("[mcp_servers.relay]\nurl = \"{url}\"\nenv_http_headers = {{ \"X-Agent-Token\" = \"RELAY_AGENT_TOKEN\" }}\n");
     assert!(stdout.contains(&codex), "{stdout}");
     let table: toml::Table = toml::from_str(&codex).unwrap();
     assert_eq!(table["mcp_servers"]["relay"]["url"].as_str(), Some(url));
@@ -303,6 +303,6 @@ fn init_both_starts_the_hub_from_this_terminals_client_and_connects_the_rest_ove
     assert_eq!(http["mcpServers"]["relay"]["url"], "http://127.0.0.1:3777/mcp");
     assert_eq!(
         http["mcpServers"]["relay"]["headers"]["X-Agent-Token"],
-        "${RELAY_TOKEN}"
+        "${RELAY_AGENT_TOKEN}"
     );
 }

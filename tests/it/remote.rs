@@ -188,7 +188,7 @@ async fn pair_keeps_a_private_token_prints_configs_and_knows_it_is_paired() {
     }
     assert!(stdout.contains(&format!("\"url\": \"{}\"", hub.url)), "{stdout}");
     assert!(
-        stdout.contains("${RELAY_TOKEN}") && stdout.contains("${env:RELAY_TOKEN}"),
+        stdout.contains("${RELAY_AGENT_TOKEN}") && stdout.contains("${env:RELAY_AGENT_TOKEN}"),
         "{stdout}"
     );
 

@@ -16,7 +16,7 @@
 //!   `Authorization: Bearer` and must be accepted (a previous secret, one
 //!   the hub still takes during rotation, is a WARN). A hub that answers
 //!   without a secret is a PASS on loopback and a WARN anywhere else.
-//! - **agent token** (only when `RELAY_TOKEN` or `--token-file` gives
+//! - **agent token** (only when `RELAY_AGENT_TOKEN` or `--token-file` gives
 //!   one): `health_check` as a 2026-07-28 stateless `tools/call` with
 //!   `X-Agent-Token` must name an agent.
 //!
@@ -44,7 +44,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The variable that may hold the hub secret (as on the hub).
 pub const ENV_SECRET: &str = "RELAY_HTTP_SECRET";
 /// The variable that may hold an agent token.
-pub const ENV_TOKEN: &str = "RELAY_TOKEN";
+pub const ENV_TOKEN: &str = crate::remote::ENV_AGENT_TOKEN;
 
 /// A value to check and where it came from (for the report; never the
 /// value itself).
@@ -52,7 +52,7 @@ pub const ENV_TOKEN: &str = "RELAY_TOKEN";
 pub struct Given {
     /// The secret or token.
     pub value: String,
-    /// `RELAY_TOKEN`, `--token-file PATH`, ….
+    /// `RELAY_AGENT_TOKEN`, `--token-file PATH`, ….
     pub from: String,
 }
 
@@ -67,7 +67,7 @@ pub struct Credentials {
 
 impl Credentials {
     /// `--secret-file`/`--token-file` when given, else `RELAY_HTTP_SECRET`
-    /// and `RELAY_TOKEN` (empty counts as unset).
+    /// and `RELAY_AGENT_TOKEN` (empty counts as unset).
     ///
     /// Errors: a file that cannot be read or holds nothing.
     pub fn resolve(secret_file: Option<&Path>, token_file: Option<&Path>) -> anyhow::Result<Self> {
