@@ -310,7 +310,10 @@ async fn doctor_remote_passes_a_running_hub_and_names_the_agent_of_a_token() {
     let agent = crate::support::doctor_check(&report, "agent token");
     assert_eq!(agent["status"], "PASS", "{agent}");
     assert!(agent["detail"].as_str().unwrap().contains("agent alice"), "{agent}");
-    assert!(agent["detail"].as_str().unwrap().contains("RELAY_AGENT_TOKEN"), "{agent}");
+    assert!(
+        agent["detail"].as_str().unwrap().contains("RELAY_AGENT_TOKEN"),
+        "{agent}"
+    );
     assert!(!report.to_string().contains(&token), "the report never shows the token");
 
     // --token-file (whitespace around it ignored) beats RELAY_AGENT_TOKEN; the

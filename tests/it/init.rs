@@ -244,8 +244,9 @@ fn init_yes_transport_http_prints_hub_configs_for_claude_code_codex_and_cursor()
             "headers": {"X-Agent-Token": "${env:RELAY_AGENT_TOKEN}"},
         }}})
     );
-    let codex =
-        format!("[mcp_servers.relay]\nurl = \"{url}\"\nenv_http_headers = {{ \"X-Agent-Token\" = \"RELAY_AGENT_TOKEN\" }}\n");
+    let codex = format!(
+        "[mcp_servers.relay]\nurl = \"{url}\"\nenv_http_headers = {{ \"X-Agent-Token\" = \"RELAY_AGENT_TOKEN\" }}\n"
+    );
     assert!(stdout.contains(&codex), "{stdout}");
     let table: toml::Table = toml::from_str(&codex).unwrap();
     assert_eq!(table["mcp_servers"]["relay"]["url"].as_str(), Some(url));
