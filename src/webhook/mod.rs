@@ -39,8 +39,9 @@ use crate::watch::RECHECK_MS;
 /// How often a dispatcher looks for webhooks, due retries and expired
 /// claims without being woken.
 pub const TICK: Duration = Duration::from_secs(1);
-/// How long a claim outlives the request timeout, in milliseconds: a
-/// process that stopped mid-attempt leaves its delivery due again then.
+/// How long a claim outlives the longest attempt ([`claim_ms`]), in
+/// milliseconds: a process that stopped mid-attempt leaves its delivery
+/// due again then.
 pub const CLAIM_MARGIN_MS: i64 = 30_000;
 /// How long a dispatcher waits before retrying a step the store refused
 /// (locked by others).
@@ -257,7 +258,7 @@ impl Dispatcher {
     ) -> std::result::Result<(Vec<Claimed>, bool), (Error, Vec<Finished>)> {
         let store = self.store.clone();
         let claimer = self.claimer.clone();
-        let claim_ms = self.settings.timeout.as_millis() as i64 + CLAIM_MARGIN_MS;
+        let claim_ms = claim_ms(&self.settings);
         let (out, finished) = tokio::task::spawn_blocking(move || {
             let out = store.best_effort(|| store.webhook_step(&claimer, &finished, free, claim_ms));
             (out, finished)
@@ -314,6 +315,16 @@ impl Dispatcher {
     }
 }
 
+/// How long a claim lasts, in milliseconds: the longest attempt — the
+/// name lookup (up to the connect timeout, [`send::resolve`]) and then the
+/// whole request (up to the request timeout) — plus [`CLAIM_MARGIN_MS`].
+/// A claim that could lapse while its attempt still runs would let
+/// another process deliver the same event again.
+pub fn claim_ms(settings: &WebhookSettings) -> i64 {
+    let longest = settings.connect_timeout + settings.timeout;
+    i64::try_from(longest.as_millis()).unwrap_or(i64::MAX / 2) + CLAIM_MARGIN_MS
+}
+
 /// Whether a step is worth its write transaction: new events to fan out;
 /// due deliveries and room for a good share of them (a quarter of
 /// `max` slots, or any when idle); or outcomes that waited [`LINGER`] or
@@ -322,4 +333,25 @@ impl Dispatcher {
 fn should_step(work: &Work, outcomes: bool, lingered: bool, busy: usize, free: usize, max: usize) -> bool {
     let claim_worthy = free > 0 && (busy == 0 || free >= (max / 4).max(1));
     work.fan_out || (work.due && claim_worthy) || (outcomes && (lingered || busy == 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_outlives_the_name_lookup_and_the_request_together() {
+        let longest = WebhookSettings {
+            connect_timeout: Duration::from_secs(crate::config::MAX_WEBHOOK_TIMEOUT_SECONDS),
+            timeout: Duration::from_secs(crate::config::MAX_WEBHOOK_TIMEOUT_SECONDS),
+            ..WebhookSettings::default()
+        };
+        for s in [WebhookSettings::default(), longest] {
+            let attempt = (s.connect_timeout + s.timeout).as_millis() as i64;
+            assert!(
+                claim_ms(&s) > attempt,
+                "{s:?}: a claim must outlive a {attempt} ms attempt"
+            );
+        }
+    }
 }
