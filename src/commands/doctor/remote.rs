@@ -29,12 +29,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Check, Status, check};
-use crate::remote::{Answer, Health, describe as describe_with, post as stateless_post};
+use crate::remote::{Answer, Credential, Health, credential, describe as describe_with, post as stateless_post};
 pub use crate::remote::{CLIENT_REVISIONS, Endpoints, is_loopback};
 
 /// How long to wait for the TCP (and TLS) connection, in seconds (3).
@@ -46,23 +46,13 @@ pub const ENV_SECRET: &str = "RELAY_HTTP_SECRET";
 /// The variable that may hold an agent token.
 pub const ENV_TOKEN: &str = crate::remote::ENV_AGENT_TOKEN;
 
-/// A value to check and where it came from (for the report; never the
-/// value itself).
-#[derive(Debug, Clone)]
-pub struct Given {
-    /// The secret or token.
-    pub value: String,
-    /// `RELAY_AGENT_TOKEN`, `--token-file PATH`, ….
-    pub from: String,
-}
-
 /// What `--remote` checks with.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     /// The hub secret, if one was given.
-    pub secret: Option<Given>,
+    pub secret: Option<Credential>,
     /// An agent token, if one was given.
-    pub token: Option<Given>,
+    pub token: Option<Credential>,
 }
 
 impl Credentials {
@@ -72,32 +62,10 @@ impl Credentials {
     /// Errors: a file that cannot be read or holds nothing.
     pub fn resolve(secret_file: Option<&Path>, token_file: Option<&Path>) -> anyhow::Result<Self> {
         Ok(Self {
-            secret: given(secret_file, ENV_SECRET, "--secret-file")?,
-            token: given(token_file, ENV_TOKEN, "--token-file")?,
+            secret: credential(secret_file, ENV_SECRET, "--secret-file")?,
+            token: credential(token_file, ENV_TOKEN, "--token-file")?,
         })
     }
-}
-
-fn given(file: Option<&Path>, var: &str, flag: &str) -> anyhow::Result<Option<Given>> {
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))?;
-        let value = text.trim();
-        if value.is_empty() {
-            bail!("{flag} {} is empty", path.display());
-        }
-        return Ok(Some(Given {
-            value: value.to_owned(),
-            from: format!("{flag} {}", path.display()),
-        }));
-    }
-    Ok(std::env::var(var)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .map(|value| Given {
-            value,
-            from: var.to_owned(),
-        }))
 }
 
 /// Runs the checks against the hub at `url` (on a runtime of its own).
@@ -195,7 +163,7 @@ async fn run(client: &reqwest::Client, hub: &Endpoints, creds: &Credentials) -> 
                     )),
                 )
             }
-            Some(s) => match discover(client, hub, Some(&s.value)).await {
+            Some(s) => match discover(client, hub, Some(s.expose())).await {
                 Err(e) => check(
                     "hub secret",
                     Status::Fail,
@@ -280,7 +248,7 @@ async fn run(client: &reqwest::Client, hub: &Endpoints, creds: &Credentials) -> 
                 Some(format!("set {ENV_SECRET} or pass --secret-file PATH")),
             )
         } else {
-            token_check(client, hub, secret.map(|s| s.value.as_str()), token).await
+            token_check(client, hub, secret.map(Credential::expose), token).await
         });
     }
     out
@@ -408,7 +376,7 @@ fn revisions_check(health: Option<&Value>, discovered: Option<&Value>) -> Check 
 }
 
 /// The `agent token` verdict: `health_check` as the token's agent.
-async fn token_check(client: &reqwest::Client, hub: &Endpoints, secret: Option<&str>, token: &Given) -> Check {
+async fn token_check(client: &reqwest::Client, hub: &Endpoints, secret: Option<&str>, token: &Credential) -> Check {
     let args = json!({ "name": "health_check", "arguments": {} });
     let answer = post(
         client,
@@ -417,7 +385,7 @@ async fn token_check(client: &reqwest::Client, hub: &Endpoints, secret: Option<&
         Some("health_check"),
         args,
         secret,
-        Some(&token.value),
+        Some(token.expose()),
     )
     .await;
     let lost = "use the token register_agent returned for this agent (shown once); if it is lost, run relay recover \
@@ -487,6 +455,19 @@ async fn token_check(client: &reqwest::Client, hub: &Endpoints, secret: Option<&
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_read_from_files_never_show_in_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let (secret, token) = (dir.path().join("secret"), dir.path().join("token"));
+        std::fs::write(&secret, "hub-secret-do-not-print\n").unwrap();
+        std::fs::write(&token, "rly_token-do-not-print\n").unwrap();
+        let creds = Credentials::resolve(Some(&secret), Some(&token)).unwrap();
+        assert_eq!(creds.secret.as_ref().unwrap().expose(), "hub-secret-do-not-print");
+        assert_eq!(creds.token.as_ref().unwrap().expose(), "rly_token-do-not-print");
+        let shown = format!("{creds:?}");
+        assert!(!shown.contains("do-not-print"), "{shown}");
+    }
 
     #[test]
     fn revisions_pass_with_a_revision_clients_speak() {
