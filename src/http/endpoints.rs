@@ -29,8 +29,10 @@
 //!     1,000) events already stored, else from now. Events purged by
 //!     retention (7 days by default) before a client came back are gone;
 //!   - `agent=NAME`: only events to or from NAME (`target` or `actor`);
-//!   - the stream opens with a comment and `retry: 1000` (reconnect after
-//!     1 s), sends a `:` keep-alive comment every
+//!   - the stream opens with a comment, `retry: 1000` (reconnect after
+//!     1 s) and `id:` = the event id it starts after (no `data:`, so no
+//!     event is dispatched, but a reconnect resumes from there), sends a
+//!     `:` keep-alive comment every
 //!     [`SSE_KEEP_ALIVE_SECONDS`](super::SSE_KEEP_ALIVE_SECONDS) and ends
 //!     when the hub shuts down (clients reconnect);
 //!   - bounded: at most [`MAX_EVENT_STREAMS`] streams per hub (then 503
@@ -276,10 +278,15 @@ impl Stream {
     async fn next(&mut self) -> Option<SseEvent> {
         if !self.opened {
             self.opened = true;
+            // The opening carries the id the stream starts after: a client
+            // that reconnects before any event reached it (none yet, or
+            // none its `agent` filter passed) resumes there instead of
+            // starting from a later "now" and missing what came between.
             return Some(
                 SseEvent::default()
                     .comment("relay events")
-                    .retry(Duration::from_millis(EVENTS_RETRY_MS)),
+                    .retry(Duration::from_millis(EVENTS_RETRY_MS))
+                    .id(self.cursor.to_string()),
             );
         }
         loop {

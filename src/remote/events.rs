@@ -234,6 +234,13 @@ pub async fn follow(spec: Follow, mut each: impl FnMut(Event) -> bool) -> anyhow
                 pause = RETRY_MIN;
                 for sse in parser.push(&chunk)? {
                     let Ok(json) = serde_json::from_str::<Value>(&sse.data) else {
+                        // The opening (an id, no data) says where the hub
+                        // started: a reconnect before the first event resumes there.
+                        if let Some(id) = sse.id.as_deref().and_then(|i| i.parse::<i64>().ok())
+                            && !matches!(start, Start::After(after) if after >= id)
+                        {
+                            start = Start::After(id);
+                        }
                         continue;
                     };
                     match event_from_json(&json) {

@@ -653,3 +653,66 @@ fn remote_tail_follows_the_hub_and_resumes_after_a_restart_without_repeats() {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     remote.assert_storeless();
 }
+
+#[test]
+fn remote_tail_that_saw_no_event_yet_misses_nothing_across_a_hub_restart() {
+    let relay = Relay::new();
+    let secret = "tail-test-secret-0123456789";
+    let port = free_port();
+    let mut hub = hub_on(&relay, port, Some(secret));
+    let remote = Machine::new();
+    let secret_file = remote.write_token("secret", secret);
+    let base = format!("http://127.0.0.1:{port}");
+    let store = relay.store();
+    store
+        .bind_agent("alice", None, None, relay::store::Transport::Cli)
+        .unwrap();
+    let send = |to: &str| {
+        let alice = relay::store::Caller {
+            agent: "alice",
+            transport: relay::store::Transport::Cli,
+        };
+        store
+            .send_message(alice, to, "hi", relay::store::Priority::Normal, None)
+            .unwrap()
+            .message_id
+    };
+    // Only carol's events, from now: none has come when the hub goes down.
+    let mut tail = remote
+        .relay(&[
+            "tail",
+            "--hub",
+            &base,
+            "--secret-file",
+            secret_file.to_str().unwrap(),
+            "--json",
+            "--agent",
+            "carol",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut tail);
+    let _tail = Reaper(tail);
+    std::thread::sleep(Duration::from_millis(1500)); // the stream is open
+    send("bob"); // filtered out
+    std::thread::sleep(Duration::from_millis(300));
+
+    terminate(&mut hub);
+    let while_down = send("carol");
+    let _hub = hub_on(&relay, port, Some(secret));
+    let after = send("carol");
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let line = lines.recv_timeout(Duration::from_secs(15)).expect("a tail line");
+        let e: Value = serde_json::from_str(&line).unwrap();
+        got.push(e["subject_id"].as_i64().unwrap());
+    }
+    assert_eq!(
+        got,
+        [while_down, after],
+        "an event committed while the hub was down was missed"
+    );
+    remote.assert_storeless();
+}
