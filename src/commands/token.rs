@@ -9,18 +9,15 @@
 //! stderr. `--json` prints one object instead (the token in it unless
 //! `--out`).
 
-use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::recover::os_user;
 use crate::cli::{TokenAction, TokenArgs, TokenOutput};
 use crate::config::Settings;
-use crate::store::Registration;
 use crate::store::agents::credentials::Actor;
+use crate::store::{PrivateFile, Registration};
 
 /// Runs `relay token ACTION`.
 ///
@@ -39,7 +36,7 @@ pub fn run(args: &TokenArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         TokenAction::Revoke(a) => &a.output,
     };
     // Before the change: a token that cannot be written is a token lost.
-    let staged = output.out.as_deref().map(stage).transpose()?;
+    let staged = output.out.as_deref().map(PrivateFile::stage).transpose()?;
     match &args.action {
         TokenAction::Issue(a) => {
             let reg = Registration {
@@ -111,7 +108,7 @@ pub fn run(args: &TokenArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
 /// for people, on stderr.
 fn deliver(
     output: &TokenOutput,
-    staged: Option<tempfile::NamedTempFile>,
+    staged: Option<PrivateFile>,
     field: &str,
     secret: Option<&str>,
     mut report: Value,
@@ -121,7 +118,7 @@ fn deliver(
     if let (Some(path), Some(tmp)) = (&output.out, staged) {
         match secret {
             Some(secret) => {
-                write_private(tmp, path, secret)?;
+                tmp.commit(format!("{secret}\n").as_bytes())?;
                 note.push_str(&format!("; wrote it to {} (mode 0600)", path.display()));
                 report[field] = Value::Null;
                 report["out"] = json!(path);
@@ -141,29 +138,4 @@ fn deliver(
         eprintln!("relay: {note}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A temporary file (mode 0600) in `path`'s directory, for
-/// [`write_private`]; dropped unused, it is removed.
-fn stage(path: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    tempfile::Builder::new()
-        .prefix(".relay-token")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {} for --out", dir.display()))
-}
-
-/// Writes `secret` and a newline to `path` atomically: the staged
-/// temporary file (created 0600) is written, synced, then renamed over
-/// `path`, so a reader never sees a partial token and no other user can
-/// read it at any moment.
-fn write_private(mut tmp: tempfile::NamedTempFile, path: &Path, secret: &str) -> anyhow::Result<()> {
-    tmp.write_all(format!("{secret}\n").as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

@@ -23,8 +23,6 @@
 //! one. The token never appears in `paired.toml`, in a log or in argv.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -125,32 +123,9 @@ pub fn hook_cursor_path(dir: &Path, agent: &str) -> PathBuf {
     dir.join(HOOK_CURSORS_DIR).join(format!("{agent}.json"))
 }
 
-/// Writes `bytes` to `path` with mode 0600, atomically (a temporary file
-/// beside it, synced, then renamed), creating missing parent directories
-/// with mode 0700.
-///
-/// Errors: I/O failures, naming the path.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::store::private_dir(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(format!("cannot write {}", path.display()), e)
-    })
-}
+/// Writes `bytes` to `path` with mode 0600, atomically, creating missing
+/// parent directories with mode 0700: [`crate::store::write_private`].
+pub use crate::store::write_private;
 
 #[cfg(test)]
 mod tests {

@@ -638,6 +638,64 @@ pub fn private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A private file being replaced: a temporary file (mode 0600) in the
+/// target's directory, written, synced and renamed over the target by
+/// [`PrivateFile::commit`], so a reader never sees a partial file and no
+/// other user can read it at any moment. Dropped uncommitted, the
+/// temporary file is removed and the target left as it was.
+#[derive(Debug)]
+pub struct PrivateFile {
+    tmp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+}
+
+impl PrivateFile {
+    /// Stages a replacement of `path`, creating its missing parent
+    /// directories with mode 0700 ([`private_dir`]). Staging first lets a
+    /// caller learn that `path` cannot be written before it makes a
+    /// secret that would be lost.
+    ///
+    /// Errors: I/O failures, naming the directory.
+    pub fn stage(path: &Path) -> Result<Self> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        private_dir(dir)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".relay-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| io_error("create a file in", dir, e))?;
+        Ok(Self {
+            tmp,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Writes `bytes`, syncs them and renames the file over the target.
+    ///
+    /// Errors: I/O failures, naming the target.
+    pub fn commit(mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let path = self.path;
+        self.tmp
+            .write_all(bytes)
+            .and_then(|()| self.tmp.as_file().sync_all())
+            .map_err(|e| io_error("write", &path, e))?;
+        self.tmp.persist(&path).map_err(|e| io_error("write", &path, e.error))?;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` with mode 0600, atomically
+/// ([`PrivateFile`]), creating missing parent directories with mode 0700.
+///
+/// Errors: I/O failures, naming the path.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    PrivateFile::stage(path)?.commit(bytes)
+}
+
 fn io_error(what: &str, path: &Path, err: std::io::Error) -> Error {
     Error::io(format!("cannot {what} {}", path.display()), err)
 }

@@ -675,3 +675,18 @@ fn a_page_without_a_limit_gets_the_default_and_limits_stay_within_1_to_100() {
         assert_eq!(page_limit(Some(bad)).unwrap_err().code, ErrorCode::Validation);
     }
 }
+
+#[test]
+fn private_files_are_replaced_whole_with_mode_0600_or_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new").join("bot.token");
+    write_private(&path, b"one\n").unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
+    write_private(&path, b"two\n").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"two\n");
+    // Staged and dropped: the old file stays, no temporary file is left.
+    drop(PrivateFile::stage(&path).unwrap());
+    assert_eq!(std::fs::read(&path).unwrap(), b"two\n");
+    assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+}
