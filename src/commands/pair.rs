@@ -115,13 +115,19 @@ pub enum PairError {
 
 /// Runs `relay pair`.
 ///
-/// Errors (exit 2): a bad URL or name, an unreadable secret file or
+/// Errors (exit 2): a bad URL or name, a `--config` file that cannot be
+/// read (as for every other command), an unreadable secret file or
 /// `paired.toml`, files that cannot be written. Refusals ([`PairError`])
 /// are printed and exit 1.
 pub fn run(args: &PairArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     crate::store::validate::agent_name(&args.name)?;
     let hub = Endpoints::parse(&args.hub).context("HUB_URL")?;
-    let dir = pairing::config_dir(global.config.as_deref())?;
+    // The config the other commands will read must be readable now: a
+    // pairing beside a --config that does not exist would leave `relay
+    // worker` and `relay hook` refusing it later.
+    crate::config::Settings::resolve(global)?;
+    let dir = std::path::absolute(pairing::config_dir(global.config.as_deref())?)
+        .context("cannot resolve the config directory")?;
     let secret = crate::remote::credential(args.secret_file.as_deref(), crate::remote::ENV_SECRET, "--secret-file")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -319,6 +319,22 @@ fn pair_refuses_an_incompatible_hub_with_the_reason() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "a bad URL is a usage error");
+
+    // A --config that does not exist is refused before anything is
+    // written, as `relay worker` and `relay hook` would refuse it later.
+    let m = Machine::new();
+    std::fs::remove_file(m.conf().join("config.toml")).unwrap();
+    let missing = m
+        .relay(&["pair", "http://127.0.0.1:3777", "--name", "laptop"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+    assert!(
+        text(&missing.stderr).contains("config.toml"),
+        "{}",
+        text(&missing.stderr)
+    );
+    assert!(!m.conf().join("paired.toml").exists() && !m.conf().join("tokens").exists());
 }
 
 async fn wait_terminal(boss: &crate::support::Client, id: i64) -> Value {
