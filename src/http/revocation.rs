@@ -18,6 +18,13 @@
 //! while a revocation is on its way is registered first and its token
 //! checked again after, so it cannot slip between the two.
 //!
+//! A token can also stop working without a revocation: a rotation's
+//! grace ends, a rotation with grace 0, the operator's `relay token issue`
+//! for an existing agent. Every open stream's token is therefore checked
+//! again every [`STREAM_RECHECK`]; a stream whose token no longer names
+//! its agent ends then (the agent's other streams, opened with its new
+//! token, go on).
+//!
 //! [`layer`] sits inside [`super::access::guard`] (it reads the
 //! [`Identity`] the guard resolved); the hub holds a
 //! [`Runtime::hold_feed`] per stream so the feed follows the outbox
@@ -39,6 +46,20 @@ use tokio_util::sync::CancellationToken;
 use super::access::{AGENT_TOKEN, Access, Identity};
 use crate::mcp::Runtime;
 
+/// How often the token of every open SSE response is checked again (see
+/// the module docs): the longest a stream outlives a token that was
+/// replaced rather than revoked.
+pub const STREAM_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An SSE response in flight: the token it was opened with, and how to
+/// end it. `alive` is dead once the response body is dropped.
+struct LiveStream {
+    agent: String,
+    token: zeroize::Zeroizing<String>,
+    cut: CancellationToken,
+    alive: std::sync::Weak<()>,
+}
+
 /// The MCP session header (MCP 2025-11-25 basic/transports §"Session
 /// Management").
 const SESSION_ID: &str = "mcp-session-id";
@@ -56,6 +77,8 @@ pub struct Revocation {
     streams: Mutex<HashMap<String, CancellationToken>>,
     /// Sessions map size after the last prune.
     pruned_at: std::sync::atomic::AtomicUsize,
+    /// Open SSE responses, for [`STREAM_RECHECK`].
+    live: Mutex<Vec<LiveStream>>,
 }
 
 impl std::fmt::Debug for Revocation {
@@ -77,6 +100,7 @@ impl Revocation {
             sessions: Mutex::default(),
             streams: Mutex::default(),
             pruned_at: 0.into(),
+            live: Mutex::default(),
         })
     }
 
@@ -84,6 +108,20 @@ impl Revocation {
     /// revoked, until `stop` is cancelled. Must be called inside a tokio
     /// runtime.
     pub fn start(self: &Arc<Self>, stop: CancellationToken) {
+        let me = self.clone();
+        let recheck_stop = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(STREAM_RECHECK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = recheck_stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let me = me.clone();
+                let _ = tokio::task::spawn_blocking(move || me.recheck_streams()).await;
+            }
+        });
         let me = self.clone();
         let mut revoked = self.runtime.revocations();
         tokio::spawn(async move {
@@ -174,6 +212,39 @@ impl Revocation {
         }
     }
 
+    /// Ends every open stream whose token no longer names its agent, and
+    /// forgets the streams that have ended. Blocking (token lookups): run
+    /// it off the async workers.
+    fn recheck_streams(&self) {
+        let open: Vec<(String, zeroize::Zeroizing<String>, CancellationToken)> = {
+            let mut live = self.live.lock();
+            live.retain(|s| s.alive.strong_count() > 0 && !s.cut.is_cancelled());
+            live.iter()
+                .map(|s| (s.agent.clone(), s.token.clone(), s.cut.clone()))
+                .collect()
+        };
+        let mut ended = 0;
+        for (agent, token, cut) in open {
+            if !self.access.token_agent(&token).is_ok_and(|a| a == agent) {
+                cut.cancel();
+                ended += 1;
+            }
+        }
+        if ended > 0 {
+            tracing::info!(streams = ended, "ended HTTP streams whose token was replaced");
+        }
+    }
+
+    /// Records an open SSE response of `agent`, opened with `token`.
+    fn note_stream(&self, agent: &str, token: &str, cut: &CancellationToken, alive: &Arc<()>) {
+        self.live.lock().push(LiveStream {
+            agent: agent.to_owned(),
+            token: zeroize::Zeroizing::new(token.to_owned()),
+            cut: cut.clone(),
+            alive: Arc::downgrade(alive),
+        });
+    }
+
     /// Cancelled when `agent`'s token is revoked from now on.
     fn stream_token(&self, agent: &str) -> CancellationToken {
         self.streams.lock().entry(agent.to_owned()).or_default().clone()
@@ -207,12 +278,17 @@ pub async fn layer(State(rev): State<Arc<Revocation>>, req: Request, next: Next)
     // above, checked again now: a revocation committed while this request
     // ran is either seen here or announced to `revoked`.
     let hold = rev.runtime.hold_feed();
+    let token = token.and_then(|t| t.to_str().ok().map(str::trim).map(str::to_owned));
     let still_valid = token
-        .and_then(|t| t.to_str().ok().map(str::trim).map(str::to_owned))
-        .is_some_and(|t| rev.access.token_agent(&t).is_ok_and(|a| a == agent));
+        .as_deref()
+        .is_some_and(|t| rev.access.token_agent(t).is_ok_and(|a| a == agent));
     if !still_valid {
         // This stream only: a token past its grace is no revocation.
         revoked.cancel();
+    }
+    let alive = Arc::new(());
+    if let Some(t) = token.as_deref().filter(|_| still_valid) {
+        rev.note_stream(&agent, t, &revoked, &alive);
     }
     let (parts, body) = response.into_parts();
     let stream = body
@@ -220,7 +296,7 @@ pub async fn layer(State(rev): State<Arc<Revocation>>, req: Request, next: Next)
         .take_until(revoked.cancelled_owned())
         // The hold lives as long as the stream.
         .map(move |frame| {
-            let _ = &hold;
+            let _ = (&hold, &alive);
             frame
         });
     Response::from_parts(parts, Body::from_stream(stream))

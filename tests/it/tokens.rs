@@ -201,6 +201,73 @@ async fn revocation_ends_a_live_http_session_and_refuses_a_stdio_sessions_next_c
     victim.close().await;
 }
 
+/// Opens a 2025 session with `token` and its GET stream; the receiver
+/// fires when the stream ends.
+async fn open_stream(hub: &HubClient, token: &str) -> tokio::sync::oneshot::Receiver<()> {
+    let (status, session) = initialize(hub, token).await;
+    assert_eq!(status, 200);
+    let session = session.expect("a session id");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let ack = post(hub, token, Some(&session))
+        .body(initialized.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(ack.status().is_success());
+    let stream = reqwest::Client::new()
+        .get(&hub.url)
+        .header("Accept", "text/event-stream")
+        .header("X-Agent-Token", token)
+        .header("Mcp-Session-Id", &session)
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let (ended_tx, ended) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut stream = stream;
+        while let Ok(Some(_)) = stream.chunk().await {}
+        let _ = ended_tx.send(());
+    });
+    ended
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_token_is_replaced_without_a_revocation() {
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
+    let old = hub.register("bot").await;
+
+    // A rotation with a grace: the stream opened with the old token lives
+    // through the grace and ends after it.
+    let out = cli(&relay, &["token", "rotate", "bot", "--grace-seconds", "60"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let new = stdout(&out).trim().to_owned();
+    let mut with_old = open_stream(&hub, &old).await;
+    let mut with_new = open_stream(&hub, &new).await;
+    let recheck = relay::http::revocation::STREAM_RECHECK;
+    tokio::time::sleep(recheck + Duration::from_secs(1)).await;
+    assert!(
+        with_old.try_recv().is_err(),
+        "inside the grace the old token's stream stays"
+    );
+    advance(&relay, 61_000).await;
+    tokio::time::timeout(3 * recheck, &mut with_old)
+        .await
+        .expect("the old token's stream ends once the grace is over")
+        .unwrap();
+    assert!(with_new.try_recv().is_err(), "the new token's stream goes on");
+
+    // The operator issues a fresh token: the stream of the one it replaced ends.
+    let out = cli(&relay, &["token", "issue", "bot"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    tokio::time::timeout(3 * recheck, &mut with_new)
+        .await
+        .expect("the replaced token's stream ends")
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_recovery_token_re_registers_once_and_expires_with_its_window() {
     let relay = Relay::new();
