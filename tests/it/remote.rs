@@ -606,37 +606,9 @@ fn remote_tail_follows_the_hub_and_resumes_after_a_restart_without_repeats() {
     );
 
     let store = relay.store();
-    let send = |n: usize| {
-        let alice = relay::store::Caller {
-            agent: "alice",
-            transport: relay::store::Transport::Cli,
-        };
-        store
-            .send_message(alice, "bob", &format!("m{n}"), relay::store::Priority::Normal, None)
-            .unwrap()
-            .message_id
-    };
-    store
-        .bind_agent("alice", None, None, relay::store::Transport::Cli)
-        .unwrap();
+    let send = |n: usize| send_from_alice(&store, "bob", &format!("m{n}"));
     let before = send(0);
-    let mut tail = remote
-        .relay(&[
-            "tail",
-            "--hub",
-            &base,
-            "--secret-file",
-            secret_file.to_str().unwrap(),
-            "--json",
-            "--last",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = lines_of(&mut tail);
-    let _tail = Reaper(tail);
+    let (lines, _tail) = tail_json(&remote, &base, &secret_file, &["--last", "1"]);
     let next = || -> Value {
         let line = lines.recv_timeout(Duration::from_secs(15)).expect("a tail line");
         serde_json::from_str(&line).unwrap()
@@ -670,6 +642,44 @@ fn remote_tail_follows_the_hub_and_resumes_after_a_restart_without_repeats() {
     remote.assert_storeless();
 }
 
+/// Sends `content` from `alice` (registered on first use) to `to`
+/// straight on the hub's store; returns the message id.
+fn send_from_alice(store: &relay::store::Store, to: &str, content: &str) -> i64 {
+    store
+        .bind_agent("alice", None, None, relay::store::Transport::Cli)
+        .unwrap();
+    let alice = relay::store::Caller {
+        agent: "alice",
+        transport: relay::store::Transport::Cli,
+    };
+    store
+        .send_message(alice, to, content, relay::store::Priority::Normal, None)
+        .unwrap()
+        .message_id
+}
+
+/// `relay tail --hub BASE --secret-file F --json EXTRA...` on `remote`:
+/// its stdout lines, and the child (killed when dropped).
+fn tail_json(remote: &Machine, base: &str, secret_file: &Path, extra: &[&str]) -> (mpsc::Receiver<String>, Reaper) {
+    let mut args = vec![
+        "tail",
+        "--hub",
+        base,
+        "--secret-file",
+        secret_file.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let mut tail = remote
+        .relay(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut tail);
+    (lines, Reaper(tail))
+}
+
 #[test]
 fn remote_tail_that_saw_no_event_yet_misses_nothing_across_a_hub_restart() {
     let relay = Relay::new();
@@ -680,37 +690,9 @@ fn remote_tail_that_saw_no_event_yet_misses_nothing_across_a_hub_restart() {
     let secret_file = remote.write_token("secret", secret);
     let base = format!("http://127.0.0.1:{port}");
     let store = relay.store();
-    store
-        .bind_agent("alice", None, None, relay::store::Transport::Cli)
-        .unwrap();
-    let send = |to: &str| {
-        let alice = relay::store::Caller {
-            agent: "alice",
-            transport: relay::store::Transport::Cli,
-        };
-        store
-            .send_message(alice, to, "hi", relay::store::Priority::Normal, None)
-            .unwrap()
-            .message_id
-    };
+    let send = |to: &str| send_from_alice(&store, to, "hi");
     // Only carol's events, from now: none has come when the hub goes down.
-    let mut tail = remote
-        .relay(&[
-            "tail",
-            "--hub",
-            &base,
-            "--secret-file",
-            secret_file.to_str().unwrap(),
-            "--json",
-            "--agent",
-            "carol",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = lines_of(&mut tail);
-    let _tail = Reaper(tail);
+    let (lines, _tail) = tail_json(&remote, &base, &secret_file, &["--agent", "carol"]);
     std::thread::sleep(Duration::from_millis(1500)); // the stream is open
     send("bob"); // filtered out
     std::thread::sleep(Duration::from_millis(300));

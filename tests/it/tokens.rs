@@ -146,32 +146,7 @@ async fn revocation_ends_a_live_http_session_and_refuses_a_stdio_sessions_next_c
     victim.call("set_status", json!({"status": "busy"})).await;
 
     // A live 2025 session with its GET stream open.
-    let (status, session) = initialize(&hub, &token).await;
-    assert_eq!(status, 200);
-    let session = session.expect("a session id");
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let ack = post(&hub, &token, Some(&session))
-        .body(initialized.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(ack.status().is_success());
-    let stream = reqwest::Client::new()
-        .get(&hub.url)
-        .header("Accept", "text/event-stream")
-        .header("X-Agent-Token", &token)
-        .header("Mcp-Session-Id", &session)
-        .header("MCP-Protocol-Version", "2025-11-25")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    let (ended_tx, mut ended) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut stream = stream;
-        while let Ok(Some(_)) = stream.chunk().await {}
-        let _ = ended_tx.send(());
-    });
+    let (session, mut ended) = open_stream(&hub, &token).await;
     assert_eq!(call_status(&hub, &token, &session).await, 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(ended.try_recv().is_err(), "the stream stays open before the revocation");
@@ -201,9 +176,9 @@ async fn revocation_ends_a_live_http_session_and_refuses_a_stdio_sessions_next_c
     victim.close().await;
 }
 
-/// Opens a 2025 session with `token` and its GET stream; the receiver
-/// fires when the stream ends.
-async fn open_stream(hub: &HubClient, token: &str) -> tokio::sync::oneshot::Receiver<()> {
+/// Opens a 2025 session with `token` and its GET stream: the session id,
+/// and a receiver that fires when the stream ends.
+async fn open_stream(hub: &HubClient, token: &str) -> (String, tokio::sync::oneshot::Receiver<()>) {
     let (status, session) = initialize(hub, token).await;
     assert_eq!(status, 200);
     let session = session.expect("a session id");
@@ -230,7 +205,7 @@ async fn open_stream(hub: &HubClient, token: &str) -> tokio::sync::oneshot::Rece
         while let Ok(Some(_)) = stream.chunk().await {}
         let _ = ended_tx.send(());
     });
-    ended
+    (session, ended)
 }
 
 #[tokio::test]
@@ -244,8 +219,8 @@ async fn a_stream_ends_when_its_token_is_replaced_without_a_revocation() {
     let out = cli(&relay, &["token", "rotate", "bot", "--grace-seconds", "60"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let new = stdout(&out).trim().to_owned();
-    let mut with_old = open_stream(&hub, &old).await;
-    let mut with_new = open_stream(&hub, &new).await;
+    let (_, mut with_old) = open_stream(&hub, &old).await;
+    let (_, mut with_new) = open_stream(&hub, &new).await;
     let recheck = relay::http::revocation::STREAM_RECHECK;
     tokio::time::sleep(recheck + Duration::from_secs(1)).await;
     assert!(
