@@ -65,6 +65,7 @@ use super::access::{Access, INTERNAL_ERROR, INVALID_REQUEST, REFUSED, Refusal, g
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::Store;
 use crate::store::events::Event;
+use crate::store::executor::blocking;
 use crate::store::snapshot::{DEFAULT_SNAPSHOT_EVENTS, MAX_SNAPSHOT_ROWS};
 
 /// The path of the event stream.
@@ -109,19 +110,8 @@ pub fn protocol_revisions() -> Vec<String> {
         .collect()
 }
 
-/// Runs the blocking store read `f` off the async workers.
-async fn blocking<T: Send + 'static>(
-    access: &Access,
-    f: impl FnOnce(&crate::store::Store) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let store = access.store().clone();
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .unwrap_or_else(|e| Err(Error::internal(format!("the store read failed: {e}"))))
-}
-
 async fn health(State(access): State<Arc<Access>>) -> Response {
-    let counts = blocking(&access, |s| s.counts()).await;
+    let counts = blocking(access.store(), |s| s.counts()).await;
     let base = serde_json::json!({
         "relay_version": env!("CARGO_PKG_VERSION"),
         "protocol_revisions": protocol_revisions(),
@@ -151,7 +141,7 @@ struct SnapshotQuery {
 
 async fn snapshot(State(access): State<Arc<Access>>, Query(query): Query<SnapshotQuery>) -> Response {
     let events = query.events.unwrap_or(DEFAULT_SNAPSHOT_EVENTS).min(MAX_SNAPSHOT_ROWS);
-    match blocking(&access, move |s| s.snapshot(events)).await {
+    match blocking(access.store(), move |s| s.snapshot(events)).await {
         Ok(snapshot) => axum::Json(snapshot).into_response(),
         Err(e) => Refusal::new(StatusCode::SERVICE_UNAVAILABLE, INTERNAL_ERROR, e).into_response(),
     }

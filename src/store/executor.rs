@@ -17,6 +17,21 @@ use tokio::sync::oneshot;
 use super::{BUSY_TIMEOUT_MS, Store, with_deadline};
 use crate::error::{Error, Result};
 
+/// Runs the store call `f` on tokio's blocking pool, for async code that
+/// calls the store directly instead of through an [`Executor`] (a store
+/// call may wait up to [`BUSY_TIMEOUT_MS`] for a lock and must not hold
+/// an async worker that long). A panic inside `f` is
+/// [`ErrorCode::Internal`](crate::ErrorCode::Internal).
+pub async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .unwrap_or_else(|e| Err(Error::internal(format!("a store call failed: {e}"))))
+}
+
 /// Most calls that share one transaction.
 pub const MAX_BATCH: usize = 256;
 

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Settings, WebhookSettings};
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::Store;
+use crate::store::executor::blocking;
 use crate::store::webhooks::{Claimed, Finished, Work};
 use crate::watch::RECHECK_MS;
 
@@ -141,12 +142,6 @@ impl Drop for Slot {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(Error::internal(format!("a webhook store call panicked: {e}"))))
-}
-
 impl Dispatcher {
     async fn run(self) {
         let this = Arc::new(self);
@@ -169,8 +164,7 @@ impl Dispatcher {
                 look = false;
                 tokio::time::sleep_until(last_look + MIN_SPACING).await;
                 last_look = tokio::time::Instant::now();
-                let store = this.store.clone();
-                match blocking(move || store.webhook_work(scanned)).await {
+                match blocking(&this.store, move |s| s.webhook_work(scanned)).await {
                     Ok(work) => {
                         if !work.fan_out {
                             scanned = scanned.max(work.scanned);

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::remote::session::HubSession;
+use crate::store::executor::blocking;
 use crate::store::tasks::{Action, Task, TaskPriority, TaskState, Update};
 use crate::store::{Caller, Limits, Store, Transport};
 
@@ -73,16 +74,6 @@ fn caller(agent: &str) -> Caller<'_> {
         agent,
         transport: Transport::Worker,
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    store: &Arc<Store>,
-    f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|e| Error::internal(format!("store task failed: {e}")))?
 }
 
 impl Backend {
