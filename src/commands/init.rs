@@ -13,8 +13,9 @@ use clap::ValueEnum;
 
 use crate::cli::{GlobalArgs, InitArgs, Transport};
 use crate::clock::SystemClock;
-use crate::config::{default_config_path, default_db_path};
+use crate::config::{ENV_HTTP_SECRET, default_config_path, default_db_path};
 use crate::crypto::{Codec, Keyring, KeyringSource};
+use crate::remote::ENV_AGENT_TOKEN;
 use crate::store::{Limits, Store};
 
 /// A valid agent name from the current directory's name (or `agent`).
@@ -66,11 +67,6 @@ fn config_text(db: &Path, keyring: Option<&Path>) -> String {
 /// The hub URL the HTTP client configs name unless told otherwise
 /// (`relay serve --transport http` listens there by default).
 pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:3777/mcp";
-
-/// The variable each agent's MCP client takes its token from.
-pub const TOKEN_VAR: &str = super::doctor::remote::ENV_TOKEN;
-/// The variable clients and the hub take the hub secret from.
-pub const SECRET_VAR: &str = super::doctor::remote::ENV_SECRET;
 
 /// The MCP config snippets for Claude Code, Codex and Cursor: for stdio,
 /// each client starts `relay serve --agent NAME`; for http, each talks to
@@ -131,7 +127,7 @@ fn http_snippets(agent: &str, url: &str, hub_running: bool) -> anyhow::Result<St
         out.push_str("Start the hub on the machine that keeps the store:\n");
         if secret {
             out.push_str(&format!(
-                "  export {SECRET_VAR}=\"$(openssl rand -base64 32)\"   # other machines reach it: every client sends \
+                "  export {ENV_HTTP_SECRET}=\"$(openssl rand -base64 32)\"   # other machines reach it: every client sends \
                  this secret\n"
             ));
         }
@@ -146,7 +142,7 @@ fn http_snippets(agent: &str, url: &str, hub_running: bool) -> anyhow::Result<St
         out.push('\n');
     }
     let secret_header = if secret {
-        format!(" -H \"Authorization: Bearer ${SECRET_VAR}\"")
+        format!(" -H \"Authorization: Bearer ${ENV_HTTP_SECRET}\"")
     } else {
         String::new()
     };
@@ -159,18 +155,18 @@ fn http_snippets(agent: &str, url: &str, hub_running: bool) -> anyhow::Result<St
          {{\"name\":\"register_agent\",\"arguments\":{{\"name\":\"{agent}\"}},\"_meta\":{{\"io.modelcontextprotocol/\
          protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}},\
          \"io.modelcontextprotocol/clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}}}'\n\
-         (or call register_agent from any MCP client connected without a token). Then export {TOKEN_VAR}=<token> \
+         (or call register_agent from any MCP client connected without a token). Then export {ENV_AGENT_TOKEN}=<token> \
          {}in the environment your MCP client starts from.\n\n",
         parsed.base,
         if secret {
-            format!("and {SECRET_VAR}=<the hub secret> ")
+            format!("and {ENV_HTTP_SECRET}=<the hub secret> ")
         } else {
             String::new()
         }
     ));
     out.push_str(&configs.text());
     out.push_str(&format!(
-        "\nCheck the hub and the token: {TOKEN_VAR}=<token> relay doctor --remote {url}\n"
+        "\nCheck the hub and the token: {ENV_AGENT_TOKEN}=<token> relay doctor --remote {url}\n"
     ));
     Ok(out)
 }
@@ -207,9 +203,12 @@ impl HttpConfigs {
     pub fn new(url: &str, secret: bool) -> Self {
         let json_headers = |expand: &dyn Fn(&str) -> String| {
             let mut headers = serde_json::Map::new();
-            headers.insert("X-Agent-Token".into(), expand(TOKEN_VAR).into());
+            headers.insert("X-Agent-Token".into(), expand(ENV_AGENT_TOKEN).into());
             if secret {
-                headers.insert("Authorization".into(), format!("Bearer {}", expand(SECRET_VAR)).into());
+                headers.insert(
+                    "Authorization".into(),
+                    format!("Bearer {}", expand(ENV_HTTP_SECRET)).into(),
+                );
             }
             serde_json::Value::Object(headers)
         };
@@ -223,12 +222,12 @@ impl HttpConfigs {
             "headers": json_headers(&|v| format!("${{env:{v}}}")),
         }}});
         let codex_secret = if secret {
-            format!("bearer_token_env_var = \"{SECRET_VAR}\"\n")
+            format!("bearer_token_env_var = \"{ENV_HTTP_SECRET}\"\n")
         } else {
             String::new()
         };
         let codex = format!(
-            "[mcp_servers.relay]\nurl = \"{url}\"\nenv_http_headers = {{ \"X-Agent-Token\" = \"{TOKEN_VAR}\" }}\n{codex_secret}"
+            "[mcp_servers.relay]\nurl = \"{url}\"\nenv_http_headers = {{ \"X-Agent-Token\" = \"{ENV_AGENT_TOKEN}\" }}\n{codex_secret}"
         );
         Self {
             claude_code,

@@ -28,9 +28,11 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::init::{HttpConfigs, SECRET_VAR, TOKEN_VAR};
+use super::init::HttpConfigs;
 use crate::cli::{GlobalArgs, PairArgs};
+use crate::config::ENV_HTTP_SECRET;
 use crate::error::ErrorCode;
+use crate::remote::ENV_AGENT_TOKEN;
 use crate::remote::pairing::{self, Pairing, Pairings};
 use crate::remote::session::HubSession;
 use crate::remote::{Credential, Endpoints, Health};
@@ -128,7 +130,7 @@ pub fn run(args: &PairArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     crate::config::Settings::resolve(global)?;
     let dir = std::path::absolute(pairing::config_dir(global.config.as_deref())?)
         .context("cannot resolve the config directory")?;
-    let secret = crate::remote::credential(args.secret_file.as_deref(), crate::remote::ENV_SECRET, "--secret-file")?;
+    let secret = crate::remote::credential(args.secret_file.as_deref(), ENV_HTTP_SECRET, "--secret-file")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -292,11 +294,11 @@ fn report(
 ) -> String {
     let configs = HttpConfigs::new(hub.mcp.as_str(), uses_secret);
     let token_file: &PathBuf = &paired.token_file;
-    let export_token = format!("export {TOKEN_VAR}=\"$(cat {})\"", token_file.display());
+    let export_token = format!("export {ENV_AGENT_TOKEN}=\"$(cat {})\"", token_file.display());
     if args.json {
-        let mut env = json!({ TOKEN_VAR: format!("$(cat {})", token_file.display()) });
+        let mut env = json!({ ENV_AGENT_TOKEN: format!("$(cat {})", token_file.display()) });
         if uses_secret {
-            env[SECRET_VAR] = "<the hub secret>".into();
+            env[ENV_HTTP_SECRET] = "<the hub secret>".into();
         }
         let out = json!({
             "status": if already { "already_paired" } else { "paired" },
@@ -338,7 +340,7 @@ fn report(
         "In the environment your MCP client starts from:\n  {export_token}\n"
     ));
     if uses_secret {
-        out.push_str(&format!("  export {SECRET_VAR}=<the hub secret>\n"));
+        out.push_str(&format!("  export {ENV_HTTP_SECRET}=<the hub secret>\n"));
     }
     out.push('\n');
     out.push_str(&configs.text());

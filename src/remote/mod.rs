@@ -39,8 +39,6 @@ pub const CLIENT_REVISIONS: [&str; 2] = ["2026-07-28", "2025-11-25"];
 /// The variable holding an agent token for `relay worker`/`hook`/`tail`
 /// with `--hub` (the token itself; prefer `--token-file` or a pairing).
 pub const ENV_AGENT_TOKEN: &str = "RELAY_AGENT_TOKEN";
-/// The variable holding the hub secret (as on the hub).
-pub const ENV_SECRET: &str = crate::config::ENV_HTTP_SECRET;
 /// The path of the hub's server-sent-events stream of outbox events.
 pub const EVENTS_PATH: &str = "/api/events";
 
@@ -308,7 +306,11 @@ impl Target {
         {
             token = credential(Some(&p.token_file), "", "the token file of `relay pair`")?;
         }
-        let secret = credential(args.secret_file.as_deref(), ENV_SECRET, "--secret-file")?;
+        let secret = credential(
+            args.secret_file.as_deref(),
+            crate::config::ENV_HTTP_SECRET,
+            "--secret-file",
+        )?;
         Ok(Some(Self {
             hub,
             token,

@@ -34,17 +34,16 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Check, Status, check};
-use crate::remote::{Answer, Credential, Health, credential, describe as describe_with, post as stateless_post};
+use crate::config::ENV_HTTP_SECRET;
+use crate::remote::{
+    Answer, Credential, ENV_AGENT_TOKEN, Health, credential, describe as describe_with, post as stateless_post,
+};
 pub use crate::remote::{CLIENT_REVISIONS, Endpoints, is_loopback};
 
 /// How long to wait for the TCP (and TLS) connection, in seconds (3).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one whole request may take, in seconds (5).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// The variable that may hold the hub secret (as on the hub).
-pub const ENV_SECRET: &str = "RELAY_HTTP_SECRET";
-/// The variable that may hold an agent token.
-pub const ENV_TOKEN: &str = crate::remote::ENV_AGENT_TOKEN;
 
 /// What `--remote` checks with.
 #[derive(Debug, Clone, Default)]
@@ -62,8 +61,8 @@ impl Credentials {
     /// Errors: a file that cannot be read or holds nothing.
     pub fn resolve(secret_file: Option<&Path>, token_file: Option<&Path>) -> anyhow::Result<Self> {
         Ok(Self {
-            secret: credential(secret_file, ENV_SECRET, "--secret-file")?,
-            token: credential(token_file, ENV_TOKEN, "--token-file")?,
+            secret: credential(secret_file, ENV_HTTP_SECRET, "--secret-file")?,
+            token: credential(token_file, ENV_AGENT_TOKEN, "--token-file")?,
         })
     }
 }
@@ -159,7 +158,7 @@ async fn run(client: &reqwest::Client, hub: &Endpoints, creds: &Credentials) -> 
                     Status::Warn,
                     "secret required (401 without one); yours is not checked: none given",
                     Some(format!(
-                        "set {ENV_SECRET} or pass --secret-file PATH to check the secret your clients send"
+                        "set {ENV_HTTP_SECRET} or pass --secret-file PATH to check the secret your clients send"
                     )),
                 )
             }
@@ -196,7 +195,7 @@ async fn run(client: &reqwest::Client, hub: &Endpoints, creds: &Credentials) -> 
                     Status::Fail,
                     format!("secret required; the one from {} is refused: {}", s.from, a.why()),
                     Some(format!(
-                        "use the hub's current secret (its {ENV_SECRET} or [http] secret_file)"
+                        "use the hub's current secret (its {ENV_HTTP_SECRET} or [http] secret_file)"
                     )),
                 ),
                 Ok(a) => refused(hub, &a),
@@ -225,7 +224,7 @@ async fn run(client: &reqwest::Client, hub: &Endpoints, creds: &Credentials) -> 
                         hub.mcp.host_str().unwrap_or_default()
                     ),
                     Some(format!(
-                        "give the hub a secret ({ENV_SECRET} or [http] secret_file in its config.toml) and restart it"
+                        "give the hub a secret ({ENV_HTTP_SECRET} or [http] secret_file in its config.toml) and restart it"
                     )),
                 )
             }
@@ -245,7 +244,7 @@ async fn run(client: &reqwest::Client, hub: &Endpoints, creds: &Credentials) -> 
                     "the token from {} is not checked: the hub requires its secret first",
                     token.from
                 ),
-                Some(format!("set {ENV_SECRET} or pass --secret-file PATH")),
+                Some(format!("set {ENV_HTTP_SECRET} or pass --secret-file PATH")),
             )
         } else {
             token_check(client, hub, secret.map(Credential::expose), token).await
