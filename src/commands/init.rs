@@ -411,19 +411,10 @@ pub fn run(args: &InitArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
         None => (None, false),
     };
-    let tmp = config.with_extension("toml.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    std::io::Write::write_all(
-        &mut file,
+    crate::store::write_private(
+        &config,
         config_text(&db, keyring.is_some().then_some(Path::new(KEYRING_FILE))).as_bytes(),
     )?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, &config).with_context(|| format!("cannot write {}", config.display()))?;
     let codec = Codec::new(sealing);
     Store::open_with(&db, Arc::new(SystemClock), Limits::default(), codec)?;
     if hooks {
