@@ -9,13 +9,7 @@ use serde_json::{Value, json};
 use crate::support::{Relay, relay_bin};
 
 fn relay_cmd(relay: &Relay, args: &[&str]) -> std::process::Output {
-    Command::new(relay_bin())
-        .env("RELAY_CONFIG", relay.config())
-        .arg("--db")
-        .arg(&relay.db)
-        .args(args)
-        .output()
-        .unwrap()
+    relay.command(args).output().unwrap()
 }
 
 fn rewrite_manifest(archive: &Path, out: &Path, edit: impl Fn(&mut Value)) {

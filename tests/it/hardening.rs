@@ -9,19 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Relay, ScrubRelayEnv, Tmpfs, relay_bin};
+use crate::support::{Relay, Tmpfs};
 
 /// `relay --db DB ARGS...` with the test's empty config.
 fn relay_cmd(relay: &Relay, args: &[&str]) -> std::process::Output {
-    Command::new(relay_bin())
-        .env("RELAY_CONFIG", relay.config())
-        .env_clear_relay()
-        .arg("--db")
-        .arg(&relay.db)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    relay.command(args).output().unwrap()
 }
 
 /// A SQLite database of another program, written by python3's sqlite3.

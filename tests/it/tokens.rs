@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{HubClient, Relay, ScrubRelayEnv, clock_file, relay_bin};
+use crate::support::{HubClient, Relay};
 
 /// The OS user the CLI runs as in these tests (audited).
 const OS_USER: &str = "ops-person";
@@ -17,16 +17,7 @@ const OS_USER: &str = "ops-person";
 /// `relay --db DB ARGS` on the installation's config and clock, as OS
 /// user [`OS_USER`].
 fn cli(relay: &Relay, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(relay_bin())
-        .arg("--db")
-        .arg(&relay.db)
-        .args(args)
-        .env_clear_relay()
-        .env("RELAY_CONFIG", relay.config())
-        .env(relay::clock::TEST_CLOCK_ENV, clock_file(&relay.config()))
-        .env("USER", OS_USER)
-        .output()
-        .expect("run relay")
+    relay.command(args).env("USER", OS_USER).output().expect("run relay")
 }
 
 fn stdout(out: &std::process::Output) -> String {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::support::{Client, Relay, ScrubRelayEnv, clock_file, relay_bin};
+use crate::support::{Client, Relay};
 
 /// One POST the receiver got.
 #[derive(Debug, Clone)]
@@ -394,16 +394,7 @@ async fn failed_deliveries_retry_at_60_300_900_seconds_then_become_dead_letters(
 
 /// `relay --db DB ARGS...` with the installation's config and clock.
 fn cli(relay: &Relay, args: &[&str]) -> Output {
-    Command::new(relay_bin())
-        .env_clear_relay()
-        .env("RELAY_CONFIG", relay.config())
-        .env(relay::clock::TEST_CLOCK_ENV, clock_file(&relay.config()))
-        .arg("--db")
-        .arg(&relay.db)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    relay.command(args).output().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -133,6 +133,21 @@ impl Relay {
         Client { service }
     }
 
+    /// `relay --db DB ARGS...` with this installation's config and clock,
+    /// the developer's relay variables removed and stdin empty, not yet
+    /// run: for the operator's one-shot commands.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(relay_bin());
+        cmd.env_clear_relay()
+            .env("RELAY_CONFIG", self.config())
+            .env(relay::clock::TEST_CLOCK_ENV, clock_file(&self.config()))
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// `relay --db DB worker ARGS...`, not yet started.
     pub fn worker(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(relay_bin());
