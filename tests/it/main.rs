@@ -8,6 +8,8 @@ mod backup;
 mod channels;
 mod cli;
 mod conformance;
+mod dashboard_api;
+mod dashboard_browser;
 mod delivery;
 mod doctor;
 mod durability;

@@ -1,0 +1,1 @@
+// The relay dashboard (issue 12): placeholder until the page lands.

@@ -1,0 +1,2 @@
+//! Dashboard benchmark (issue 12): placeholder until it lands.
+fn main() {}

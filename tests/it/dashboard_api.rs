@@ -1,0 +1,1 @@
+//! The dashboard's HTTP API (issue 12): routes, access levels, actions.

@@ -1,0 +1,1 @@
+//! The dashboard in a real headless Chromium over WebDriver (issue 12).
