@@ -37,6 +37,8 @@
 //! `RELAY_DASH_BENCH_IDLE_SECONDS` (60), `RELAY_DASH_BENCH_DASHBOARDS`
 //! (50), `RELAY_DASH_BENCH_PAGES_PER_BROWSER` (5),
 //! `RELAY_DASH_BENCH_IDLE_MODE` (`browser` or `http`),
+//! `RELAY_DASH_BENCH_SPAN_MINUTES` (1440: the seeded history's span; the
+//! overview's charts walk the last hour of it),
 //! `RELAY_BENCH_CHROMEDRIVER` (/usr/bin/chromedriver),
 //! `RELAY_BENCH_CHROMIUM` (/usr/bin/chromium).
 //!
@@ -128,6 +130,7 @@ struct Sizes {
     dashboards: usize,
     pages_per_browser: usize,
     idle_mode: String,
+    span_minutes: u64,
 }
 
 impl Sizes {
@@ -145,6 +148,7 @@ impl Sizes {
             dashboards: env_or("RELAY_DASH_BENCH_DASHBOARDS", d(50, 10)),
             pages_per_browser: env_or("RELAY_DASH_BENCH_PAGES_PER_BROWSER", 5).max(1),
             idle_mode: env_str("RELAY_DASH_BENCH_IDLE_MODE", "browser"),
+            span_minutes: env_or("RELAY_DASH_BENCH_SPAN_MINUTES", 1440).max(2) as u64,
         }
     }
 }
@@ -190,15 +194,16 @@ fn caller(agent: &str) -> Caller<'_> {
 }
 
 /// Seeds `db`: `sizes.agents` agents, 4 channels with posts, `messages`
-/// direct messages spread over the last 100 minutes (a manual clock, so
-/// the dashboard's per-minute charts have something in every bucket),
+/// direct messages spread evenly over the last `span_minutes` (a manual
+/// clock, so the dashboard's per-minute charts have something in every
+/// bucket; 24 h by default, about 70 messages a minute),
 /// and `tasks` tasks: most finished (completed, failed, cancelled,
 /// rejected) over the same span, ~5 % open (posted, accepted,
 /// needs_recovery, queued) at the end.
 fn seed(db: &Path, sizes: &Sizes) -> Seeded {
     let started = Instant::now();
     let real_now = now_ms() as i64;
-    let span_ms: i64 = 100 * 60 * 1000;
+    let span_ms: i64 = sizes.span_minutes as i64 * 60 * 1000;
     let clock = relay::clock::ManualClock::new(real_now - span_ms);
     let store = Store::open(db, clock.clone(), Limits::default()).expect("open store");
     let everything: Vec<String> = ["tasks", "channels", "broadcast"].map(str::to_owned).to_vec();
@@ -1071,7 +1076,19 @@ fn main() {
         seeded.seconds, seeded.agents, seeded.messages, seeded.channels, seeded.posts, states
     );
     let db_mib = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1_048_576.0;
-    println!("store: {db_mib:.1} MiB");
+    let last_hour: i64 = rusqlite::Connection::open(&db)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM messages WHERE created_at > ?1",
+                [now_ms() as i64 - 3_600_000],
+                |r| r.get(0),
+            )
+        })
+        .unwrap_or(-1);
+    println!(
+        "store: {db_mib:.1} MiB; history over {} min, {last_hour} messages in the last hour",
+        sizes.span_minutes
+    );
 
     let hub = Hub::spawn(&db, &config);
     println!("hub: {} (pid {}, RSS {:.1} MiB)", hub.url, hub.pid(), hub.rss_mib());
