@@ -1186,8 +1186,11 @@ async fn run(hub: &Hub, driver: &Driver, profiles: &Path, db: &Path, sizes: &Siz
     let mut weights = Vec::new();
     for (label, operator) in [("counts view", false), ("operator view", true)] {
         let l = cold_load(&c, &base, "/", operator, dashboard, 2000, false).await;
-        let transfer: f64 = l.bytes.iter().map(|b| b.1).sum();
-        let encoded: f64 = l.bytes.iter().map(|b| b.2).sum();
+        // Each URL once: the idle refetches that follow are not the page's weight.
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<_> = l.bytes.iter().filter(|b| seen.insert(b.0.clone())).collect();
+        let transfer: f64 = first.iter().map(|b| b.1).sum();
+        let encoded: f64 = first.iter().map(|b| b.2).sum();
         println!("{label} weight: {encoded:.0} bytes of bodies, {transfer:.0} bytes transferred");
         for (name, t, e) in &l.bytes {
             println!("  {:<40} {e:>8.0} B body {t:>8.0} B transferred", short(name, &base));
