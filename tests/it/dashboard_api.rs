@@ -53,12 +53,17 @@ fn status_with_host(hub: &Hub, path: &str, host: &str) -> u16 {
     String::from_utf8_lossy(&head[9..12]).parse().unwrap()
 }
 
-/// Sends `req`: status, headers, body (JSON, or `Null`).
+/// Sends `req`: status, headers, body (JSON, or `Null`). An answer that
+/// does not end within 10 s (an event stream where a refusal was
+/// expected) fails the test.
 async fn send(req: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
     let response = req.send().await.expect("the hub answers");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_default();
+    let text = tokio::time::timeout(Duration::from_secs(10), response.text())
+        .await
+        .unwrap_or_else(|_| panic!("status {status}: the body never ended"))
+        .unwrap_or_default();
     (status, headers, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
