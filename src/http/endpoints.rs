@@ -35,7 +35,9 @@
 //!     `:` keep-alive comment every
 //!     [`SSE_KEEP_ALIVE_SECONDS`](super::SSE_KEEP_ALIVE_SECONDS) and ends
 //!     when the hub shuts down (clients reconnect);
-//!   - bounded: at most [`MAX_EVENT_STREAMS`] streams per hub (then 503
+//!   - bounded: at most [`MAX_EVENT_STREAMS`] streams per hub, this one's
+//!     and the dashboard's (`/api/dashboard/events`, [`super::dashboard`],
+//!     the same machinery in another [`Shape`]) together (then 503
 //!     `RATE_LIMITED` with `Retry-After`), events read [`EVENTS_BATCH`]
 //!     at a time and only as fast as the client takes them;
 //!   - followed like the MCP change feed ([`crate::mcp::runtime`]): one

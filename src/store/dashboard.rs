@@ -717,7 +717,8 @@ impl Store {
                 .prepare_cached(
                     "SELECT a.name, a.role, a.capabilities, a.status, a.status_note, a.last_seen,
                             a.auth_state, a.grace_until, a.recovery_expires_at,
-                            (SELECT COUNT(*) FROM message_recipients r WHERE r.recipient = a.name AND r.read_at IS NULL)
+                            (SELECT COUNT(*) FROM message_recipients r INDEXED BY message_recipients_unread
+                             WHERE r.recipient = a.name AND r.read_at IS NULL)
                      FROM agents a ORDER BY a.name LIMIT ?1",
                 )?
                 .query_map([cap], |r| {
