@@ -225,6 +225,9 @@
       axes: [{ ...axis }, { ...axis, size: 40, values: (u, vs) => vs.map((v) => (Number.isInteger(v) ? v : '')) }],
       series: [{}, { stroke: color, fill: color + '33', width: 2, points: { show: false } }],
     };
+    const hm = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
+    if (kind !== 'latency') o.axes[0].space = 60;
+    if (kind !== 'latency') o.axes[0].values = (u, vs) => vs.map((v) => new Date(v * 1000).toLocaleTimeString([], hm));
     if (kind === 'latency') {
       o.scales.x.range = () => [-0.5, labels.length - 0.5];
       o.axes[0].values = (u, vs) => vs.map((v) => labels[v] || '');
@@ -240,7 +243,8 @@
     if (typeof uPlot !== 'function') return;
     const xs = c.messages_per_minute.map((_, i) => c.minute_start_ms / 1000 + i * 60);
     const b = c.latency_buckets_seconds;
-    const labels = b.map((s) => `≤${s < 60 ? `${s} s` : s < 3600 ? `${s / 60} min` : `${s / 3600} h`}`).concat(`>${b[b.length - 1] / 3600} h`);
+    const dur = (s) => (s < 60 ? `${s}s` : s < 3600 ? `${s / 60}m` : `${s / 3600}h`);
+    const labels = b.map((s) => `≤${dur(s)}`).concat(`>${dur(b[b.length - 1])}`);
     const data = {
       messages: [xs, c.messages_per_minute],
       completions: [xs, c.completions_per_minute],
