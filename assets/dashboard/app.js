@@ -28,6 +28,7 @@
     board: null,
     skew: 0, // server now - client now, ms
     events: new Map(),
+    recorded: new Set(), // ids in window.__relayEvents
     lastId: null,
     retry: 1000,
     gen: 0,
@@ -416,9 +417,12 @@
   function addEvent(ev) {
     if (typeof ev.id !== 'number' || st.events.has(ev.id)) return;
     st.events.set(ev.id, ev);
-    const rec = window.__relayEvents;
-    rec.push({ id: ev.id, received_ms: Date.now() });
-    if (rec.length > 1000) rec.splice(0, rec.length - 1000);
+    if (!st.recorded.has(ev.id)) {
+      const rec = window.__relayEvents;
+      st.recorded.add(ev.id);
+      rec.push({ id: ev.id, received_ms: Date.now() });
+      if (rec.length > 1000) st.recorded.delete(rec.shift().id);
+    }
     const list = $('event-list');
     const li = eventItem(ev);
     let before = list.firstElementChild;
