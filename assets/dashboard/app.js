@@ -70,6 +70,12 @@
   function tick() {
     for (const t of document.querySelectorAll('time[data-ms]')) t.textContent = ago(+t.dataset.ms);
   }
+  function setSkew(serverNow) {
+    const skew = serverNow - Date.now();
+    const moved = Math.abs(skew - st.skew) > 1000;
+    st.skew = skew;
+    if (moved) tick();
+  }
   function badge(text, cls) {
     return el('span', { class: `badge ${cls || text}`, text });
   }
@@ -161,7 +167,7 @@
   // ---------- overview ----------
   function renderOverview(o) {
     st.overview = o;
-    st.skew = o.now_ms - Date.now();
+    setSkew(o.now_ms);
     if (o.viewer !== 'operator' && st.secret) {
       st.secret = null;
       sessionStorage.removeItem(KEY);
@@ -236,7 +242,9 @@
       o.series[1].paths = uPlot.paths.bars({ size: [0.7, 60] });
       o.series[1].fill = color;
     } else {
-      o.series[1].paths = uPlot.paths.stepped({ align: 1 });
+      o.series[1].paths = uPlot.paths.bars({ size: [0.8, 12], align: 1 });
+      o.series[1].fill = color;
+      o.scales.x.range = (u, lo, hi) => [lo, hi + 60];
     }
     return o;
   }
@@ -246,10 +254,11 @@
     const b = c.latency_buckets_seconds;
     const dur = (s) => (s < 60 ? `${s}s` : s < 3600 ? `${s / 60}m` : `${s / 3600}h`);
     const labels = b.map((s) => `≤${dur(s)}`).concat(`>${dur(b[b.length - 1])}`);
+    const bars = (ns) => ns.map((n) => n || null); // no sliver for an empty bucket
     const data = {
-      messages: [xs, c.messages_per_minute],
-      completions: [xs, c.completions_per_minute],
-      latency: [labels.map((_, i) => i), c.post_to_completed],
+      messages: [xs, bars(c.messages_per_minute)],
+      completions: [xs, bars(c.completions_per_minute)],
+      latency: [labels.map((_, i) => i), bars(c.post_to_completed)],
     };
     for (const [kind, id] of [['messages', 'ch-messages'], ['completions', 'ch-completions'], ['latency', 'ch-latency']]) {
       const box = $(id);
@@ -281,7 +290,7 @@
   // ---------- board ----------
   function renderBoard(b) {
     st.board = b;
-    st.skew = b.now_ms - Date.now();
+    setSkew(b.now_ms);
     renderAgents(b.agents);
     renderTasks($('tasks'), b.open_tasks, false);
     renderTasks($('recent'), b.recent_tasks, true);
@@ -655,6 +664,7 @@
   for (const id of ['ch-messages', 'ch-completions', 'ch-latency']) ro.observe($(id));
 
   setViewer(st.secret ? 'operator' : 'counts');
-  refresh(true);
-  connect();
+  // The stream starts after the first overview, so event times are read
+  // on the hub's clock (st.skew) from the start.
+  refresh(true).finally(connect);
 })();

@@ -560,9 +560,9 @@ async fn content_is_hidden_without_the_secret_and_shown_after_unlocking() {
 async fn operator_cancels_a_task_from_a_populated_board() {
     let relay = Relay::new();
     let (_hub, _port, base) = hub(&relay);
-    let boss = relay.agent("boss", &["tasks"]).await;
-    let builder = relay.agent("builder", &["tasks"]).await;
-    let reviewer = relay.agent("reviewer", &["review"]).await;
+    let boss = relay.agent("boss", &["tasks", "channels"]).await;
+    let builder = relay.agent("builder", &["tasks", "channels"]).await;
+    let reviewer = relay.agent("reviewer", &["channels"]).await;
     // A channel with posts and members.
     boss.call(
         "create_channel",
@@ -587,6 +587,13 @@ async fn operator_cancels_a_task_from_a_populated_board() {
         .await;
     send(&boss, "reviewer", "please look at the parser change when you can").await;
     send(&reviewer, "boss", "on it, will report back within the hour").await;
+    send(&boss, "builder", "the release notes are in CHANGELOG.md").await;
+    // Read messages give the delivery latency figures; one agent left.
+    reviewer.call("get_messages", json!({})).await;
+    boss.call("get_messages", json!({})).await;
+    let scout = relay.agent("scout", &[]).await;
+    send(&scout, "boss", "scouting done, signing off").await;
+    scout.close().await;
     // Tasks in several states.
     let done = post(
         &boss,
