@@ -729,6 +729,44 @@ async fn operator_cancels_a_task_from_a_populated_board() {
             10,
         )
         .await;
+    // Recover the parked write task the same way (a click this time).
+    browser.click("#cf-close").await;
+    browser.click("[data-testid=task-dialog] button[value=close]").await;
+    browser
+        .click(&format!(
+            "[data-testid=tasks-table] tr[data-task-id=\"{parked}\"] td.title"
+        ))
+        .await;
+    browser
+        .wait(
+            "the parked task's dialog with Recover",
+            "const d = document.querySelector('[data-testid=task-dialog]'); return d.open && d.textContent.includes('Migrate the task table') && !document.querySelector('[data-testid=action-recover]').hidden",
+            10,
+        )
+        .await;
+    browser.click("[data-testid=action-recover]").await;
+    browser.click("[data-testid=confirm-yes]").await;
+    browser
+        .wait(
+            "the recover result",
+            "return document.querySelector('[data-testid=action-result]').textContent.includes('posted')",
+            10,
+        )
+        .await;
+    assert_eq!(task_state(&boss, parked).await, "posted");
+
+    // On a phone-sized window the grid folds to one column: no page-wide
+    // horizontal scrolling (wide tables scroll inside their card).
+    browser.click("#cf-close").await;
+    browser.click("[data-testid=task-dialog] button[value=close]").await;
+    browser.web.set_window_size(390, 844).await.expect("phone size");
+    browser
+        .wait(
+            "a one-column layout without horizontal scrolling",
+            "const d = document.documentElement; return d.clientWidth < 500 && d.scrollWidth <= d.clientWidth",
+            10,
+        )
+        .await;
     browser.assert_clean_console(&[]).await;
     browser.close().await;
     for agent in [boss, builder, reviewer] {
