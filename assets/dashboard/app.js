@@ -408,7 +408,8 @@
     const li = el('li', { 'data-event-id': ev.id, 'data-kind': ev.kind });
     const head = el('p', { class: 'ev-head' }, badge(ev.kind.replace('_', ' '), `k-${ev.kind.split(/[._]/)[0]}`), ' ');
     if (st.viewer === 'operator' && ('actor' in ev)) {
-      const who = [ev.actor, ev.channel ? `#${ev.channel}` : ev.target].filter(Boolean).join(' → ');
+      const to = ev.channel ? `#${ev.channel}` : ev.target;
+      const who = [ev.actor || (to ? 'relay' : null), to].filter(Boolean).join(' → ');
       head.append(el('span', { class: 'who', text: who || 'relay' }));
       if (ev.task_state) head.append(' ', badge(ev.task_state.replace('_', ' '), ev.task_state));
       if (ev.kind.startsWith('task_') && ev.subject_id != null) {
