@@ -307,7 +307,7 @@
     const rows = agents.map((a) => {
       const revoke = el('button', {
         type: 'button', class: 'small danger', 'data-agent': a.name,
-        'aria-label': `Revoke ${a.name}'s token`, disabled: a.auth_state === 'revoked',
+        'aria-label': `Revoke ${a.name}'s token`, disabled: a.auth_state === 'revoked' || a.auth_state === 'recovery_pending',
         text: 'Revoke',
       });
       revoke.addEventListener('click', (e) => { e.stopPropagation(); confirmRevoke(a.name); });
@@ -592,7 +592,7 @@
         const r = await api(`/api/dashboard/agents/${encodeURIComponent(name)}/revoke`, { body: { issue_recovery: o.recovery } });
         if (!r.ok) throw new Error(errText(r.status, r.body));
         refresh(true);
-        const out = [`${r.body.agent}: ${r.body.auth_state}.`];
+        const out = [`${r.body.agent}'s token is revoked (auth state: ${r.body.auth_state}).`];
         if (r.body.recovery_token) {
           out.push(el('br'), 'Recovery token (shown once, copy it now): ', el('code', { class: 'token', text: r.body.recovery_token }));
         }

@@ -793,11 +793,33 @@ async fn operator_cancels_a_task_from_a_populated_board() {
         )
         .await;
     assert_eq!(task_state(&boss, parked).await, "posted");
+    browser.click("#cf-close").await;
+    browser.click("[data-testid=task-dialog] button[value=close]").await;
+
+    // Revoke the agent that left, with a recovery token: shown once.
+    browser
+        .click("[data-testid=agents-table] button[data-agent=scout]")
+        .await;
+    browser.click("[data-testid=confirm-yes]").await;
+    let result = browser
+        .wait(
+            "the revoke result with its recovery token",
+            "const r = document.querySelector('[data-testid=action-result]').textContent; return r.includes('rly_') && r",
+            10,
+        )
+        .await;
+    assert!(result.as_str().unwrap().contains("revoked"), "{result}");
+    browser
+        .wait(
+            "scout's row with its new auth state and no Revoke",
+            "const tr = document.querySelector('[data-testid=agents-table] tr[data-agent=scout]'); return tr && tr.textContent.includes('recovery_pending') && tr.querySelector('button').disabled",
+            10,
+        )
+        .await;
 
     // On a phone-sized window the grid folds to one column: no page-wide
     // horizontal scrolling (wide tables scroll inside their card).
     browser.click("#cf-close").await;
-    browser.click("[data-testid=task-dialog] button[value=close]").await;
     browser.web.set_window_size(390, 844).await.expect("phone size");
     browser
         .wait(
