@@ -230,21 +230,21 @@
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: kind !== 'latency' }, y: { range: (u, lo, hi) => [0, Math.max(1, hi)] } },
       axes: [{ ...axis }, { ...axis, size: 40, values: (u, vs) => vs.map((v) => (Number.isInteger(v) ? v : '')) }],
-      series: [{}, { stroke: color, fill: color + '33', width: 2, points: { show: false } }],
+      series: [{}, { stroke: color, fill: color, width: 1, points: { show: false } }],
     };
-    const hm = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
-    if (kind !== 'latency') o.axes[0].space = 60;
-    if (kind !== 'latency') o.axes[0].values = (u, vs) => vs.map((v) => new Date(v * 1000).toLocaleTimeString([], hm));
     if (kind === 'latency') {
+      // Seven buckets at x = 0..6, labelled by their upper bound.
       o.scales.x.range = () => [-0.5, labels.length - 0.5];
       o.axes[0].values = (u, vs) => vs.map((v) => labels[v] || '');
       o.axes[0].splits = () => labels.map((_, i) => i);
       o.series[1].paths = uPlot.paths.bars({ size: [0.7, 60] });
-      o.series[1].fill = color;
     } else {
-      o.series[1].paths = uPlot.paths.bars({ size: [0.8, 12], align: 1 });
-      o.series[1].fill = color;
+      // One bar per minute from its start (x in seconds), HH:MM ticks.
+      const hm = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
       o.scales.x.range = (u, lo, hi) => [lo, hi + 60];
+      o.axes[0].space = 60;
+      o.axes[0].values = (u, vs) => vs.map((v) => new Date(v * 1000).toLocaleTimeString([], hm));
+      o.series[1].paths = uPlot.paths.bars({ size: [0.8, 12], align: 1 });
     }
     return o;
   }
