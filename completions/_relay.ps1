@@ -54,7 +54,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
         'relay;serve' {
             [CompletionResult]::new('--transport', '--transport', [CompletionResultType]::ParameterName, 'The transport to speak')
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'The address the hub binds (http, both). A non-loopback address needs a hub secret. [default: 127.0.0.1, or [http] host]')
-            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'The hub''s port (http, both); 0 lets the OS choose. The bound URL is logged on stderr as `listening on http://HOST:PORT/mcp`. [default: 3777, or [http] port]')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'The hub''s port (http, both); 0 lets the OS choose. The bound URL is logged on stderr as `listening on http://HOST:PORT/mcp`, then `dashboard at http://HOST:PORT/`. [default: 3777, or [http] port]')
             [CompletionResult]::new('--agent', '--agent', [CompletionResultType]::ParameterName, 'Bind this session to agent NAME, registering it if new')
             [CompletionResult]::new('--role', '--role', [CompletionResultType]::ParameterName, 'The agent''s role (e.g. reviewer, builder); used with --agent')
             [CompletionResult]::new('--spawn-mode', '--spawn-mode', [CompletionResultType]::ParameterName, 'How the spawn_agent tool opens terminals: auto (a terminal emulator on a desktop, else tmux), tmux, terminal, or dry-run (only return the command)')

@@ -50,7 +50,7 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;serve'= {
             cand --transport 'The transport to speak'
             cand --host 'The address the hub binds (http, both). A non-loopback address needs a hub secret. [default: 127.0.0.1, or [http] host]'
-            cand --port 'The hub''s port (http, both); 0 lets the OS choose. The bound URL is logged on stderr as `listening on http://HOST:PORT/mcp`. [default: 3777, or [http] port]'
+            cand --port 'The hub''s port (http, both); 0 lets the OS choose. The bound URL is logged on stderr as `listening on http://HOST:PORT/mcp`, then `dashboard at http://HOST:PORT/`. [default: 3777, or [http] port]'
             cand --agent 'Bind this session to agent NAME, registering it if new'
             cand --role 'The agent''s role (e.g. reviewer, builder); used with --agent'
             cand --spawn-mode 'How the spawn_agent tool opens terminals: auto (a terminal emulator on a desktop, else tmux), tmux, terminal, or dry-run (only return the command)'

@@ -49,10 +49,10 @@ complete -c relay -n "__fish_relay_needs_command" -f -a "completions" -d 'Print 
 complete -c relay -n "__fish_relay_needs_command" -f -a "man" -d 'Print the man page (roff), generated from these definitions'
 complete -c relay -n "__fish_relay_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c relay -n "__fish_relay_using_subcommand serve" -l transport -d 'The transport to speak' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'
-http\t'The HTTP hub: MCP Streamable HTTP at /mcp, many agents, each by its X-Agent-Token'
+http\t'The HTTP hub: MCP Streamable HTTP at /mcp, many agents, each by its X-Agent-Token; the live dashboard at / (counts only until the operator enters the hub secret)'
 both\t'Both in one process: the --agent on stdio, and the hub'"
 complete -c relay -n "__fish_relay_using_subcommand serve" -l host -d 'The address the hub binds (http, both). A non-loopback address needs a hub secret. [default: 127.0.0.1, or [http] host]' -r
-complete -c relay -n "__fish_relay_using_subcommand serve" -l port -d 'The hub\'s port (http, both); 0 lets the OS choose. The bound URL is logged on stderr as `listening on http://HOST:PORT/mcp`. [default: 3777, or [http] port]' -r
+complete -c relay -n "__fish_relay_using_subcommand serve" -l port -d 'The hub\'s port (http, both); 0 lets the OS choose. The bound URL is logged on stderr as `listening on http://HOST:PORT/mcp`, then `dashboard at http://HOST:PORT/`. [default: 3777, or [http] port]' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l agent -d 'Bind this session to agent NAME, registering it if new' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l role -d 'The agent\'s role (e.g. reviewer, builder); used with --agent' -r
 complete -c relay -n "__fish_relay_using_subcommand serve" -l spawn-mode -d 'How the spawn_agent tool opens terminals: auto (a terminal emulator on a desktop, else tmux), tmux, terminal, or dry-run (only return the command)' -r -f -a "auto\t'A terminal emulator on a desktop, else tmux'
@@ -120,7 +120,7 @@ complete -c relay -n "__fish_relay_using_subcommand tail" -s h -l help -d 'Print
 complete -c relay -n "__fish_relay_using_subcommand tail" -s V -l version -d 'Print version'
 complete -c relay -n "__fish_relay_using_subcommand init" -l agent -d 'The agent name for this terminal [default: the current directory\'s name]' -r
 complete -c relay -n "__fish_relay_using_subcommand init" -l transport -d 'The transport the agents\' MCP configs use: stdio (each MCP client starts its own relay serve), http (they all talk to one hub) or both (this terminal\'s relay serve also runs the hub)' -r -f -a "stdio\t'MCP over stdin/stdout, newline-delimited JSON-RPC'
-http\t'The HTTP hub: MCP Streamable HTTP at /mcp, many agents, each by its X-Agent-Token'
+http\t'The HTTP hub: MCP Streamable HTTP at /mcp, many agents, each by its X-Agent-Token; the live dashboard at / (counts only until the operator enters the hub secret)'
 both\t'Both in one process: the --agent on stdio, and the hub'"
 complete -c relay -n "__fish_relay_using_subcommand init" -l hub-url -d 'The hub\'s MCP endpoint that the HTTP client configs name (with --transport http or both)' -r
 complete -c relay -n "__fish_relay_using_subcommand init" -l db -d 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]' -r -F

@@ -224,7 +224,8 @@ pub enum Transport {
     /// MCP over stdin/stdout, newline-delimited JSON-RPC.
     Stdio,
     /// The HTTP hub: MCP Streamable HTTP at /mcp, many agents, each by its
-    /// X-Agent-Token.
+    /// X-Agent-Token; the live dashboard at / (counts only until the
+    /// operator enters the hub secret).
     Http,
     /// Both in one process: the --agent on stdio, and the hub.
     Both,
@@ -243,7 +244,8 @@ pub struct ServeArgs {
     pub host: Option<String>,
 
     /// The hub's port (http, both); 0 lets the OS choose. The bound URL is
-    /// logged on stderr as `listening on http://HOST:PORT/mcp`.
+    /// logged on stderr as `listening on http://HOST:PORT/mcp`, then
+    /// `dashboard at http://HOST:PORT/`.
     /// [default: 3777, or [http] port]
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,

@@ -117,6 +117,7 @@ fn serve_hub(
         let hub = Hub::bind(relay.clone(), settings, &options).await?;
         let addr = hub.local_addr()?;
         eprintln!("listening on http://{addr}{}", crate::http::MCP_PATH);
+        eprintln!("dashboard at http://{addr}/");
         let shutdown = CancellationToken::new();
         tokio::spawn(on_signal(shutdown.clone()));
         let stdio = if args.transport == Transport::Both {
