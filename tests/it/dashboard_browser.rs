@@ -932,6 +932,9 @@ async fn eight_tabs_share_one_stream_and_survive_the_leader_closing() {
             browser.web.switch_to_window(tab.clone()).await.unwrap();
             tabs.push(tab);
         }
+        // (Without the sharing this is where the 6th tab stalls: five
+        // streams and its own page load hold the six connections.)
+        eprintln!("opening tab {i} of {TABS}");
         browser.open(&base, Some(SECRET)).await;
         browser.wait_live().await;
         assert_eq!(browser.text("viewer").await, "operator", "tab {i}");
