@@ -6,11 +6,34 @@
 
 (() => {
   const KEY = 'relay.secret';
+  // First paint: the first overview (and, for an operator, the board) is
+  // requested before anything else runs; uPlot loads after this script.
+  const early = (() => {
+    const secret = sessionStorage.getItem(KEY);
+    const init = { headers: secret ? { 'X-Relay-Secret': secret } : {}, cache: 'no-store' };
+    const get = (path) => fetch(path, init).then(async (r) => {
+      let body = null;
+      try { body = await r.json(); } catch (_) { body = null; }
+      return { status: r.status, ok: r.ok, body };
+    });
+    return { secret, overview: get('/api/dashboard/overview'), board: secret ? get('/api/dashboard/board') : null };
+  })();
   const OPEN = ['needs_recovery', 'queued', 'posted', 'accepted'];
   const DONE = ['completed', 'failed', 'rejected', 'cancelled', 'expired'];
   const MAX_EVENTS = 500;
-  const REFRESH_MIN_MS = 2000;
+  const MAX_OPEN_ROWS = 200;
+  const REFRESH_MIN_MS = 2000; // overview, and the board on events that change its rows
+  const REFRESH_UNREAD_MS = 5000; // the board on message kinds (unread counts only)
   const REFRESH_IDLE_MS = 30000;
+  // Event kinds that change the board's rows; message kinds only move its
+  // unread counts and channel post counts, so they refetch it less often.
+  const BOARD_KINDS = /^(task_|agent_|token_|channel_created|status_changed|webhook\.)/;
+  const UNREAD_KINDS = /^(message|broadcast|channel_post)$/;
+  // One tab per viewer level holds the event stream (Web Locks) and
+  // forwards each parsed event to the others (BroadcastChannel): Chromium
+  // keeps ≤ 6 HTTP/1.1 connections per host, one per open stream.
+  const SHARE = !!(navigator.locks && navigator.locks.request) && typeof BroadcastChannel === 'function';
+  const TAB = Math.random().toString(36).slice(2);
   const KIND = {
     message: 'a message', broadcast: 'a broadcast', channel_post: 'a channel post',
     channel_created: 'a channel created', agent_registered: 'an agent registered',
@@ -22,7 +45,7 @@
 
   const $ = (id) => document.getElementById(id);
   const st = {
-    secret: sessionStorage.getItem(KEY),
+    secret: early.secret,
     viewer: 'counts',
     overview: null,
     board: null,
@@ -31,10 +54,13 @@
     recorded: new Set(), // ids in window.__relayEvents
     lastId: null,
     retry: 1000,
-    gen: 0,
-    ctl: null,
-    lastRefresh: 0,
-    refreshTimer: null,
+    role: null, // the stream role of this tab: {level, leader, bc, lockCtl, streamCtl, release}
+    conn: 'connecting',
+    pending: [], // received events not yet in the DOM
+    flushQueued: false,
+    sched: { overview: { last: 0, due: 0, timer: null }, board: { last: 0, due: 0, timer: null } },
+    stale: false, // a refresh was skipped while the tab was hidden
+    boardGen: 0,
     charts: {},
     ready: false,
     openTask: null,
@@ -141,7 +167,7 @@
       sessionStorage.setItem(KEY, secret);
       setViewer('operator');
       renderBoard(r.body);
-      restartStream();
+      join();
       refresh(true);
     } else if (r.status === 401) {
       $('unlock-error').textContent = 'Wrong secret.';
@@ -156,11 +182,16 @@
     st.secret = null;
     sessionStorage.removeItem(KEY);
     st.board = null;
-    for (const id of ['agents', 'tasks', 'recent', 'webhooks']) $(id).tBodies[0].replaceChildren();
+    st.boardGen++;
+    for (const id of ['agents', 'tasks', 'recent', 'webhooks']) {
+      $(id).tBodies[0].replaceChildren();
+      rowCache.delete($(id).tBodies[0]);
+    }
     $('channels').replaceChildren();
+    $('tasks-more').hidden = true;
     setViewer('counts');
     $('unlock-error').textContent = message || '';
-    restartStream();
+    join();
     refresh(true);
   }
 
@@ -171,6 +202,7 @@
     if (o.viewer !== 'operator' && st.secret) {
       st.secret = null;
       sessionStorage.removeItem(KEY);
+      if (st.role && st.role.level !== 'counts') join();
     }
     setViewer(o.viewer === 'operator' ? 'operator' : 'counts');
     const a = o.agents, t = o.tasks;
@@ -179,7 +211,7 @@
     setText('c-tasks', OPEN.reduce((s, k) => s + (t[k] || 0), 0));
     setText('c-tasks-sub', `${t.needs_recovery} need recovery · ${t.completed} completed`);
     setText('c-messages', o.messages.total);
-    setText('c-messages-sub', `${o.messages.unread} unread`);
+    setText('c-messages-sub', `${o.messages.unread}${o.messages.unread_capped ? '+' : ''} unread`);
     setText('c-channels', o.channels.total);
     setText('c-channels-sub', `${o.channels.posts} posts`);
     setText('c-webhooks', o.webhooks.total);
@@ -249,7 +281,7 @@
     return o;
   }
   function renderCharts(c) {
-    if (typeof uPlot !== 'function') return;
+    if (typeof uPlot !== 'function') return; // drawn when uPlot has loaded (DOMContentLoaded below)
     const xs = c.messages_per_minute.map((_, i) => c.minute_start_ms / 1000 + i * 60);
     const b = c.latency_buckets_seconds;
     const dur = (s) => (s < 60 ? `${s}s` : s < 3600 ? `${s / 60}m` : `${s / 3600}h`);
@@ -288,42 +320,95 @@
   });
 
   // ---------- board ----------
-  function renderBoard(b) {
+  // Rows are built off-DOM, reused while their data is unchanged (so a
+  // refetch of an unchanged board touches nothing), and each table body is
+  // replaced once; building yields to the event loop every 50 new rows so
+  // the stream's events are never held behind a big board.
+  const rowCache = new WeakMap(); // tbody -> Map(key -> {sig, tr})
+  const yieldNow = () => new Promise((res) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => res();
+    ch.port2.postMessage(null);
+  });
+  async function buildRows(tbody, items, key, build, gen) {
+    const old = rowCache.get(tbody) || new Map();
+    const next = new Map();
+    const rows = [];
+    let built = 0;
+    for (const it of items) {
+      const k = key(it);
+      const sig = JSON.stringify(it, (k, v) => (k === 'age_seconds' || k === 'lease_left_seconds' ? undefined : v));
+      const prev = old.get(k);
+      let tr;
+      if (prev && prev.sig === sig) tr = prev.tr;
+      else {
+        tr = build(it);
+        if (++built % 50 === 0) {
+          await yieldNow();
+          if (gen !== st.boardGen) return null;
+        }
+      }
+      next.set(k, { sig, tr });
+      rows.push(tr);
+    }
+    return { rows, next };
+  }
+  function place(tbody, res, empty) {
+    rowCache.set(tbody, res.next);
+    const rows = res.rows.length ? res.rows : [empty];
+    const cur = tbody.children;
+    if (cur.length === rows.length && rows.every((r, i) => cur[i] === r)) return;
+    tbody.replaceChildren(...rows);
+  }
+  async function renderBoard(b) {
+    const gen = ++st.boardGen;
     st.board = b;
     setSkew(b.now_ms);
-    renderAgents(b.agents);
-    renderTasks($('tasks'), b.open_tasks, false);
-    renderTasks($('recent'), b.recent_tasks, true);
+    const open = b.open_tasks.slice(0, MAX_OPEN_ROWS);
+    const o = st.overview;
+    const total = b.open_tasks_total ?? (o ? OPEN.reduce((s, k) => s + (o.tasks[k] || 0), 0) : 0);
+    const shownTotal = Math.max(total, b.open_tasks.length);
+    const agents = await buildRows($('agents').tBodies[0], b.agents, (a) => a.name, agentRow, gen);
+    if (!agents) return;
+    const tasks = await buildRows($('tasks').tBodies[0], open, (t) => t.id, (t) => taskRow(t, false), gen);
+    if (!tasks) return;
+    const recent = await buildRows($('recent').tBodies[0], b.recent_tasks, (t) => t.id, (t) => taskRow(t, true), gen);
+    if (!recent || gen !== st.boardGen) return;
+    place($('agents').tBodies[0], agents, emptyRow(9, 'No agents yet.'));
+    place($('tasks').tBodies[0], tasks, emptyRow(7, 'No open tasks.'));
+    place($('recent').tBodies[0], recent, emptyRow(7, 'Nothing finished yet.'));
+    const more = $('tasks-more');
+    more.hidden = shownTotal <= open.length;
+    more.textContent = `Showing ${open.length} of ${shownTotal} open tasks (needs recovery first, then oldest).`;
     renderChannels(b.channels);
     renderWebhooks(b.webhooks);
     const sel = $('agent-filter');
     const cur = sel.value;
     const names = b.agents.map((a) => a.name);
-    sel.replaceChildren(el('option', { value: '', text: 'all agents' }), ...names.map((n) => el('option', { value: n, text: n })));
-    sel.value = names.includes(cur) ? cur : '';
-    if (sel.value !== cur) applyFilter();
+    const have = [...sel.options].slice(1).map((x) => x.value);
+    if (have.join('\n') !== names.join('\n')) {
+      sel.replaceChildren(el('option', { value: '', text: 'all agents' }), ...names.map((n) => el('option', { value: n, text: n })));
+      sel.value = names.includes(cur) ? cur : '';
+      if (sel.value !== cur) applyFilter();
+    }
   }
-  function renderAgents(agents) {
-    const rows = agents.map((a) => {
-      const revoke = el('button', {
-        type: 'button', class: 'small danger', 'data-agent': a.name,
-        'aria-label': `Revoke ${a.name}'s token`, disabled: a.auth_state === 'revoked' || a.auth_state === 'recovery_pending',
-        text: 'Revoke',
-      });
-      revoke.addEventListener('click', (e) => { e.stopPropagation(); confirmRevoke(a.name); });
-      const tr = el('tr', { tabindex: '0', 'data-agent': a.name, title: `Enter: show ${a.name}'s events` },
-        el('th', { scope: 'row', text: a.name }),
-        el('td', {}, badge(a.presence)),
-        el('td', { title: a.status_note || '' }, a.status || '—', a.status_note ? el('span', { class: 'dim', text: ` · ${a.status_note}` }) : null),
-        el('td', { text: a.role || '—' }),
-        el('td', { class: 'caps', text: (a.capabilities || []).join(', ') || '—' }),
-        el('td', {}, badge(a.auth_state || '—', `auth-${a.auth_state}`)),
-        el('td', {}, timeEl(a.last_seen)),
-        el('td', { class: a.unread ? 'num strong' : 'num', text: a.unread }),
-        el('td', {}, revoke));
-      return tr;
+  function agentRow(a) {
+    const revoke = el('button', {
+      type: 'button', class: 'small danger', 'data-agent': a.name,
+      'aria-label': `Revoke ${a.name}'s token`, disabled: a.auth_state === 'revoked' || a.auth_state === 'recovery_pending',
+      text: 'Revoke',
     });
-    $('agents').tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(9, 'No agents yet.')]));
+    revoke.addEventListener('click', (e) => { e.stopPropagation(); confirmRevoke(a.name); });
+    return el('tr', { tabindex: '0', 'data-agent': a.name, title: `Enter: show ${a.name}'s events` },
+      el('th', { scope: 'row', text: a.name }),
+      el('td', {}, badge(a.presence)),
+      el('td', { title: a.status_note || '' }, a.status || '—', a.status_note ? el('span', { class: 'dim', text: ` · ${a.status_note}` }) : null),
+      el('td', { text: a.role || '—' }),
+      el('td', { class: 'caps', text: (a.capabilities || []).join(', ') || '—' }),
+      el('td', {}, badge(a.auth_state || '—', `auth-${a.auth_state}`)),
+      el('td', {}, timeEl(a.last_seen)),
+      el('td', { class: a.unread ? 'num strong' : 'num', text: `${a.unread}${a.unread_capped ? '+' : ''}` }),
+      el('td', {}, revoke));
   }
   function emptyRow(n, text) {
     return el('tr', {}, el('td', { colspan: n, class: 'dim', text }));
@@ -335,8 +420,8 @@
     }
     return td;
   }
-  function renderTasks(table, tasks, done) {
-    const rows = tasks.map((t) => el('tr', {
+  function taskRow(t, done) {
+    return el('tr', {
       tabindex: '0', 'data-task-id': t.id, class: t.state === 'needs_recovery' ? 'warn' : null,
       'aria-label': `Task ${t.id}: ${t.title}, ${t.state}. Enter opens its history.`,
     },
@@ -346,8 +431,7 @@
     el('td', { text: t.requester || '—' }),
     el('td', { text: t.assignee || '—' }),
     el('td', { class: 'num', text: `${t.attempts}/${t.max_attempts}` }),
-    el('td', {}, timeEl(done ? t.finished_at : t.created_at))));
-    table.tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(7, done ? 'Nothing finished yet.' : 'No open tasks.')]));
+    el('td', {}, timeEl(done ? t.finished_at : t.created_at)));
   }
   function renderChannels(chs) {
     const items = chs.map((c) => el('li', {},
@@ -355,7 +439,7 @@
       el('span', { class: 'dim', text: `${c.posts} posts` }),
       c.description ? el('p', { class: 'desc', text: c.description }) : null,
       el('ul', { class: 'members', 'aria-label': `Members of ${c.name}` },
-        ...c.members.map((m) => el('li', {}, m.agent, m.unread ? el('span', { class: 'count', 'aria-label': `${m.unread} unread`, text: m.unread }) : null)))));
+        ...c.members.map((m) => el('li', {}, m.agent, m.unread ? el('span', { class: 'count', 'aria-label': `${m.unread}${m.unread_capped ? '+' : ''} unread`, text: `${m.unread}${m.unread_capped ? '+' : ''}` }) : null)))));
     $('channels').replaceChildren(...(items.length ? items : [el('li', { class: 'dim', text: 'No channels yet.' })]));
   }
   function renderWebhooks(hooks) {
@@ -375,30 +459,60 @@
   }
 
   // ---------- refresh ----------
-  async function refresh(force) {
-    const since = Date.now() - st.lastRefresh;
-    if (!force && since < REFRESH_MIN_MS) {
-      if (!st.refreshTimer) st.refreshTimer = setTimeout(() => { st.refreshTimer = null; refresh(true); }, REFRESH_MIN_MS - since);
-      return;
-    }
-    if (st.refreshTimer) { clearTimeout(st.refreshTimer); st.refreshTimer = null; }
-    st.lastRefresh = Date.now();
+  // load('overview'|'board') fetches now; soon(which, gap) at most once per
+  // `gap` ms; refresh(true) both now. Event-driven and periodic refreshes
+  // are skipped while the tab is hidden and made up once when it shows.
+  async function load(which, first) {
+    const s = st.sched[which];
+    if (s.timer) { clearTimeout(s.timer); s.timer = null; }
+    if (which === 'board' && !(st.secret && st.viewer === 'operator')) return;
+    s.last = Date.now();
     const sent = st.secret;
     try {
-      const o = await api('/api/dashboard/overview');
+      const r = await (first || api(`/api/dashboard/${which}`));
       if (st.secret !== sent) return; // locked or unlocked meanwhile: a newer refresh runs
-      if (o.status === 401 && st.secret) return lock('The secret was not accepted any more; unlock again.');
-      if (o.ok) renderOverview(o.body);
-      if (st.secret && st.viewer === 'operator') {
-        const b = await api('/api/dashboard/board');
-        if (b.status === 401) return lock('The secret was not accepted any more; unlock again.');
-        if (b.ok) renderBoard(b.body);
-      }
+      if (r.status === 401 && st.secret) return lock('The secret was not accepted any more; unlock again.');
+      if (!r.ok) return;
+      if (which === 'overview') renderOverview(r.body);
+      else await renderBoard(r.body);
     } catch (_) {
       // The hub is away; the stream's reconnect will bring a refresh.
     }
   }
-  setInterval(() => refresh(true), REFRESH_IDLE_MS);
+  function soon(which, gap) {
+    if (document.hidden) { st.stale = true; return; }
+    const s = st.sched[which];
+    const due = Math.max(Date.now(), s.last + gap);
+    if (s.timer) {
+      if (s.due <= due) return;
+      clearTimeout(s.timer);
+    }
+    s.due = due;
+    s.timer = setTimeout(() => { s.timer = null; load(which); }, due - Date.now());
+  }
+  async function refresh(force, first) {
+    if (!force) {
+      soon('overview', REFRESH_MIN_MS);
+      if (st.secret) soon('board', REFRESH_MIN_MS);
+      return;
+    }
+    const o = load('overview', first && first.overview);
+    // The board's request goes out beside the overview's; its rows render
+    // after the overview (the viewer level comes from the overview).
+    const b = st.secret ? (first && first.board) || api('/api/dashboard/board').catch(() => null) : null;
+    await o;
+    if (b && st.secret === (first ? first.secret : st.secret)) await load('board', b.then((r) => r || { status: 0 }));
+  }
+  setInterval(() => {
+    if (document.hidden) st.stale = true;
+    else refresh(true);
+  }, REFRESH_IDLE_MS);
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && st.stale && st.ready) {
+      st.stale = false;
+      refresh(true);
+    }
+  });
 
   // ---------- events ----------
   function eventMatches(ev, who) {
@@ -424,8 +538,11 @@
     li.hidden = !eventMatches(ev, $('agent-filter').value);
     return li;
   }
-  function addEvent(ev) {
-    if (typeof ev.id !== 'number' || st.events.has(ev.id)) return;
+  // An event parsed off the stream (or forwarded by the tab that holds
+  // it): recorded at once, put into the DOM with the others of the same
+  // animation frame (at once in a hidden tab, which gets no frames).
+  function receive(ev) {
+    if (!ev || typeof ev.id !== 'number' || st.events.has(ev.id)) return;
     st.events.set(ev.id, ev);
     if (!st.recorded.has(ev.id)) {
       const rec = window.__relayEvents;
@@ -433,17 +550,44 @@
       rec.push({ id: ev.id, received_ms: Date.now() });
       if (rec.length > 1000) st.recorded.delete(rec.shift().id);
     }
+    st.pending.push(ev);
+    if (document.hidden) flush();
+    else if (!st.flushQueued) {
+      st.flushQueued = true;
+      requestAnimationFrame(flush);
+      setTimeout(flush, 50); // whichever comes first
+    }
+    // Events the first overview already counted (the stream's backlog) ask for nothing.
+    if (!st.ready || ev.id <= st.overview.latest_event_id) return;
+    soon('overview', REFRESH_MIN_MS);
+    if (st.secret) {
+      if (BOARD_KINDS.test(ev.kind)) soon('board', REFRESH_MIN_MS);
+      else if (UNREAD_KINDS.test(ev.kind)) soon('board', REFRESH_UNREAD_MS);
+    }
+  }
+  function flush() {
+    st.flushQueued = false;
+    if (!st.pending.length) return;
+    const batch = st.pending.sort((x, y) => y.id - x.id);
+    st.pending = [];
     const list = $('event-list');
-    const li = eventItem(ev);
-    let before = list.firstElementChild;
-    while (before && +before.dataset.eventId > ev.id) before = before.nextElementSibling;
-    list.insertBefore(li, before);
+    const top = list.firstElementChild;
+    if (!top || batch[batch.length - 1].id > +top.dataset.eventId) {
+      const frag = document.createDocumentFragment();
+      for (const ev of batch) frag.append(eventItem(ev));
+      list.prepend(frag);
+    } else {
+      let before = top;
+      for (const ev of batch) {
+        while (before && +before.dataset.eventId > ev.id) before = before.nextElementSibling;
+        list.insertBefore(eventItem(ev), before);
+      }
+    }
     while (list.children.length > MAX_EVENTS) {
       const last = list.lastElementChild;
       st.events.delete(+last.dataset.eventId);
       last.remove();
     }
-    refresh(false);
   }
   function applyFilter() {
     const who = $('agent-filter').value;
@@ -453,20 +597,93 @@
     }
   }
   function setConn(s) {
+    const was = st.conn;
+    st.conn = s;
     setText('conn', s);
     $('conn').className = `pill ${s}`;
+    // Caught up after a (re)connect: refetch what may have moved meanwhile.
+    if (s === 'live' && was === 'reconnecting' && st.ready) refresh(false);
   }
-  function restartStream() {
-    if (st.ctl) st.ctl.abort();
+  function seen(id) {
+    if (typeof id === 'number' && (st.lastId == null || id > st.lastId)) st.lastId = id;
+  }
+
+  // ---------- the shared stream ----------
+  // join() (re)enters the stream for the current viewer level: it asks
+  // for the lock 'relay-stream-<level>'; while waiting it listens on the
+  // BroadcastChannel 'relay-events-<level>'; once granted it runs the
+  // fetch stream (resuming with Last-Event-ID from the last id it saw)
+  // and forwards every parsed event there. Only events and the connection
+  // state are broadcast, never the secret.
+  function join() {
+    leave();
+    const level = st.secret ? 'operator' : 'counts';
+    const role = { level, leader: false, bc: null, lockCtl: new AbortController(), streamCtl: null, release: null };
+    st.role = role;
     st.events.clear();
+    st.pending = [];
     st.lastId = null;
     $('event-list').replaceChildren();
-    connect();
+    setConn('connecting');
+    if (!SHARE) {
+      lead(role, 'own');
+      return;
+    }
+    role.bc = new BroadcastChannel(`relay-events-${level}`);
+    role.bc.onmessage = (e) => onShared(role, e.data);
+    $('conn').dataset.stream = 'follower';
+    navigator.locks.request(`relay-stream-${level}`, { signal: role.lockCtl.signal }, () => {
+      if (st.role !== role) return undefined;
+      lead(role, 'leader');
+      return new Promise((res) => { role.release = res; });
+    }).catch(() => { /* AbortError: left before the lock came */ });
+    role.bc.postMessage({ t: 'hello', from: TAB });
   }
-  async function connect() {
-    const gen = ++st.gen;
+  function leave() {
+    const r = st.role;
+    if (!r) return;
+    st.role = null;
+    r.lockCtl.abort();
+    if (r.streamCtl) r.streamCtl.abort();
+    if (r.release) r.release();
+    if (r.bc) r.bc.close();
+  }
+  function lead(role, how) {
+    role.leader = true;
+    $('conn').dataset.stream = how;
+    connect(role);
+  }
+  function share(role, msg) {
+    if (role.bc && st.role === role) role.bc.postMessage(msg);
+  }
+  function onShared(role, m) {
+    if (st.role !== role || !m) return;
+    if (role.leader) {
+      if (m.t === 'hello') {
+        const evs = [...st.events.values()].sort((x, y) => y.id - x.id).slice(0, 100);
+        share(role, { t: 'state', to: m.from, conn: st.conn, lastId: st.lastId, events: evs });
+      }
+      return;
+    }
+    if (m.t === 'ev') {
+      seen(m.id);
+      receive(m.ev);
+    } else if (m.t === 'conn') {
+      setConn(m.s);
+    } else if (m.t === 'state' && m.to === TAB) {
+      for (const ev of m.events) receive(ev);
+      seen(m.lastId);
+      setConn(m.conn);
+    }
+  }
+  function streamState(role, s) {
+    setConn(s);
+    share(role, { t: 'conn', s });
+  }
+  async function connect(role) {
+    if (st.role !== role) return;
     const ctl = new AbortController();
-    st.ctl = ctl;
+    role.streamCtl = ctl;
     const h = headers(false);
     h.Accept = 'text/event-stream';
     let url = '/api/dashboard/events';
@@ -479,17 +696,16 @@
         return;
       }
       if (!r.ok || !r.body) throw new Error(`HTTP ${r.status}`);
-      setConn('live');
-      if (st.ready) refresh(false);
-      await readSse(r.body, gen);
+      streamState(role, 'live');
+      await readSse(r.body, role);
     } catch (_) {
       // Network error, hub restart or an abort: reconnect below unless superseded.
     }
-    if (gen !== st.gen) return;
-    setConn('reconnecting');
-    setTimeout(() => { if (gen === st.gen) connect(); }, st.retry);
+    if (st.role !== role) return;
+    streamState(role, 'reconnecting');
+    setTimeout(() => connect(role), st.retry);
   }
-  async function readSse(body, gen) {
+  async function readSse(body, role) {
     const reader = body.getReader();
     const dec = new TextDecoder();
     let buf = '';
@@ -497,7 +713,7 @@
     let id = null;
     for (;;) {
       const { value, done } = await reader.read();
-      if (done || gen !== st.gen) break;
+      if (done || st.role !== role) break;
       buf += dec.decode(value, { stream: true });
       let m;
       while ((m = /\r\n|\r|\n/.exec(buf))) {
@@ -505,10 +721,14 @@
         const line = buf.slice(0, m.index);
         buf = buf.slice(m.index + m[0].length);
         if (line === '') {
-          if (id != null) { const n = Number(id); if (Number.isFinite(n)) st.lastId = n; }
+          let n = null;
+          if (id != null) { n = Number(id); if (Number.isFinite(n)) seen(n); else n = null; }
+          let ev = null;
           if (data.length) {
-            try { addEvent(JSON.parse(data.join('\n'))); } catch (_) { /* not JSON: skip */ }
+            try { ev = JSON.parse(data.join('\n')); } catch (_) { ev = null; /* not JSON: skip */ }
           }
+          if (ev || n != null) share(role, { t: 'ev', id: n, ev });
+          if (ev) receive(ev);
           data = [];
           id = null;
           continue;
@@ -665,7 +885,11 @@
   for (const id of ['ch-messages', 'ch-completions', 'ch-latency']) ro.observe($(id));
 
   setViewer(st.secret ? 'operator' : 'counts');
+  // Charts wait for uPlot (deferred after this script).
+  document.addEventListener('DOMContentLoaded', () => { if (st.overview) renderCharts(st.overview.charts); });
+  window.addEventListener('pagehide', leave);
+  window.addEventListener('pageshow', (e) => { if (e.persisted) join(); });
   // The stream starts after the first overview, so event times are read
   // on the hub's clock (st.skew) from the start.
-  refresh(true).finally(connect);
+  refresh(true, early).finally(join);
 })();
