@@ -126,8 +126,8 @@ const ASSETS: [Asset; 6] = [
 struct Encodings {
     /// The first 16 bytes of the SHA-256 of the bytes, hex, quoted.
     etag: String,
-    /// The gzip-compressed bytes (`None` if compression failed: then
-    /// only the identity is served).
+    /// The gzip-compressed bytes (`None` if they are not smaller, or
+    /// compression failed: then only the identity is served).
     gzip: Option<Bytes>,
     /// `etag` with `-gz` inside the quotes.
     gzip_etag: String,
@@ -142,7 +142,7 @@ static ENCODINGS: LazyLock<Vec<Encodings>> = LazyLock::new(|| {
             let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
             Encodings {
                 etag: format!("\"{hex}\""),
-                gzip: gzip(a.bytes).ok(),
+                gzip: gzip(a.bytes).ok().filter(|z| z.len() < a.bytes.len()),
                 gzip_etag: format!("\"{hex}-gz\""),
             }
         })

@@ -475,6 +475,27 @@ fn dashboard_reads_on_a_large_store() {
             b.open_tasks.len(),
             b.open_tasks_total
         );
+        let cache = crate::http::dashboard_cache::Cache::new(s.clock());
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let compute = || async {
+            Ok((
+                s.latest_event_id()?,
+                crate::http::dashboard_cache::Encoded::json(&s.dashboard_board()?)?,
+            ))
+        };
+        let t = std::time::Instant::now();
+        rt.block_on(cache.get("board", o.latest_event_id, compute)).unwrap();
+        let miss = t.elapsed();
+        let t = std::time::Instant::now();
+        let hit = rt.block_on(async {
+            let head = s.latest_event_id()?;
+            cache.get("board", head, compute).await
+        });
+        let hit_time = t.elapsed();
+        eprintln!(
+            "round {round}: board through the cache: miss {miss:?}, hit (head read + kept bytes) {hit_time:?} ({} B gzip)",
+            hit.unwrap().gzip.len()
+        );
         let t = std::time::Instant::now();
         let ev = s
             .dashboard_events_after(o.latest_event_id - 1000, 256, Viewer::Operator)
