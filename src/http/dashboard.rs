@@ -26,6 +26,24 @@
 //! `X-Frame-Options: DENY`. Assets are served with `Cache-Control:
 //! no-cache` and a strong `ETag` (SHA-256 of the bytes); a matching
 //! `If-None-Match` gets 304 (RFC 9110 §13.1.2).
+//!
+//! **Compression.** A client that accepts gzip (`Accept-Encoding`) gets
+//! gzip: the page and its assets are compressed once, at first use, and
+//! their gzip representation has its own strong ETag (the identity one
+//! with `-gz`); the overview and the board are compressed once per
+//! computation ([`super::dashboard_cache`]). Everything else (task
+//! detail, action answers, errors) goes through tower-http's
+//! [`CompressionLayer`], whose predicate leaves out event streams
+//! (`text/event-stream`: each event must reach the page when it is
+//! written, not when a compressor's buffer fills), small bodies, images
+//! and any response with an `ETag` (those chose their representation
+//! themselves). Every answer that can be compressed says `Vary:
+//! Accept-Encoding`.
+//!
+//! **Cache.** The overview (per viewer) and the board are computed once
+//! for all the dashboards that ask within a second while the outbox head
+//! stands ([`super::dashboard_cache`]): changes that write no outbox
+//! event (mail marked read, presence ageing) show up to 1 s late.
 
 use std::sync::{Arc, LazyLock};
 
@@ -35,10 +53,17 @@ use axum::extract::{Path, Query, State};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY as CSP, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY as CSP, CONTENT_TYPE, ETAG,
+    IF_NONE_MATCH, VARY,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+
+use super::dashboard_cache::{Cache, Encoded, gzip};
 
 use super::access::{Access, INTERNAL_ERROR, INVALID_REQUEST, Operator, REFUSED, Refusal, Visitor, guard_public};
 use super::endpoints::{EventFeed, Shape, bad_request, stream};
@@ -97,30 +122,68 @@ const ASSETS: [Asset; 6] = [
     },
 ];
 
-/// Each asset's strong ETag: the first 16 bytes of its SHA-256, quoted.
-static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
+/// An asset's two representations and their strong ETags.
+struct Encodings {
+    /// The first 16 bytes of the SHA-256 of the bytes, hex, quoted.
+    etag: String,
+    /// The gzip-compressed bytes (`None` if they are not smaller, or
+    /// compression failed: then only the identity is served).
+    gzip: Option<Bytes>,
+    /// `etag` with `-gz` inside the quotes.
+    gzip_etag: String,
+}
+
+/// Each asset's ETags and gzip bytes, compressed once.
+static ENCODINGS: LazyLock<Vec<Encodings>> = LazyLock::new(|| {
     ASSETS
         .iter()
         .map(|a| {
             let digest = Sha256::digest(a.bytes);
             let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-            format!("\"{hex}\"")
+            Encodings {
+                etag: format!("\"{hex}\""),
+                gzip: gzip(a.bytes).ok().filter(|z| z.len() < a.bytes.len()),
+                gzip_etag: format!("\"{hex}-gz\""),
+            }
         })
         .collect()
 });
+
+/// What the dashboard caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    /// The overview for a viewer on a hub with a secret or not.
+    Overview(Viewer, bool),
+    /// The board.
+    Board,
+}
 
 /// What the dashboard's handlers share.
 #[derive(Clone)]
 struct Dashboard {
     store: Arc<Store>,
     feed: Arc<EventFeed>,
+    cache: Arc<Cache<Key>>,
+}
+
+/// What the [`CompressionLayer`] compresses: tower-http's default (not
+/// `text/event-stream`, not images but SVG, not gRPC, not under 32
+/// bytes), never an event stream (said again: the event stream must not
+/// buffer), and nothing with an `ETag` (its handler chose the
+/// representation and its tag).
+fn compressible() -> impl Predicate {
+    DefaultPredicate::new()
+        .and(NotForContentType::SSE)
+        .and(|_: StatusCode, _: http::Version, h: &HeaderMap, _: &http::Extensions| !h.contains_key(ETAG))
 }
 
 /// The dashboard's routes behind [`guard_public`] and the security
 /// headers; event streams come from `feed` (shared with `/api/events`).
 pub fn routes(access: Arc<Access>, feed: Arc<EventFeed>) -> Router {
+    let store = access.store().clone();
     let state = Dashboard {
-        store: access.store().clone(),
+        cache: Arc::new(Cache::new(store.clock())),
+        store,
         feed,
     };
     Router::new()
@@ -136,6 +199,38 @@ pub fn routes(access: Arc<Access>, feed: Arc<EventFeed>) -> Router {
         .with_state(state)
         .route_layer(from_fn_with_state(access, guard_public))
         .route_layer(map_response(security_headers))
+        .layer(CompressionLayer::new().compress_when(compressible()))
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (`gzip`,
+/// `x-gzip` or `*` with a q-value above 0; an explicit `gzip;q=0` wins
+/// over `*`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut star = false;
+    for item in headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            return q > 0.0;
+        }
+        if name == "*" {
+            star = q > 0.0;
+        }
+    }
+    star
+}
+
+fn vary(h: &mut HeaderMap) {
+    h.insert(VARY, HeaderValue::from_static("accept-encoding"));
 }
 
 async fn security_headers(mut response: Response) -> Response {
@@ -174,14 +269,23 @@ fn serve(headers: &HeaderMap, name: &str) -> Response {
             ASSETS[1..].iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
         )));
     };
-    let (asset, etag) = (&ASSETS[i], ETAGS[i].as_str());
+    let (asset, enc) = (&ASSETS[i], &ENCODINGS[i]);
+    let gzipped = enc.gzip.as_ref().filter(|_| accepts_gzip(headers));
+    let etag = if gzipped.is_some() { &enc.gzip_etag } else { &enc.etag };
     let mut response = if matches(headers, etag) {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some(body) = gzipped {
+        (
+            [(CONTENT_TYPE, asset.content_type), (CONTENT_ENCODING, "gzip")],
+            body.clone(),
+        )
+            .into_response()
     } else {
         ([(CONTENT_TYPE, asset.content_type)], asset.bytes).into_response()
     };
     let h = response.headers_mut();
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    vary(h);
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(ETAG, v);
     }
@@ -224,13 +328,54 @@ fn json<T: serde::Serialize>(result: crate::error::Result<T>) -> Response {
     }
 }
 
-async fn overview(State(d): State<Dashboard>, visitor: Visitor) -> Response {
-    let (viewer, secret) = (visitor.viewer, visitor.hub_has_secret);
-    json(blocking(&d.store, move |s| s.dashboard_overview(viewer, secret)).await)
+/// `key`'s JSON from the cache (computed when stale), gzip when the
+/// client takes it.
+async fn cached(d: Dashboard, headers: &HeaderMap, key: Key) -> Response {
+    let head = match blocking(&d.store, |s| s.latest_event_id()).await {
+        Ok(head) => head,
+        Err(e) => return failure(e),
+    };
+    let store = d.store.clone();
+    let compute = || async move {
+        blocking(&store, move |s| {
+            // The head first: a change during the read makes the entry
+            // look older than its data, never newer.
+            let head = s.latest_event_id()?;
+            let body = match key {
+                Key::Overview(viewer, secret) => Encoded::json(&s.dashboard_overview(viewer, secret)?)?,
+                Key::Board => Encoded::json(&s.dashboard_board()?)?,
+            };
+            Ok((head, body))
+        })
+        .await
+    };
+    match d.cache.get(key, head, compute).await {
+        Ok(body) => encoded(headers, body),
+        Err(e) => failure(e),
+    }
 }
 
-async fn board(State(d): State<Dashboard>, _: Operator) -> Response {
-    json(blocking(&d.store, |s| s.dashboard_board()).await)
+/// A JSON answer already encoded both ways.
+fn encoded(headers: &HeaderMap, body: Encoded) -> Response {
+    let mut response = if accepts_gzip(headers) {
+        (
+            [(CONTENT_TYPE, "application/json"), (CONTENT_ENCODING, "gzip")],
+            body.gzip,
+        )
+            .into_response()
+    } else {
+        ([(CONTENT_TYPE, "application/json")], body.identity).into_response()
+    };
+    vary(response.headers_mut());
+    response
+}
+
+async fn overview(State(d): State<Dashboard>, visitor: Visitor, headers: HeaderMap) -> Response {
+    cached(d, &headers, Key::Overview(visitor.viewer, visitor.hub_has_secret)).await
+}
+
+async fn board(State(d): State<Dashboard>, _: Operator, headers: HeaderMap) -> Response {
+    cached(d, &headers, Key::Board).await
 }
 
 /// A refusal the handler answers with instead of going on.

@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod dashboard;
+pub mod dashboard_cache;
 pub mod endpoints;
 pub mod proxy;
 pub mod ratelimit;

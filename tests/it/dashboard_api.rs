@@ -565,3 +565,159 @@ async fn operator_actions_fail_cleanly_and_change_nothing() {
     alice.close().await;
     bob.close().await;
 }
+
+/// `bytes` gunzipped.
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a gzip body");
+    out
+}
+
+/// `GET path` with the secret, gzip (`Accept-Encoding: gzip`) or not:
+/// status, headers, body bytes as sent.
+async fn fetch(hub: &Hub, path: &str, gzip: bool) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = get(hub, path).header("x-relay-secret", SECRET);
+    if gzip {
+        req = req.header("accept-encoding", "gzip");
+    }
+    let response = req.send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.bytes().await.unwrap().to_vec())
+}
+
+/// A board or overview without what changes with the time it was
+/// computed (two requests may straddle a recomputation).
+fn timeless(mut v: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for key in [
+                    "generated_at",
+                    "now_ms",
+                    "age_seconds",
+                    "lease_left_seconds",
+                    "minute_start_ms",
+                ] {
+                    map.remove(key);
+                }
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
+}
+
+#[tokio::test]
+async fn a_gzip_client_gets_the_same_json_and_assets_compressed_with_their_own_etags() {
+    let relay = Relay::new();
+    let hub = hub(&relay, true);
+    let (alice, bob) = agents(&relay).await;
+    for i in 0..30 {
+        post_task(&alice, &format!("compressible task {i}"), "d", false).await;
+    }
+    for path in ["/api/dashboard/board", "/api/dashboard/overview"] {
+        let (status, headers, gz) = fetch(&hub, path, true).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(headers["content-encoding"], "gzip", "{path}");
+        assert_eq!(headers["content-type"], "application/json", "{path}");
+        assert_eq!(headers["vary"], "accept-encoding", "{path}");
+        assert_security_headers(&headers);
+        let (status, headers, plain) = fetch(&hub, path, false).await;
+        assert_eq!(status, 200);
+        assert!(headers.get("content-encoding").is_none(), "{path}");
+        assert_eq!(headers["vary"], "accept-encoding", "{path}");
+        let unzipped: Value = serde_json::from_slice(&gunzip(&gz)).unwrap();
+        let plain: Value = serde_json::from_slice(&plain).unwrap();
+        assert_eq!(timeless(unzipped), timeless(plain), "{path}");
+    }
+    let (_, _, board) = fetch(&hub, "/api/dashboard/board", false).await;
+    let board: Value = serde_json::from_slice(&board).unwrap();
+    assert_eq!(board["open_tasks_total"], 30);
+    assert_eq!(board["agents"][0]["unread_capped"], false);
+    let (_, _, o) = fetch(&hub, "/api/dashboard/overview", false).await;
+    let o: Value = serde_json::from_slice(&o).unwrap();
+    assert_eq!(o["messages"]["unread_capped"], false);
+
+    // A task detail goes through the compression layer.
+    let id = board["open_tasks"][0]["id"].as_i64().unwrap();
+    let path = format!("/api/dashboard/tasks/{id}");
+    let (status, headers, gz) = fetch(&hub, &path, true).await;
+    assert_eq!((status, &headers["content-encoding"]), (200, &"gzip".parse().unwrap()));
+    let (_, _, plain) = fetch(&hub, &path, false).await;
+    assert_eq!(gunzip(&gz), plain);
+
+    // (Files that gzip does not make smaller are sent as they are.)
+    let mut compressed = Vec::new();
+    for path in ["/", "/assets/app.js", "/assets/uPlot.iife.min.js", "/assets/app.css"] {
+        let (status, headers, gz) = fetch(&hub, path, true).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(headers["vary"], "accept-encoding", "{path}");
+        if headers.get("content-encoding").is_none() {
+            continue;
+        }
+        assert_eq!(headers["content-encoding"], "gzip", "{path}");
+        compressed.push(path);
+        let gz_etag = headers["etag"].to_str().unwrap().to_owned();
+        let (_, headers, plain) = fetch(&hub, path, false).await;
+        assert!(headers.get("content-encoding").is_none(), "{path}");
+        let etag = headers["etag"].to_str().unwrap().to_owned();
+        assert_eq!(gunzip(&gz), plain, "{path}");
+        assert!(gz.len() < plain.len(), "{path}");
+        // Each representation has its own strong tag, and revalidates by it.
+        assert!(gz_etag.starts_with('"') && gz_etag != etag, "{gz_etag} {etag}");
+        let (status, headers, _) = send(
+            get(&hub, path)
+                .header("accept-encoding", "gzip")
+                .header("if-none-match", &gz_etag),
+        )
+        .await;
+        assert_eq!((status, headers["etag"].to_str().unwrap()), (304, gz_etag.as_str()));
+        let (status, _, _) = send(get(&hub, path).header("if-none-match", &gz_etag)).await;
+        assert_eq!(status, 200, "the identity is another representation");
+    }
+    assert!(compressed.contains(&"/assets/uPlot.iife.min.js"), "{compressed:?}");
+    alice.close().await;
+    bob.close().await;
+}
+
+#[tokio::test]
+async fn the_event_stream_is_never_compressed() {
+    let relay = Relay::new();
+    let hub = hub(&relay, true);
+    for secret in [None, Some(SECRET)] {
+        let mut req = get(&hub, "/api/dashboard/events?last=10").header("accept-encoding", "gzip");
+        if let Some(secret) = secret {
+            req = req.header("x-relay-secret", secret);
+        }
+        let mut response = req.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert!(
+            response.headers().get("content-encoding").is_none(),
+            "{:?}",
+            response.headers()
+        );
+        let first = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("the opening arrives at once, not when a buffer fills")
+            .unwrap()
+            .unwrap();
+        assert!(first.starts_with(b": relay events"), "{first:?}");
+    }
+    let mut response = reqwest::Client::new()
+        .get(format!("{}/api/events", hub.base()))
+        .header("x-relay-secret", SECRET)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("content-encoding").is_none());
+    assert!(response.chunk().await.unwrap().is_some());
+}
