@@ -36,10 +36,17 @@
 //!    byte is read; a body without one (chunked) is read up to the cap
 //!    and refused with 413 as soon as it passes it.
 //!
+//! The dashboard's routes pass [`guard_public`] instead: checks 1, 3 and 5
+//! (the same code), with the secret optional: it decides the [`Viewer`]
+//! (none: counts; the right one: operator; a wrong one: 401), and
+//! operator-only routes take the [`Operator`] extractor (403 on a hub
+//! without a secret, 401 without it).
+//!
 //! Every refusal is a JSON-RPC error object with `"id": null` and the
 //! `error_code` in `error.data` ([`Refusal`]); nothing is stored and the
 //! hub keeps serving.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +67,7 @@ use crate::config::{self, HttpSettings};
 use crate::error::{Error, ErrorCode, Result};
 use crate::mcp::session::{RequestAgent, with_request_agent};
 use crate::store::Store;
+use crate::store::dashboard::Viewer;
 use crate::store::tokens::TokenLookup;
 
 /// The header naming the calling agent: its token (SPEC §2).
@@ -193,14 +201,7 @@ impl Access {
             None => false,
             Some(_) => self.check_secret(headers)?,
         };
-        let client_ip = proxy::client_ip(peer, headers, &self.http.trusted_proxies);
-        let limited = self.http.rate_limit.loopback || !client_ip.is_loopback();
-        if limited && let Err(wait) = self.per_ip.check(&client_ip) {
-            return Err(Refusal::rate_limited(
-                format!("too many requests from {client_ip}"),
-                wait,
-            ));
-        }
+        let (client_ip, limited) = self.check_client_ip(headers, peer)?;
         let agent = match headers.get(AGENT_TOKEN) {
             None => None,
             Some(value) => {
@@ -216,6 +217,47 @@ impl Access {
             }
         };
         Ok((Identity { agent, client_ip }, deprecated))
+    }
+
+    /// The public checks for the dashboard ([`guard_public`]): 1 (Host
+    /// and Origin) and 3 (client IP, per-IP limit) of the module doc, and
+    /// the secret only to decide the [`Viewer`]: none sent, or a hub
+    /// without one, is [`Viewer::Counts`]; the current or a previous
+    /// secret is [`Viewer::Operator`] (with whether it was a previous
+    /// one). No agent token is looked at.
+    ///
+    /// Errors: the [`Refusal`] to answer with (403, 429, and 401 for a
+    /// secret that is sent and wrong).
+    pub fn admit_public(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(Visitor, bool), Refusal> {
+        self.check_host_and_origin(headers)?;
+        let (viewer, deprecated) = match self.secret {
+            None => (Viewer::Counts, false),
+            Some(_) => match self.presented_secret(headers) {
+                Presented::None => (Viewer::Counts, false),
+                _ => (Viewer::Operator, self.check_secret(headers)?),
+            },
+        };
+        let (client_ip, _) = self.check_client_ip(headers, peer)?;
+        let visitor = Visitor {
+            viewer,
+            hub_has_secret: self.has_secret(),
+            client_ip,
+        };
+        Ok((visitor, deprecated))
+    }
+
+    /// Check 3: the client's address and whether it is rate limited, or
+    /// the 429 refusal.
+    fn check_client_ip(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(IpAddr, bool), Refusal> {
+        let client_ip = proxy::client_ip(peer, headers, &self.http.trusted_proxies);
+        let limited = self.http.rate_limit.loopback || !client_ip.is_loopback();
+        if limited && let Err(wait) = self.per_ip.check(&client_ip) {
+            return Err(Refusal::rate_limited(
+                format!("too many requests from {client_ip}"),
+                wait,
+            ));
+        }
+        Ok((client_ip, limited))
     }
 
     fn check_host_and_origin(&self, headers: &HeaderMap) -> Result<(), Refusal> {
@@ -265,6 +307,20 @@ impl Access {
     /// Whether the request's secret is a previous one (the current one:
     /// `false`).
     fn check_secret(&self, headers: &HeaderMap) -> Result<bool, Refusal> {
+        match self.presented_secret(headers) {
+            Presented::Current => Ok(false),
+            Presented::Previous => Ok(true),
+            Presented::None => Err(Refusal::unauthorized(
+                "this hub needs its secret: send `Authorization: Bearer SECRET` or `X-Relay-Secret: SECRET`",
+            )),
+            Presented::Wrong => Err(Refusal::unauthorized(
+                "the hub secret does not match; check RELAY_HTTP_SECRET or [http] secret on both sides",
+            )),
+        }
+    }
+
+    /// Which secret the request carries, compared in constant time.
+    fn presented_secret(&self, headers: &HeaderMap) -> Presented {
         let candidates = headers
             .get_all(AUTHORIZATION)
             .iter()
@@ -292,14 +348,10 @@ impl Access {
             }
         }
         match (current, previous, any) {
-            (true, _, _) => Ok(false),
-            (false, true, _) => Ok(true),
-            (false, false, false) => Err(Refusal::unauthorized(
-                "this hub needs its secret: send `Authorization: Bearer SECRET` or `X-Relay-Secret: SECRET`",
-            )),
-            (false, false, true) => Err(Refusal::unauthorized(
-                "the hub secret does not match; check RELAY_HTTP_SECRET or [http] secret on both sides",
-            )),
+            (true, _, _) => Presented::Current,
+            (false, true, _) => Presented::Previous,
+            (false, false, false) => Presented::None,
+            (false, false, true) => Presented::Wrong,
         }
     }
 
@@ -377,17 +429,115 @@ pub async fn guard(State(access): State<Arc<Access>>, mut req: Request, next: Ne
     let agent = identity.agent.clone();
     req.extensions_mut().insert(RequestAgent(agent.clone()));
     req.extensions_mut().insert(identity);
+    pass(&access, req, deprecated, |req| with_request_agent(agent, next.run(req))).await
+}
+
+/// The public access middleware for the dashboard (install with
+/// `axum::middleware::from_fn_with_state(access, guard_public)`): the
+/// same Host/Origin, client IP, rate limit and body cap checks as
+/// [`guard`] ([`Access::admit_public`]), but the secret is not
+/// mandatory: it decides the [`Viewer`], once, and a wrong one is 401.
+/// Leaves a [`Visitor`] (and an anonymous [`Identity`]) in the request's
+/// extensions.
+pub async fn guard_public(State(access): State<Arc<Access>>, mut req: Request, next: Next) -> Response {
+    let Some(peer) = peer_of(&req) else {
+        return Refusal::no_peer().into_response();
+    };
+    let (visitor, deprecated) = match access.admit_public(req.headers(), peer) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal.into_response(),
+    };
+    req.extensions_mut().insert(Identity {
+        agent: None,
+        client_ip: visitor.client_ip,
+    });
+    req.extensions_mut().insert(visitor);
+    pass(&access, req, deprecated, |req| next.run(req)).await
+}
+
+/// The common tail of both guards: check 5 (body cap), then `run`, then
+/// the deprecated-secret header.
+async fn pass<F: Future<Output = Response>>(
+    access: &Access,
+    req: Request,
+    deprecated: bool,
+    run: impl FnOnce(Request) -> F,
+) -> Response {
     let req = match access.cap_body(req).await {
         Ok(req) => req,
         Err(refusal) => return refusal.into_response(),
     };
-    let mut response = with_request_agent(agent, next.run(req)).await;
+    let mut response = run(req).await;
     if deprecated {
         response
             .headers_mut()
             .insert(SECRET_DEPRECATED, HeaderValue::from_static("true"));
     }
     response
+}
+
+/// Which secret a request carries.
+enum Presented {
+    /// None.
+    None,
+    /// The current secret.
+    Current,
+    /// A `previous_secrets` entry.
+    Previous,
+    /// Something else.
+    Wrong,
+}
+
+/// A dashboard request as [`guard_public`] admitted it; an extractor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visitor {
+    /// What it may see.
+    pub viewer: Viewer,
+    /// Whether the hub has a secret at all.
+    pub hub_has_secret: bool,
+    /// The client's address.
+    pub client_ip: IpAddr,
+}
+
+/// A dashboard request that carries the hub secret: the extractor of
+/// operator-only routes. Rejections: 403 `AUTH_FAILED` when the hub has
+/// no secret (nobody is an operator there), 401 `AUTH_FAILED` when the
+/// request carries none (a wrong one was refused by [`guard_public`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operator(pub Visitor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = Refusal;
+
+    /// The [`Visitor`] [`guard_public`] recorded. Rejection (500): the
+    /// route is not behind [`guard_public`].
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Visitor>().copied().ok_or_else(|| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                INTERNAL_ERROR,
+                Error::internal("this route is not behind the public access guard"),
+            )
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let visitor = Visitor::from_request_parts(parts, state).await?;
+        match (visitor.hub_has_secret, visitor.viewer) {
+            (false, _) => Err(Refusal::forbidden(
+                "the dashboard shows content only with the hub secret and this hub has none; \
+                 set RELAY_HTTP_SECRET or [http] secret_file",
+            )),
+            (true, Viewer::Counts) => Err(Refusal::unauthorized(
+                "this needs the hub secret: send `Authorization: Bearer SECRET` or `X-Relay-Secret: SECRET`",
+            )),
+            (true, Viewer::Operator) => Ok(Self(visitor)),
+        }
+    }
 }
 
 /// Middleware for endpoints that always need the hub secret

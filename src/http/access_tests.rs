@@ -515,3 +515,51 @@ async fn snapshot_needs_the_secret_even_on_loopback() {
             .contains("RELAY_HTTP_SECRET")
     );
 }
+
+/// The head of a dashboard request from loopback with `headers`.
+fn public_headers(headers: &[(HeaderName, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(HOST, HeaderValue::from_static("127.0.0.1:3777"));
+    for (name, value) in headers {
+        h.append(name.clone(), HeaderValue::from_str(value).unwrap());
+    }
+    h
+}
+
+#[test]
+fn the_public_guard_decides_the_viewer_once_from_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("relay.db"), Arc::new(SystemClock), Limits::default()).unwrap());
+    let peer: IpAddr = "127.0.0.1".parse().unwrap();
+    let access = Access::new(&with_secret(), store.clone()).unwrap();
+    let viewer = |headers: &[(HeaderName, &str)]| {
+        access
+            .admit_public(&public_headers(headers), peer)
+            .map(|(v, deprecated)| (v.viewer, deprecated))
+            .map_err(|r| r.status)
+    };
+    assert_eq!(viewer(&[]), Ok((Viewer::Counts, false)));
+    assert_eq!(viewer(&[(RELAY_SECRET, SECRET)]), Ok((Viewer::Operator, false)));
+    let bearer = format!("Bearer {SECRET}");
+    assert_eq!(viewer(&[(AUTHORIZATION, &bearer)]), Ok((Viewer::Operator, false)));
+    assert_eq!(viewer(&[(RELAY_SECRET, OLD_SECRET)]), Ok((Viewer::Operator, true)));
+    assert_eq!(viewer(&[(RELAY_SECRET, "wrong")]), Err(StatusCode::UNAUTHORIZED));
+    // An agent token is no secret: still a counts viewer, and not looked up.
+    assert_eq!(viewer(&[(AGENT_TOKEN, "rly_unknown")]), Ok((Viewer::Counts, false)));
+    let foreign = {
+        let mut h = public_headers(&[(RELAY_SECRET, SECRET)]);
+        h.insert(HOST, HeaderValue::from_static("evil.example"));
+        h
+    };
+    assert_eq!(
+        access.admit_public(&foreign, peer).unwrap_err().status,
+        StatusCode::FORBIDDEN
+    );
+
+    // A hub without a secret has counts viewers only, whatever they send.
+    let open = Access::new(&HttpSettings::default(), store).unwrap();
+    let (visitor, _) = open
+        .admit_public(&public_headers(&[(RELAY_SECRET, SECRET)]), peer)
+        .unwrap();
+    assert_eq!((visitor.viewer, visitor.hub_has_secret), (Viewer::Counts, false));
+}

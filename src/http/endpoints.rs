@@ -35,7 +35,9 @@
 //!     `:` keep-alive comment every
 //!     [`SSE_KEEP_ALIVE_SECONDS`](super::SSE_KEEP_ALIVE_SECONDS) and ends
 //!     when the hub shuts down (clients reconnect);
-//!   - bounded: at most [`MAX_EVENT_STREAMS`] streams per hub (then 503
+//!   - bounded: at most [`MAX_EVENT_STREAMS`] streams per hub, this one's
+//!     and the dashboard's (`/api/dashboard/events`, [`super::dashboard`],
+//!     the same machinery in another [`Shape`]) together (then 503
 //!     `RATE_LIMITED` with `Retry-After`), events read [`EVENTS_BATCH`]
 //!     at a time and only as fast as the client takes them;
 //!   - followed like the MCP change feed ([`crate::mcp::runtime`]): one
@@ -64,14 +66,15 @@ use tokio_util::sync::CancellationToken;
 use super::access::{Access, INTERNAL_ERROR, INVALID_REQUEST, REFUSED, Refusal, guard, require_secret};
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::Store;
-use crate::store::events::Event;
+use crate::store::dashboard::Viewer;
 use crate::store::executor::blocking;
 use crate::store::snapshot::{DEFAULT_SNAPSHOT_EVENTS, MAX_SNAPSHOT_ROWS};
 
 /// The path of the event stream.
 pub const EVENTS_PATH: &str = crate::remote::EVENTS_PATH;
-/// Event streams one hub serves at a time.
-pub const MAX_EVENT_STREAMS: usize = 64;
+/// Event streams one hub serves at a time, `/api/events` and
+/// `/api/dashboard/events` together.
+pub const MAX_EVENT_STREAMS: usize = 256;
 /// Outbox events read per store read of one stream.
 pub const EVENTS_BATCH: usize = 256;
 /// The reconnect delay the stream asks clients for, in milliseconds.
@@ -88,6 +91,12 @@ pub fn routes(access: Arc<Access>) -> Router {
 /// hub's graceful shutdown waits for open connections to close).
 pub fn routes_until(access: Arc<Access>, stop: CancellationToken) -> Router {
     let feed = Arc::new(EventFeed::new(access.store().clone(), stop));
+    routes_with(access, feed)
+}
+
+/// [`routes`] whose event streams share `feed` (its follower and its
+/// [`MAX_EVENT_STREAMS`]) with the dashboard's.
+pub fn routes_with(access: Arc<Access>, feed: Arc<EventFeed>) -> Router {
     let api = Router::new()
         .route("/api/snapshot", get(snapshot))
         .with_state(access.clone())
@@ -162,7 +171,9 @@ pub struct EventFeed {
 }
 
 impl EventFeed {
-    fn new(store: Arc<Store>, stop: CancellationToken) -> Self {
+    /// The feed of `store`'s outbox, whose streams end when `stop` is
+    /// cancelled. Its follower starts with the first stream.
+    pub fn new(store: Arc<Store>, stop: CancellationToken) -> Self {
         Self {
             store,
             head: watch::Sender::new(0),
@@ -247,8 +258,68 @@ struct EventsQuery {
     last: Option<usize>,
 }
 
-fn bad_request(message: String) -> Response {
+/// 400 `VALIDATION` with `message`.
+pub fn bad_request(message: String) -> Response {
     Refusal::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, Error::validation(message)).into_response()
+}
+
+/// What a stream's `data:` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `/api/events`: the outbox row ([`crate::store::events::Event`]):
+    /// ids and names.
+    Outbox,
+    /// `/api/dashboard/events`: a [`crate::store::dashboard::DashEvent`]
+    /// as the viewer sees it.
+    Dashboard(Viewer),
+}
+
+/// One event ready to send: what the `agent` filter looks at and the
+/// `data:` JSON.
+struct Item {
+    id: i64,
+    target: Option<String>,
+    actor: Option<String>,
+    data: String,
+}
+
+/// A page of up to [`EVENTS_BATCH`] events after `cursor` in `shape`.
+fn read_page(store: &Store, cursor: i64, shape: Shape) -> Result<Vec<Item>> {
+    match shape {
+        Shape::Outbox => store
+            .events_after(cursor, EVENTS_BATCH)?
+            .into_iter()
+            .map(|e| {
+                Ok(Item {
+                    id: e.id,
+                    data: data(&e)?,
+                    target: e.target,
+                    actor: e.actor,
+                })
+            })
+            .collect(),
+        Shape::Dashboard(viewer) => store
+            .dashboard_events_after(cursor, EVENTS_BATCH, viewer)?
+            .into_iter()
+            .map(|e| {
+                let (target, actor) = e
+                    .detail
+                    .as_ref()
+                    .map_or((None, None), |d| (d.target.clone(), d.actor.clone()));
+                Ok(Item {
+                    id: e.id,
+                    data: data(&e)?,
+                    target,
+                    actor,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// `v` as one line of JSON.
+fn data<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::internal(e.to_string()))
 }
 
 /// One stream's state between two items.
@@ -257,7 +328,8 @@ struct Stream {
     head: watch::Receiver<i64>,
     cursor: i64,
     agent: Option<String>,
-    ready: VecDeque<Event>,
+    shape: Shape,
+    ready: VecDeque<Item>,
     opened: bool,
     _permit: OwnedSemaphorePermit,
 }
@@ -280,15 +352,14 @@ impl Stream {
             );
         }
         loop {
-            if let Some(event) = self.ready.pop_front() {
-                let data = serde_json::to_string(&event).ok()?;
-                return Some(SseEvent::default().id(event.id.to_string()).data(data));
+            if let Some(item) = self.ready.pop_front() {
+                return Some(SseEvent::default().id(item.id.to_string()).data(item.data));
             }
             // Marked seen before the read: a head change during the read
             // ends the wait below at once.
             self.head.borrow_and_update();
-            let (store, cursor) = (self.feed.store.clone(), self.cursor);
-            let read = tokio::task::spawn_blocking(move || store.events_after(cursor, EVENTS_BATCH)).await;
+            let (store, cursor, shape) = (self.feed.store.clone(), self.cursor, self.shape);
+            let read = tokio::task::spawn_blocking(move || read_page(&store, cursor, shape)).await;
             let events = match read {
                 Ok(Ok(events)) => events,
                 Ok(Err(e)) => {
@@ -316,7 +387,21 @@ impl Stream {
 }
 
 async fn events(State(feed): State<Arc<EventFeed>>, headers: HeaderMap, Query(query): Query<EventsQuery>) -> Response {
-    if let Some(agent) = &query.agent
+    stream(feed, &headers, query.agent, query.last, Shape::Outbox).await
+}
+
+/// An event stream in `shape` for a request with `headers` (its
+/// `Last-Event-ID`), only events to or from `agent`, starting `last`
+/// events back when there is no `Last-Event-ID`: the behaviour of the
+/// module doc, for `/api/events` and `/api/dashboard/events`.
+pub async fn stream(
+    feed: Arc<EventFeed>,
+    headers: &HeaderMap,
+    agent: Option<String>,
+    last: Option<usize>,
+    shape: Shape,
+) -> Response {
+    if let Some(agent) = &agent
         && let Err(e) = crate::store::validate::agent_name(agent)
     {
         return bad_request(format!("agent: {}", e.message));
@@ -344,7 +429,7 @@ async fn events(State(feed): State<Arc<EventFeed>>, headers: HeaderMap, Query(qu
     let cursor = match resume {
         Some(id) => id,
         None => {
-            let last = query.last.unwrap_or(0).min(MAX_SNAPSHOT_ROWS);
+            let last = last.unwrap_or(0).min(MAX_SNAPSHOT_ROWS);
             let store = feed.store.clone();
             match tokio::task::spawn_blocking(move || store.event_id_back(last)).await {
                 Ok(Ok(id)) => id,
@@ -364,7 +449,8 @@ async fn events(State(feed): State<Arc<EventFeed>>, headers: HeaderMap, Query(qu
         head: feed.subscribe(),
         feed,
         cursor,
-        agent: query.agent,
+        agent,
+        shape,
         ready: VecDeque::new(),
         opened: false,
         _permit: permit,

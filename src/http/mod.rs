@@ -10,9 +10,11 @@
 //! core the stdio transport runs ([`crate::mcp`]); this module holds only
 //! HTTP: the listener, the access layer ([`access`]), ending a revoked
 //! agent's sessions ([`revocation`]), the endpoints for people and
-//! scripts ([`endpoints`]) and shutdown.
+//! scripts ([`endpoints`]), the dashboard ([`dashboard`]) and shutdown.
 
 pub mod access;
+pub mod dashboard;
+pub mod dashboard_cache;
 pub mod endpoints;
 pub mod proxy;
 pub mod ratelimit;
@@ -99,6 +101,12 @@ impl Hub {
             .with_sse_keep_alive(Some(Duration::from_secs(SSE_KEEP_ALIVE_SECONDS)))
             .with_cancellation_token(rmcp_stop.clone());
         let mcp = StreamableHttpService::new(factory, sessions, config);
+        // One outbox follower and one stream limit for `/api/events` and
+        // the dashboard's stream.
+        let feed = Arc::new(endpoints::EventFeed::new(
+            runtime.executor().store().clone(),
+            rmcp_stop.clone(),
+        ));
         let app = axum::Router::new()
             .nest_service(MCP_PATH, mcp)
             .layer(axum::middleware::from_fn_with_state(
@@ -107,7 +115,9 @@ impl Hub {
             ))
             .layer(axum::middleware::from_fn_with_state(revocation, revocation::layer))
             .layer(axum::middleware::from_fn_with_state(access.clone(), access::guard))
-            .merge(endpoints::routes_until(access.clone(), rmcp_stop.clone()));
+            .merge(endpoints::routes_with(access.clone(), feed.clone()))
+            // The dashboard passes the public guard, not the one above.
+            .merge(dashboard::routes(access.clone(), feed));
         Ok(Self {
             listener,
             app,

@@ -23,6 +23,20 @@ pub(crate) fn record(
     insert(tx, Some(caller.agent), caller.transport, tool, outcome, params, now)
 }
 
+/// Appends an audit row of the hub's operator (the dashboard with the hub
+/// secret) inside the caller's transaction: no agent (the operator is
+/// none), transport `http`. `outcome` is `None` for success; `params`
+/// never holds the secret.
+pub(crate) fn record_operator(
+    tx: &rusqlite::Connection,
+    tool: &str,
+    outcome: Option<ErrorCode>,
+    params: &serde_json::Value,
+    now: Millis,
+) -> Result<()> {
+    insert(tx, None, Transport::Http, tool, outcome, params, now)
+}
+
 fn insert(
     tx: &rusqlite::Connection,
     agent: Option<&str>,

@@ -52,8 +52,9 @@ pub const DEFAULT_GRACE_SECONDS: u32 = 300;
 pub const RECOVERY_WINDOW_SECONDS: i64 = 7 * 24 * 60 * 60;
 
 /// Who changes a credential: an agent through a tool call (audited as
-/// itself), or the operator through the CLI (audited with the OS user,
-/// transport `cli`).
+/// itself), the operator through the CLI (audited with the OS user,
+/// transport `cli`) or through the hub's dashboard (audited with no
+/// agent, transport `http`).
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
     /// An agent's tool call (`rotate_token`, `revoke_token`).
@@ -62,6 +63,12 @@ pub enum Actor<'a> {
     Operator {
         /// Who ran the command (see [`crate::commands::recover::os_user`]).
         os_user: &'a str,
+    },
+    /// The hub's dashboard with the hub secret: audited with no agent,
+    /// transport `http`, tool `dashboard.<tool>` and the client address.
+    Dashboard {
+        /// The client's address, as the access layer saw it.
+        client_ip: &'a str,
     },
 }
 
@@ -380,19 +387,51 @@ fn not_found(name: &str) -> Error {
     ))
 }
 
-/// The audit caller and the event actor for `by` acting on `target`.
-fn audit_as<'a>(by: Actor<'a>, target: &'a str) -> (Caller<'a>, Option<&'a str>, Option<&'a str>) {
+/// The event actor for `by` (`None`: the operator, who is no agent).
+fn event_actor<'a>(by: Actor<'a>) -> Option<&'a str> {
     match by {
-        Actor::Agent(c) => (c, Some(c.agent), None),
-        Actor::Operator { os_user } => (
-            Caller {
+        Actor::Agent(c) => Some(c.agent),
+        Actor::Operator { .. } | Actor::Dashboard { .. } => None,
+    }
+}
+
+/// Writes the audit row of `by`'s `verb` (`rotate`, `revoke`) of
+/// `target`'s token, with `extra` (an object) merged into its params:
+/// an agent's `{verb}_token` as itself; the CLI operator's
+/// `token_{verb}` with the OS user, transport `cli`; the dashboard's
+/// `dashboard.{verb}_token` with no agent, transport `http`, the client
+/// address.
+fn audit_change(
+    tx: &rusqlite::Connection,
+    by: Actor<'_>,
+    target: &str,
+    verb: &str,
+    extra: serde_json::Value,
+    now: Millis,
+) -> Result<()> {
+    let mut params = extra;
+    let (caller, tool) = match by {
+        Actor::Agent(c) => {
+            params["target"] = target.into();
+            params["os_user"] = serde_json::Value::Null;
+            (c, format!("{verb}_token"))
+        }
+        Actor::Operator { os_user } => {
+            params["target"] = target.into();
+            params["os_user"] = os_user.into();
+            let caller = Caller {
                 agent: target,
                 transport: Transport::Cli,
-            },
-            None,
-            Some(os_user),
-        ),
-    }
+            };
+            (caller, format!("token_{verb}"))
+        }
+        Actor::Dashboard { client_ip } => {
+            params["agent"] = target.into();
+            params["client_ip"] = client_ip.into();
+            return audit::record_operator(tx, &format!("dashboard.{verb}_token"), None, &params, now);
+        }
+    };
+    audit::record(tx, caller, &tool, None, &params, now)
 }
 
 impl Store {
@@ -423,7 +462,9 @@ impl Store {
         let target = match (target, by) {
             (Some(t), _) => t,
             (None, Actor::Agent(c)) => c.agent,
-            (None, Actor::Operator { .. }) => return Err(Error::validation("name the agent whose token to rotate")),
+            (None, Actor::Operator { .. } | Actor::Dashboard { .. }) => {
+                return Err(Error::validation("name the agent whose token to rotate"));
+            }
         };
         validate::agent_name(target)?;
         self.write(|tx, now| {
@@ -444,19 +485,21 @@ impl Store {
                 now,
             )?;
             apply(tx, target, &from, &to)?;
-            let (caller, actor, os_user) = audit_as(by, target);
-            events::append(tx, events::Kind::TokenRotated, Some(target), actor, None, None, now)?;
-            let tool = if os_user.is_some() {
-                "token_rotate"
-            } else {
-                "rotate_token"
-            };
-            audit::record(
+            events::append(
                 tx,
-                caller,
-                tool,
+                events::Kind::TokenRotated,
+                Some(target),
+                event_actor(by),
                 None,
-                &serde_json::json!({"target": target, "grace_seconds": grace_seconds, "os_user": os_user}),
+                None,
+                now,
+            )?;
+            audit_change(
+                tx,
+                by,
+                target,
+                "rotate",
+                serde_json::json!({"grace_seconds": grace_seconds}),
                 now,
             )?;
             Ok(Rotated {
@@ -509,19 +552,21 @@ impl Store {
                 now,
             )?;
             apply(tx, target, &from, &to)?;
-            let (caller, actor, os_user) = audit_as(by, target);
-            events::append(tx, events::Kind::TokenRevoked, Some(target), actor, None, None, now)?;
-            let tool = if os_user.is_some() {
-                "token_revoke"
-            } else {
-                "revoke_token"
-            };
-            audit::record(
+            events::append(
                 tx,
-                caller,
-                tool,
+                events::Kind::TokenRevoked,
+                Some(target),
+                event_actor(by),
                 None,
-                &serde_json::json!({"target": target, "issue_recovery": issue_recovery, "os_user": os_user}),
+                None,
+                now,
+            )?;
+            audit_change(
+                tx,
+                by,
+                target,
+                "revoke",
+                serde_json::json!({"issue_recovery": issue_recovery}),
                 now,
             )?;
             Ok(Revoked {

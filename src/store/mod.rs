@@ -24,6 +24,7 @@ pub mod audit;
 pub mod backup;
 pub mod channels;
 mod create;
+pub mod dashboard;
 pub mod delivery;
 pub mod events;
 pub mod executor;

@@ -934,7 +934,8 @@ fn claimed_row(tx: &Connection, id: i64) -> Result<Claimed> {
     })
 }
 
-fn health(c: &Connection, webhook_id: i64) -> Result<Health> {
+/// The delivery health of webhook `webhook_id`.
+pub(crate) fn health(c: &Connection, webhook_id: i64) -> Result<Health> {
     let mut h = Health::default();
     let mut stmt =
         c.prepare_cached("SELECT state, count(*) FROM webhook_deliveries WHERE webhook_id = ?1 GROUP BY state")?;

@@ -322,7 +322,25 @@ async fn failed_deliveries_retry_at_60_300_900_seconds_then_become_dead_letters(
         let r = &receiver;
         async move { r.wait_for("/hook", n, 10).await.len() }
     };
+    // The next attempt is due a delay after the relay *recorded* the
+    // failure, which follows the receiver's answer by a moment: advancing
+    // the clock before that would move the schedule with it.
+    let recorded = |previous: Value| {
+        let ops = &ops;
+        async move {
+            let s = wait_status(ops, id, 10, |s| {
+                s["health"]["last_status"] == 500 && s["health"]["last_attempt_at"] != previous
+            })
+            .await;
+            assert_ne!(
+                s["health"]["last_attempt_at"], previous,
+                "the failure was never recorded: {s}"
+            );
+            s["health"]["last_attempt_at"].clone()
+        }
+    };
     assert_eq!(attempts(1).await, 1, "first attempt");
+    let mut last = recorded(Value::Null).await;
     for (delay_s, nth) in [(60, 2), (300, 3), (900, 4)] {
         // Not a moment early...
         relay.advance_clock((delay_s - 5) * 1000);
@@ -335,6 +353,9 @@ async fn failed_deliveries_retry_at_60_300_900_seconds_then_become_dead_letters(
         // ...and soon once due.
         relay.advance_clock(5_000);
         assert_eq!(attempts(nth).await, nth, "attempt {nth} at +{delay_s} s");
+        if nth < 4 {
+            last = recorded(last).await;
+        }
     }
     let hits = receiver.hits("/hook");
     let bodies: Vec<Value> = hits.iter().map(Hit::json).collect();

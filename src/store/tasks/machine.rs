@@ -222,6 +222,35 @@ pub enum Trigger<'a> {
     LeaseExpired,
     /// The sweep: the task's TTL ran out.
     TtlExpired,
+    /// The hub's operator (the dashboard, with the hub secret) acts on any
+    /// task, whoever posted it: the requester's cancel and recover rules,
+    /// without the party check.
+    Operator {
+        /// What the operator does.
+        action: OperatorAction,
+        /// Why (kept as the history row's note).
+        reason: Option<&'a str>,
+    },
+}
+
+/// What the operator may do to a task (the dashboard's actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorAction {
+    /// Any non-terminal state → cancelled, as the requester's `cancel`.
+    Cancel,
+    /// needs_recovery → posted with attempts = 0, as the requester's `recover`.
+    Recover,
+}
+
+impl OperatorAction {
+    /// The `update_task` action whose move it makes (and whose word the
+    /// history row records).
+    pub const fn action(self) -> Action {
+        match self {
+            Self::Cancel => Action::Cancel,
+            Self::Recover => Action::Recover,
+        }
+    }
 }
 
 /// What a trigger does to a task.
@@ -396,6 +425,16 @@ pub fn transition(task: &Facts, trigger: &Trigger<'_>) -> Result<Transition> {
             }))
         }
         Trigger::LeaseExpired => lease_expired(task),
+        Trigger::Operator { action, reason } => {
+            let none = Move {
+                note: reason.map(str::to_owned),
+                ..Move::new(Step::Action(action.action()), task.state, task.state)
+            };
+            Ok(Transition::Move(match action {
+                OperatorAction::Cancel => cancel(task, none)?,
+                OperatorAction::Recover => recover(task, none)?,
+            }))
+        }
         Trigger::TtlExpired => {
             let live = matches!(task.state, TaskState::Queued | TaskState::Posted | TaskState::Accepted);
             require(task, live, "expire")?;
@@ -539,29 +578,44 @@ fn act(task: &Facts, action: Action, by: Party, update: &Update) -> Result<Trans
             if !by.requester {
                 return Err(not_party(task.id, "requester"));
             }
-            require(task, !state.is_terminal(), action.as_str())?;
-            Move {
-                lease: Lease::Clear,
-                ..mv(TaskState::Cancelled)
-            }
+            cancel(task, mv(state))?
         }
         Action::Recover => {
             if !by.requester {
                 return Err(not_party(task.id, "requester"));
             }
-            require(task, state == TaskState::NeedsRecovery, action.as_str())?;
-            Move {
-                attempts: Attempts::Reset,
-                claim: Claim::Drop,
-                lease: Lease::Clear,
-                // A TTL that parked the task is spent: clear it, or the next
-                // sweep would expire the task the moment it is posted.
-                clear_expiry: true,
-                ..mv(TaskState::Posted)
-            }
+            recover(task, mv(state))?
         }
     };
     Ok(Transition::Move(out))
+}
+
+/// `cancel` (the requester's or the operator's): any non-terminal state →
+/// cancelled. `base` carries the step and history fields.
+fn cancel(task: &Facts, base: Move) -> Result<Move> {
+    require(task, !task.state.is_terminal(), "cancel")?;
+    Ok(Move {
+        to: TaskState::Cancelled,
+        lease: Lease::Clear,
+        ..base
+    })
+}
+
+/// `recover` (the requester's or the operator's): needs_recovery → posted
+/// with attempts = 0 and the claim dropped. `base` carries the step and
+/// history fields.
+fn recover(task: &Facts, base: Move) -> Result<Move> {
+    require(task, task.state == TaskState::NeedsRecovery, "recover")?;
+    Ok(Move {
+        to: TaskState::Posted,
+        attempts: Attempts::Reset,
+        claim: Claim::Drop,
+        lease: Lease::Clear,
+        // A TTL that parked the task is spent: clear it, or the next
+        // sweep would expire the task the moment it is posted.
+        clear_expiry: true,
+        ..base
+    })
 }
 
 fn park(task: &Facts, by: Party, fencing_token: i64, reason: &str) -> Result<Transition> {
@@ -913,6 +967,67 @@ mod tests {
             &Update::default(),
         );
         assert_eq!(by_assignee.unwrap_err().code, ErrorCode::NotParty);
+    }
+
+    #[test]
+    fn the_operator_cancels_any_open_task_and_recovers_a_parked_one_as_the_requester_would() {
+        for state in ALL {
+            let trigger = Trigger::Operator {
+                action: OperatorAction::Cancel,
+                reason: None,
+            };
+            let want = if state.is_terminal() {
+                Err(ErrorCode::InvalidState)
+            } else {
+                Ok(Some(TaskState::Cancelled))
+            };
+            assert_eq!(outcome(transition(&facts(state), &trigger)), want, "cancel {state}");
+            let trigger = Trigger::Operator {
+                action: OperatorAction::Recover,
+                reason: None,
+            };
+            let want = if state == TaskState::NeedsRecovery {
+                Ok(Some(TaskState::Posted))
+            } else {
+                Err(ErrorCode::InvalidState)
+            };
+            assert_eq!(outcome(transition(&facts(state), &trigger)), want, "recover {state}");
+        }
+        let by_operator = moved(transition(
+            &facts(TaskState::NeedsRecovery),
+            &Trigger::Operator {
+                action: OperatorAction::Recover,
+                reason: None,
+            },
+        ));
+        let by_requester = moved(act(
+            &facts(TaskState::NeedsRecovery),
+            Action::Recover,
+            REQUESTER,
+            &Update::default(),
+        ));
+        assert_eq!(by_operator, by_requester);
+        let by_operator = moved(transition(
+            &facts(TaskState::Accepted),
+            &Trigger::Operator {
+                action: OperatorAction::Cancel,
+                reason: Some("stuck"),
+            },
+        ));
+        let by_requester = moved(act(
+            &facts(TaskState::Accepted),
+            Action::Cancel,
+            REQUESTER,
+            &Update::default(),
+        ));
+        assert_eq!(by_operator.note.as_deref(), Some("stuck"));
+        assert_eq!(
+            Move {
+                note: None,
+                ..by_operator
+            },
+            by_requester
+        );
     }
 
     #[test]

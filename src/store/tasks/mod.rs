@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub mod machine;
 
-pub use machine::{Action, TaskState};
+pub use machine::{Action, OperatorAction, TaskState};
 use machine::{Attempts, Claim, Facts, Lease, Move, Party, Text, Transition, Trigger, not_party, transition};
 
 use super::access::authorize;
@@ -43,6 +43,9 @@ pub const MAX_ATTEMPTS: u32 = 100;
 pub const MAX_TTL_SECONDS: u32 = 30 * 86_400;
 /// Longest `request_id`, in characters.
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
+/// The actor task history records for the hub's operator (the dashboard
+/// with the hub secret), who is no agent.
+pub const OPERATOR_ACTOR: &str = "operator";
 
 /// Task priority.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -308,6 +311,22 @@ fn apply(
     now: Millis,
     lease_end: Millis,
 ) -> Result<Option<Task>> {
+    apply_by(tx, task, transition, actor, actor, now, lease_end)
+}
+
+/// [`apply`] with the history row's actor (`recorded_as`) apart from the
+/// outbox event's and the claim's (`actor`): the operator is recorded as
+/// [`OPERATOR_ACTOR`] in the task's history but is no agent, so its
+/// events carry no actor (as the sweep's and the CLI operator's).
+fn apply_by(
+    tx: &rusqlite::Connection,
+    task: &Task,
+    transition: &Transition,
+    actor: Option<&str>,
+    recorded_as: Option<&str>,
+    now: Millis,
+    lease_end: Millis,
+) -> Result<Option<Task>> {
     let mv = match transition {
         Transition::Unchanged => return Ok(Some(task.clone())),
         Transition::Renew => {
@@ -334,7 +353,7 @@ fn apply(
         mv.step.as_str(),
         Some(mv.from),
         mv.to,
-        actor,
+        recorded_as,
         mv.fencing_token,
         mv.note.as_deref(),
         now,
@@ -620,6 +639,34 @@ pub(crate) fn assign_queued(tx: &rusqlite::Connection, agent: &str, caps: &[Stri
 
 /// Ids of the tasks assigned to `agent` that are open (`posted` or
 /// `accepted`), oldest first.
+/// The operator's `action` on task `id` inside the caller's transaction
+/// (SPEC §4 rules through [`Trigger::Operator`]): sweeps first, then one
+/// compare-and-set with its history row (actor [`OPERATOR_ACTOR`], note
+/// `reason`) and
+/// the same outbox events as the requester's cancel or recover (with no
+/// actor). Writes no audit row: that is the caller's.
+///
+/// Errors: [`ErrorCode::NotFound`], [`ErrorCode::InvalidState`] (cancel
+/// of a terminal task, recover of one not in `needs_recovery`),
+/// [`ErrorCode::Conflict`].
+pub(crate) fn operate(
+    tx: &rusqlite::Connection,
+    id: i64,
+    action: OperatorAction,
+    reason: Option<&str>,
+    now: Millis,
+) -> Result<Task> {
+    sweep(tx, now)?;
+    let task = load(tx, id)?;
+    let change = transition(&Facts::of(&task), &Trigger::Operator { action, reason })?;
+    apply_by(tx, &task, &change, None, Some(OPERATOR_ACTOR), now, now)?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::Conflict,
+            format!("task {id} changed concurrently; read it and retry"),
+        )
+    })
+}
+
 pub(crate) fn open_task_ids(c: &rusqlite::Connection, agent: &str) -> Result<Vec<i64>> {
     Ok(
         c.prepare_cached("SELECT id FROM tasks WHERE assignee = ?1 AND state IN ('posted', 'accepted') ORDER BY id")?
