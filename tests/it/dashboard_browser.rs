@@ -3,18 +3,16 @@
 //! a real hub with a secret, fed by real MCP sessions. Missing browser
 //! binaries fail the tests (CI installs them); they are never skipped.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::support::{Client, Reaper, Relay, ScrubRelayEnv, clock_file, relay_bin};
+use crate::support::{Client, Reaper, Relay, free_port, hub_on, terminate};
 
 const SECRET: &str = "dashboard-test-secret-0123456789";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -44,14 +42,6 @@ struct Browser {
     driver: Child,
     _profile: tempfile::TempDir,
     console: Vec<Value>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Browser {
@@ -281,36 +271,7 @@ impl Drop for Browser {
 
 /// A hub with [`SECRET`] on a fixed port (so it can restart at the same URL).
 fn hub_at(relay: &Relay, port: u16) -> Reaper {
-    let mut child = Command::new(relay_bin())
-        .env_clear_relay()
-        .env("RELAY_CONFIG", relay.config())
-        .env(relay::clock::TEST_CLOCK_ENV, clock_file(&relay.config()))
-        .env("RELAY_HTTP_SECRET", SECRET)
-        .arg("--db")
-        .arg(&relay.db)
-        .args(["serve", "--transport", "http", "--port", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the hub");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.starts_with("listening on ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20)).expect("the hub did not start");
-    Reaper(child)
-}
-
-fn terminate(hub: &mut Reaper) {
-    let pid = nix::unistd::Pid::from_raw(hub.0.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM the hub");
-    hub.0.wait().expect("wait for the hub");
+    hub_on(relay, port, Some(SECRET))
 }
 
 /// A started hub and its base URL (`http://127.0.0.1:PORT`).

@@ -15,7 +15,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use crate::support::{Hub, Reaper, Relay, ScrubRelayEnv, clock_file, relay_bin};
+use crate::support::{Hub, Reaper, Relay, ScrubRelayEnv, free_port, hub_on, relay_bin, terminate};
 
 /// A second machine: no store, its own config dir and HOME.
 struct Machine {
@@ -91,56 +91,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A hub on a fixed port (so it can be restarted at the same URL), with
-/// the installation's clock file and an optional secret.
-fn hub_on(relay: &Relay, port: u16, secret: Option<&str>) -> Reaper {
-    let mut cmd = Command::new(relay_bin());
-    cmd.env_clear_relay()
-        .env("RELAY_CONFIG", relay.config())
-        .env(relay::clock::TEST_CLOCK_ENV, clock_file(&relay.config()))
-        .arg("--db")
-        .arg(&relay.db)
-        .args(["serve", "--transport", "http", "--port", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if let Some(secret) = secret {
-        cmd.env("RELAY_HTTP_SECRET", secret);
-    }
-    let mut child = cmd.spawn().expect("spawn the hub");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.starts_with("listening on ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20)).expect("the hub did not start");
-    Reaper(child)
-}
-
-fn terminate(hub: &mut Reaper) {
-    kill(Pid::from_raw(hub.0.id() as i32), Signal::SIGTERM).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if hub.0.try_wait().unwrap().is_some() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the hub did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Lines of a child's stdout, as they come.

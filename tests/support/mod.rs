@@ -448,6 +448,61 @@ impl Drop for Reaper {
     }
 }
 
+/// A port the OS just handed out on 127.0.0.1 (free a moment ago): for a
+/// hub that must restart at the same URL.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A hub on a fixed `port` (so it can be restarted at the same URL), with
+/// the installation's clock file and an optional secret; waits for its
+/// `listening on` line.
+pub fn hub_on(relay: &Relay, port: u16, secret: Option<&str>) -> Reaper {
+    let mut cmd = std::process::Command::new(relay_bin());
+    cmd.env_clear_relay()
+        .env("RELAY_CONFIG", relay.config())
+        .env(relay::clock::TEST_CLOCK_ENV, clock_file(&relay.config()))
+        .arg("--db")
+        .arg(&relay.db)
+        .args(["serve", "--transport", "http", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(secret) = secret {
+        cmd.env("RELAY_HTTP_SECRET", secret);
+    }
+    let mut child = cmd.spawn().expect("spawn the hub");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("listening on ") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20)).expect("the hub did not start");
+    Reaper(child)
+}
+
+/// SIGTERMs a hub and waits (at most 20 s) until it has exited.
+pub fn terminate(hub: &mut Reaper) {
+    let pid = nix::unistd::Pid::from_raw(hub.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM the hub");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if hub.0.try_wait().unwrap().is_some() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the hub did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Removes [`SCRUBBED_ENV`] from a command.
 pub trait ScrubRelayEnv {
     fn env_clear_relay(&mut self) -> &mut Self;
