@@ -7,7 +7,7 @@
 (() => {
   const KEY = 'relay.secret';
   // First paint: the first overview (and, for an operator, the board) is
-  // requested before anything else runs; uPlot loads after this script.
+  // requested before anything else runs; uPlot is loaded after them.
   const early = (() => {
     const secret = sessionStorage.getItem(KEY);
     const init = { headers: secret ? { 'X-Relay-Secret': secret } : {}, cache: 'no-store' };
@@ -281,7 +281,7 @@
     return o;
   }
   function renderCharts(c) {
-    if (typeof uPlot !== 'function') return; // drawn when uPlot has loaded (DOMContentLoaded below)
+    if (typeof uPlot !== 'function') return; // drawn when uPlot has loaded (see the end)
     const xs = c.messages_per_minute.map((_, i) => c.minute_start_ms / 1000 + i * 60);
     const b = c.latency_buckets_seconds;
     const dur = (s) => (s < 60 ? `${s}s` : s < 3600 ? `${s / 60}m` : `${s / 3600}h`);
@@ -885,8 +885,18 @@
   for (const id of ['ch-messages', 'ch-completions', 'ch-latency']) ro.observe($(id));
 
   setViewer(st.secret ? 'operator' : 'counts');
-  // Charts wait for uPlot (deferred after this script).
-  document.addEventListener('DOMContentLoaded', () => { if (st.overview) renderCharts(st.overview.charts); });
+  // The chart library is asked for only now, after the first overview
+  // (and board): the browser keeps at most 6 connections per host, and
+  // the page's own files already hold most of them. Charts are drawn
+  // when it has loaded.
+  const css = document.createElement('link');
+  css.rel = 'stylesheet';
+  css.href = '/assets/uPlot.min.css';
+  document.head.appendChild(css);
+  const lib = document.createElement('script');
+  lib.src = '/assets/uPlot.iife.min.js';
+  lib.addEventListener('load', () => { if (st.overview) renderCharts(st.overview.charts); });
+  document.head.appendChild(lib);
   window.addEventListener('pagehide', leave);
   window.addEventListener('pageshow', (e) => { if (e.persisted) join(); });
   // The stream starts after the first overview, so event times are read
