@@ -395,20 +395,23 @@ fn event_actor<'a>(by: Actor<'a>) -> Option<&'a str> {
     }
 }
 
-/// Writes the audit row of `by`'s `verb` (`rotate`, `revoke`) of
-/// `target`'s token, with `extra` (an object) merged into its params:
-/// an agent's `{verb}_token` as itself; the CLI operator's
-/// `token_{verb}` with the OS user, transport `cli`; the dashboard's
-/// `dashboard.{verb}_token` with no agent, transport `http`, the client
-/// address.
-fn audit_change(
+/// Records `by`'s `verb` (`rotate`, `revoke`) of `target`'s token in
+/// the change's transaction: the outbox event `kind` for `target` (actor
+/// [`event_actor`]), then the audit row, with `extra` (an object) merged
+/// into its params: an agent's `{verb}_token` as itself; the CLI
+/// operator's `token_{verb}` with the OS user, transport `cli`; the
+/// dashboard's `dashboard.{verb}_token` with no agent, transport `http`,
+/// the client address.
+fn record_change(
     tx: &rusqlite::Connection,
     by: Actor<'_>,
     target: &str,
+    kind: events::Kind,
     verb: &str,
     extra: serde_json::Value,
     now: Millis,
 ) -> Result<()> {
+    events::append(tx, kind, Some(target), event_actor(by), None, None, now)?;
     let mut params = extra;
     let (caller, tool) = match by {
         Actor::Agent(c) => {
@@ -485,19 +488,11 @@ impl Store {
                 now,
             )?;
             apply(tx, target, &from, &to)?;
-            events::append(
-                tx,
-                events::Kind::TokenRotated,
-                Some(target),
-                event_actor(by),
-                None,
-                None,
-                now,
-            )?;
-            audit_change(
+            record_change(
                 tx,
                 by,
                 target,
+                events::Kind::TokenRotated,
                 "rotate",
                 serde_json::json!({"grace_seconds": grace_seconds}),
                 now,
@@ -552,19 +547,11 @@ impl Store {
                 now,
             )?;
             apply(tx, target, &from, &to)?;
-            events::append(
-                tx,
-                events::Kind::TokenRevoked,
-                Some(target),
-                event_actor(by),
-                None,
-                None,
-                now,
-            )?;
-            audit_change(
+            record_change(
                 tx,
                 by,
                 target,
+                events::Kind::TokenRevoked,
                 "revoke",
                 serde_json::json!({"issue_recovery": issue_recovery}),
                 now,
