@@ -139,6 +139,10 @@ pub fn line(e: &Event) -> String {
         Kind::TokenRotated => format!("{actor} rotated the token of {target}"),
         Kind::TokenRevoked => format!("{actor} revoked the token of {target}"),
         Kind::WebhookDeliveryFailed => format!("webhook {id} of {target}: delivery failed"),
+        Kind::MessageAcknowledged => format!("{actor} → {target}  acknowledged message {id}"),
+        Kind::ReservationGranted => format!("{actor} reserved paths (reservation {id})"),
+        Kind::ReservationReleased => format!("{actor} released reservation {id}"),
+        Kind::ReservationConflict => format!("{actor} → {target}  waits on reservation {id}"),
     };
     format!("{time}  {:<16} {what}", e.kind)
 }

@@ -304,6 +304,93 @@ pub struct RevokeToken {
     pub issue_recovery: bool,
 }
 
+/// `acknowledge_message` arguments (SPEC §9).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeMessage {
+    /// The id of a message you received (from get_messages).
+    pub message_id: i64,
+    /// A short note for the sender, e.g. "done in commit abc123" (max 256 characters).
+    pub note: Option<String>,
+}
+
+/// `get_outstanding` arguments (SPEC §9).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetOutstanding {
+    /// How many messages to return (1-100, default 20).
+    pub limit: Option<u32>,
+}
+
+/// `search_messages` arguments (SPEC §9).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchMessages {
+    /// Words to look for, e.g. "migration rollback". All words must appear; put a phrase in double quotes.
+    pub query: String,
+    /// Only messages sent by this agent.
+    pub from: Option<String>,
+    /// Only messages in this thread.
+    pub thread_id: Option<i64>,
+    /// Only posts in this channel (you must be a member).
+    pub channel: Option<String>,
+    /// Only messages sent at or after this time (RFC 3339, e.g. "2026-11-30T00:00:00Z").
+    pub since: Option<String>,
+    /// How many results to return, best match first (1-100, default 20).
+    pub limit: Option<u32>,
+}
+
+/// `reserve_paths` arguments (SPEC §9).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReservePaths {
+    /// The project root the paths are in: the repository's absolute path or its remote URL. Reservations in different projects never clash.
+    pub project: String,
+    /// Paths or globs relative to the project root, e.g. "src/store/tasks.rs" or "src/**".
+    pub paths: Vec<String>,
+    /// Exclusive (default true): no one else may reserve overlapping paths. Shared reservations only clash with exclusive ones.
+    #[serde(default = "yes")]
+    pub exclusive: bool,
+    /// How long the reservation lasts, in seconds, unless renewed.
+    pub ttl_seconds: u32,
+    /// Why you reserve them, shown to anyone who clashes, e.g. "refactoring the task store".
+    pub reason: String,
+    /// A key that makes retrying this call safe: the same request_id returns the same reservations.
+    pub request_id: Option<String>,
+}
+
+/// `renew_reservations` arguments (SPEC §9).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewReservations {
+    /// The project root the reservations are in.
+    pub project: String,
+    /// Which of your reservations to renew, by the path or glob you reserved; omit to renew all of yours in the project.
+    pub paths: Option<Vec<String>>,
+    /// The new lifetime from now, in seconds; omit to reuse each reservation's own ttl_seconds.
+    pub ttl_seconds: Option<u32>,
+}
+
+/// `release_paths` arguments (SPEC §9).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasePaths {
+    /// The project root the reservations are in.
+    pub project: String,
+    /// Which of your reservations to release, by the path or glob you reserved; omit to release all of yours in the project.
+    pub paths: Option<Vec<String>>,
+}
+
+/// `list_reservations` arguments (SPEC §9).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListReservations {
+    /// Only reservations in this project root.
+    pub project: Option<String>,
+    /// Only reservations held by this agent.
+    pub agent: Option<String>,
+}
+
 fn yes() -> bool {
     true
 }

@@ -61,11 +61,25 @@ pub enum Tool {
     RotateToken,
     /// `revoke_token`.
     RevokeToken,
+    /// `acknowledge_message`.
+    AcknowledgeMessage,
+    /// `get_outstanding`.
+    GetOutstanding,
+    /// `search_messages`.
+    SearchMessages,
+    /// `reserve_paths`.
+    ReservePaths,
+    /// `renew_reservations`.
+    RenewReservations,
+    /// `release_paths`.
+    ReleasePaths,
+    /// `list_reservations`.
+    ListReservations,
 }
 
 impl Tool {
     /// Every tool.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 31] = [
         Self::RegisterAgent,
         Self::UnregisterAgent,
         Self::DiscoverAgents,
@@ -90,6 +104,13 @@ impl Tool {
         Self::DeleteWebhook,
         Self::RotateToken,
         Self::RevokeToken,
+        Self::AcknowledgeMessage,
+        Self::GetOutstanding,
+        Self::SearchMessages,
+        Self::ReservePaths,
+        Self::RenewReservations,
+        Self::ReleasePaths,
+        Self::ListReservations,
     ];
 
     /// The name clients call it by.
@@ -119,6 +140,13 @@ impl Tool {
             Self::DeleteWebhook => "delete_webhook",
             Self::RotateToken => "rotate_token",
             Self::RevokeToken => "revoke_token",
+            Self::AcknowledgeMessage => "acknowledge_message",
+            Self::GetOutstanding => "get_outstanding",
+            Self::SearchMessages => "search_messages",
+            Self::ReservePaths => "reserve_paths",
+            Self::RenewReservations => "renew_reservations",
+            Self::ReleasePaths => "release_paths",
+            Self::ListReservations => "list_reservations",
         }
     }
 
@@ -383,6 +411,70 @@ token. Errors: CAP_DENIED, NOT_FOUND, INVALID_STATE (already revoked), VALIDATIO
 with grace_seconds 0 instead).",
         schema: schema::<args::RevokeToken>,
         read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::AcknowledgeMessage,
+        description: "Tell the sender you have seen and handled a message they sent you with ack_required (get_messages \
+shows ack_required and whether you acknowledged it). Optionally add a short note. Acknowledged mail stops showing \
+as waiting in your inbox. Errors: NOT_FOUND (no such message), NOT_PARTY (you are not a recipient), \
+INVALID_STATE (already acknowledged, or no ack was asked for).",
+        schema: schema::<args::AcknowledgeMessage>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::GetOutstanding,
+        description: "List messages you sent with ack_required that some recipient has not acknowledged yet, overdue \
+ones (past ack_deadline_seconds) first, with each recipient's delivery state: delivered, read or acknowledged, \
+with times.",
+        schema: schema::<args::GetOutstanding>,
+        read_only: true,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::SearchMessages,
+        description: "Full-text search over the messages you may read: direct mail to or from you, broadcasts you received, \
+and posts in channels you belong to. Best matches first, each with a short snippet (matched words in [brackets]). \
+Narrow it with from, thread_id, channel or since. Errors: VALIDATION (empty or over-long query, bad since).",
+        schema: schema::<args::SearchMessages>,
+        read_only: true,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::ReservePaths,
+        description: "Reserve files before you edit them so other agents do not edit the same files at once. Give the \
+project root (the repository's path or remote URL), paths or globs inside it (\"src/**\", \"README.md\"), a reason \
+and ttl_seconds. Returns what was granted and, for each clash, who holds it, until when and why; the holder is told \
+you are waiting. Exclusive reservations (the default) clash with any overlapping reservation; shared ones only \
+with exclusive ones. Renew before the TTL ends; release when done. Errors: VALIDATION (a path that escapes the \
+project, an empty list), IDEMPOTENCY_CONFLICT (request_id reused with other arguments).",
+        schema: schema::<args::ReservePaths>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::RenewReservations,
+        description: "Extend your file reservations in a project before they expire (all of yours, or those named by \
+paths). Returns the renewed reservations with their new expiry. Errors: NOT_FOUND (nothing of yours to renew).",
+        schema: schema::<args::RenewReservations>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::ReleasePaths,
+        description: "Release your file reservations in a project (all of yours, or those named by paths) so others may \
+edit those files. Releasing what you do not hold is harmless.",
+        schema: schema::<args::ReleasePaths>,
+        read_only: false,
+        anonymous: false,
+    },
+    ToolDef {
+        name: Tool::ListReservations,
+        description: "List live file reservations: who holds which paths in which project, exclusive or shared, why, and \
+until when. Filter by project or agent.",
+        schema: schema::<args::ListReservations>,
+        read_only: true,
         anonymous: false,
     },
 ];

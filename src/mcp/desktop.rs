@@ -87,6 +87,8 @@ pub fn text(event: &crate::store::events::Event) -> Option<String> {
         Kind::TaskPosted => format!("Task {id} assigned to you by {from}"),
         Kind::TaskFinished => format!("Your task {id} finished"),
         Kind::TaskCancelled => format!("Task {id} was cancelled"),
+        Kind::MessageAcknowledged => format!("{from} acknowledged your message {id}"),
+        Kind::ReservationConflict => format!("{from} is waiting on paths you reserved"),
         _ => return None,
     })
 }

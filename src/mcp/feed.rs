@@ -58,6 +58,13 @@ pub fn channel_envelope(event: &Event) -> Option<serde_json::Value> {
         Kind::TaskPosted => "A relay task was assigned to you. Read it with get_tasks and accept it with update_task.",
         Kind::TaskFinished => "A relay task you posted has finished. Read the result with get_task.",
         Kind::TaskCancelled => "A relay task you were working on was cancelled. Stop working on it.",
+        Kind::MessageAcknowledged => {
+            "An agent acknowledged a relay message you sent. See what still waits with get_outstanding."
+        }
+        Kind::ReservationConflict => {
+            "Another relay agent is waiting on files you reserved. See list_reservations; release_paths when you \
+             are done with them."
+        }
         Kind::TokenRotated => {
             "Your relay agent token was rotated. The old token works only until the grace period ends: an HTTP \
              client that sends it as X-Agent-Token needs the new one from whoever rotated it. Call health_check \

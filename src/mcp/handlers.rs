@@ -52,6 +52,13 @@ impl RelayServer {
             Tool::DeleteWebhook => self.delete_webhook(call, parse(args)?).await,
             Tool::RotateToken => self.rotate_token(call, parse(args)?).await,
             Tool::RevokeToken => self.revoke_token(call, parse(args)?).await,
+            Tool::AcknowledgeMessage => self.acknowledge_message(call, parse(args)?).await,
+            Tool::GetOutstanding => self.get_outstanding(call, parse(args)?).await,
+            Tool::SearchMessages => self.search_messages(call, parse(args)?).await,
+            Tool::ReservePaths => self.reserve_paths(call, parse(args)?).await,
+            Tool::RenewReservations => self.renew_reservations(call, parse(args)?).await,
+            Tool::ReleasePaths => self.release_paths(call, parse(args)?).await,
+            Tool::ListReservations => self.list_reservations(call, parse(args)?).await,
             Tool::UnregisterAgent => {
                 parse::<args::NoArgs>(args)?;
                 let agent = self

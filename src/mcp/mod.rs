@@ -3,6 +3,7 @@
 //! resources, session state, the process runtime) is transport-neutral;
 //! `stdio` and the hub hold only protocol code.
 
+pub mod acks;
 pub mod args;
 pub mod catalog;
 pub mod delivery;
@@ -10,9 +11,11 @@ pub mod desktop;
 pub mod feed;
 pub mod handlers;
 pub mod output;
+pub mod reservations;
 pub mod resource;
 pub mod revision;
 pub mod runtime;
+pub mod search;
 pub mod server;
 pub mod session;
 pub mod spawn;

@@ -85,6 +85,13 @@ fn success(tool: &str) -> Option<Shape> {
             ("recovery_token", "string|null"),
             ("recovery_expires_at", "string|null"),
         ],
+        "acknowledge_message" => &[("message_id", INT), ("sender", STR), ("acknowledged_at", STR)],
+        "get_outstanding" => &[("count", INT), ("messages", ARR)],
+        "search_messages" => &[("count", INT), ("results", ARR)],
+        "reserve_paths" => &[("granted", ARR), ("conflicts", ARR)],
+        "renew_reservations" => &[("count", INT), ("reservations", ARR)],
+        "release_paths" => &[("count", INT), ("released", ARR)],
+        "list_reservations" => &[("count", INT), ("reservations", ARR)],
         _ => return None,
     })
 }

@@ -42,6 +42,19 @@ super::words::words! {
         /// A webhook delivery gave up after its last retry; `subject_id`
         /// is the webhook id, `target` its owner.
         WebhookDeliveryFailed = "webhook.delivery_failed",
+        /// `actor` acknowledged a message `target` sent with
+        /// `ack_required` (SPEC §9); `subject_id` is the message id.
+        MessageAcknowledged = "message_acknowledged",
+        /// `actor` was granted a file reservation (SPEC §9); `subject_id`
+        /// is the reservation id.
+        ReservationGranted = "reservation_granted",
+        /// `actor` released a file reservation; `subject_id` is the
+        /// reservation id.
+        ReservationReleased = "reservation_released",
+        /// `actor` asked for paths `target` holds (SPEC §9: holders are
+        /// told when someone waits on their paths); `subject_id` is the
+        /// held reservation's id.
+        ReservationConflict = "reservation_conflict",
     }
 }
 

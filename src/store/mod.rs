@@ -19,6 +19,7 @@
 //! enforces them the same way.
 
 mod access;
+pub mod acks;
 pub mod agents;
 pub mod audit;
 pub mod backup;
@@ -33,8 +34,10 @@ pub mod liveness;
 pub mod lock;
 pub mod messages;
 pub mod reencrypt;
+pub mod reservations;
 pub mod retention;
 pub mod schema;
+pub mod search;
 pub mod snapshot;
 pub mod tasks;
 pub mod tokens;

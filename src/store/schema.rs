@@ -248,11 +248,21 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHER
 "#;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(super::acks::MIGRATION),
+        M::up(super::search::MIGRATION),
+        M::up(super::reservations::MIGRATION),
+        M::up(super::tasks::session::MIGRATION),
+    ])
 }
 
 /// The schema version this binary writes.
-pub const CURRENT_VERSION: i64 = 5;
+pub const CURRENT_VERSION: i64 = 9;
 
 /// Brings the store to [`CURRENT_VERSION`].
 ///

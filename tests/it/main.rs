@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod acks;
 mod backup;
 mod channels;
 mod cli;
@@ -14,6 +15,7 @@ mod delivery;
 mod doctor;
 mod durability;
 mod encryption;
+mod guard;
 mod hardening;
 mod hooks;
 mod http;
@@ -22,11 +24,15 @@ mod identity;
 mod init;
 mod interop;
 mod logging;
+mod mcp_tasks;
 mod messages;
 mod protocol;
 mod recover;
 mod remote;
+mod reservations;
 mod schemas;
+mod search;
+mod sessions;
 mod snapshots_human;
 mod spawn;
 mod tail;

@@ -76,6 +76,16 @@ async fn every_tool_result_and_error_satisfies_its_declared_output_schema() {
             json!({"url": "https://hooks.example.com/relay", "events": ["webhook.delivery_failed"]}),
         ),
         ("list_webhooks", json!({})),
+        // Issue 13 (SPEC §9).
+        ("search_messages", json!({"query": "hello"})),
+        ("get_outstanding", json!({})),
+        (
+            "reserve_paths",
+            json!({"project": "/work/repo", "paths": ["src/**"], "ttl_seconds": 60, "reason": "schema test"}),
+        ),
+        ("renew_reservations", json!({"project": "/work/repo"})),
+        ("list_reservations", json!({})),
+        ("release_paths", json!({"project": "/work/repo"})),
         ("delete_webhook", json!({"webhook_id": 1})),
         ("rotate_token", json!({"grace_seconds": 0})),
         ("revoke_token", json!({"target": "helper"})),
@@ -92,6 +102,27 @@ async fn every_tool_result_and_error_satisfies_its_declared_output_schema() {
         check(tool, r.structured_content.as_ref().expect("structuredContent"));
         covered.insert(tool);
     }
+    // acknowledge_message is the recipient's call.
+    let asked = lead
+        .call(
+            "send_message",
+            json!({"to": "bob", "content": "ack me", "ack_required": true}),
+        )
+        .await;
+    let r = bob
+        .call_raw("acknowledge_message", json!({"message_id": asked["message_id"]}))
+        .await;
+    assert_eq!(
+        r.is_error,
+        Some(false),
+        "acknowledge_message: {:?}",
+        r.structured_content
+    );
+    check(
+        "acknowledge_message",
+        r.structured_content.as_ref().expect("structuredContent"),
+    );
+    covered.insert("acknowledge_message");
     assert_eq!(covered.len(), validators.len(), "a tool has no successful call here");
 
     // And an error result of every tool (an unknown argument is VALIDATION).

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub mod machine;
+pub mod session;
 
 pub use machine::{Action, OperatorAction, TaskState};
 use machine::{Attempts, Claim, Facts, Lease, Move, Party, Text, Transition, Trigger, not_party, transition};

@@ -1,0 +1,1 @@
+//! Issue 13 scaffold: tests through the real binary go here.
