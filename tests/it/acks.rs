@@ -282,6 +282,12 @@ async fn bad_acknowledgements_fail_with_stable_codes_and_change_nothing() {
 
     // Acknowledging twice: the second is INVALID_STATE and says when.
     let first = bob.call("acknowledge_message", ack(asked)).await;
+    // Acknowledging read it: only the plain message is still unread.
+    let left = bob.call("get_messages", json!({"peek": true})).await;
+    assert_eq!(
+        (ids(&left["messages"]), left["unread_remaining"].as_i64()),
+        (vec![plain], Some(1))
+    );
     let (code, body) = bob.call_err("acknowledge_message", ack(asked)).await;
     assert_eq!(code, "INVALID_STATE");
     assert!(
