@@ -6,6 +6,15 @@
 //! never message text, which is untrusted input from another agent.
 //! Silent when nothing is new; exit code 0 whatever happens.
 //!
+//! Mail that asks for an acknowledgement (SPEC §9) is told apart from
+//! merely unread mail: PostToolUse says how many new messages ask for one
+//! and which of the agent's own messages were acknowledged; SessionStart
+//! counts unread mail and mail still waiting for the agent's
+//! acknowledgement (read or not) separately, plus the agent's own
+//! messages past their acknowledgement deadline; Stop blocks once while
+//! any mail still waits for the agent's acknowledgement, news or not.
+//! Acknowledged mail never comes back.
+//!
 //! The cursor moves only after the hook's output was written to stdout:
 //! a hook killed, or whose stdout is gone, before that reports the same
 //! news again next time (at-least-once, like `get_messages`).
@@ -16,10 +25,11 @@
 //! reading marks nothing read) with the agent's token, and a cursor file
 //! under the config dir (`hook-cursors/NAME.json`, 0600: the newest
 //! message id and the open task ids already reported) instead of the
-//! store's `hook_cursors` table. It reports new mail (count, senders) and
-//! newly assigned tasks; the local hook's "task you posted finished",
-//! "cancelled" and channel posts come from the outbox, which the inbox
-//! does not show. Connecting may take [`REMOTE_CONNECT_TIMEOUT`], the
+//! store's `hook_cursors` table. It reports new mail (count, senders,
+//! how many ask for an acknowledgement), mail waiting for the agent's
+//! acknowledgement and newly assigned tasks; the local hook's "task you
+//! posted finished", "cancelled", "your message was acknowledged" and
+//! channel posts come from the outbox, which the inbox does not show. Connecting may take [`REMOTE_CONNECT_TIMEOUT`], the
 //! whole exchange [`REMOTE_TIMEOUT`]; an unreachable or refusing hub
 //! prints nothing (exit 0, a debug log only).
 

@@ -250,15 +250,20 @@ pub(crate) fn ask(
     Ok(deadline)
 }
 
-/// What `agent` owes: a count and the oldest `limit` ids.
+/// What `agent` owes: a count and the oldest `limit` ids. Names its
+/// partial index: without statistics SQLite would walk the primary key,
+/// i.e. all of the agent's mail.
 pub(crate) fn owed(c: &rusqlite::Connection, agent: &str, limit: u32) -> Result<Owed> {
     let count = c
-        .prepare_cached("SELECT count(*) FROM message_recipients WHERE recipient = ?1 AND awaiting_ack IS NOT NULL")?
+        .prepare_cached(
+            "SELECT count(*) FROM message_recipients INDEXED BY message_recipients_awaiting_ack
+             WHERE recipient = ?1 AND awaiting_ack IS NOT NULL",
+        )?
         .query_row([agent], |r| r.get(0))?;
     let ids = c
         .prepare_cached(
-            "SELECT message_id FROM message_recipients WHERE recipient = ?1 AND awaiting_ack IS NOT NULL
-             ORDER BY message_id LIMIT ?2",
+            "SELECT message_id FROM message_recipients INDEXED BY message_recipients_awaiting_ack
+             WHERE recipient = ?1 AND awaiting_ack IS NOT NULL ORDER BY message_id LIMIT ?2",
         )?
         .query_map(params![agent, limit], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
@@ -463,15 +468,22 @@ impl Store {
     /// Errors: [`ErrorCode::AuthFailed`].
     pub fn get_outstanding(&self, caller: Caller<'_>, limit: u32) -> Result<Outstanding> {
         self.read_as(caller, |c, now| {
-            let messages = c
-                .prepare_cached(&format!(
-                    "SELECT {SENT_COLUMNS} FROM messages m
+            // Sorted on ids and deadlines only; the page's rows are read
+            // (and their content opened) afterwards.
+            let ids: Vec<i64> = c
+                .prepare_cached(
+                    "SELECT m.id FROM messages m
                      WHERE m.sender = ?1 AND m.acks_pending > 0
                      ORDER BY (m.ack_deadline IS NOT NULL AND m.ack_deadline <= ?2) DESC,
                               CASE WHEN m.ack_deadline <= ?2 THEN m.ack_deadline END, m.id
-                     LIMIT ?3"
-                ))?
-                .query_map(params![caller.agent, now, limit], |r| sent_from_row(r, now))?
+                     LIMIT ?3",
+                )?
+                .query_map(params![caller.agent, now, limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut one = c.prepare_cached(&format!("SELECT {SENT_COLUMNS} FROM messages m WHERE m.id = ?1"))?;
+            let messages = ids
+                .iter()
+                .map(|id| one.query_row([id], |r| sent_from_row(r, now)))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let Waiting { count, overdue } = waiting(c, caller.agent, now)?;
             Ok(Outstanding {

@@ -378,14 +378,18 @@ pub(crate) fn page(
     peek: bool,
 ) -> Result<Inbox> {
     // Unacknowledged mail is found through its partial index, not by
-    // walking all of the recipient's mail.
-    let which = match filter {
-        ReadFilter::Unacknowledged => "r.awaiting_ack IS NOT NULL",
-        _ => "(?2 = 'all' OR (?2 = 'unread') = (r.read_at IS NULL))",
+    // walking all of the recipient's mail (SQLite would pick the primary
+    // key without being told).
+    let (index, which) = match filter {
+        ReadFilter::Unacknowledged => (
+            "INDEXED BY message_recipients_awaiting_ack",
+            "r.awaiting_ack IS NOT NULL",
+        ),
+        _ => ("", "(?2 = 'all' OR (?2 = 'unread') = (r.read_at IS NULL))"),
     };
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS}
-         FROM message_recipients r JOIN messages m ON m.id = r.message_id
+         FROM message_recipients r {index} JOIN messages m ON m.id = r.message_id
          WHERE r.recipient = ?1
            AND {which}
            AND (?3 IS NULL OR COALESCE(m.thread_id, m.id) = ?3)
