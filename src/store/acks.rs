@@ -260,6 +260,9 @@ pub(crate) fn owed(c: &rusqlite::Connection, agent: &str, limit: u32) -> Result<
              WHERE recipient = ?1 AND awaiting_ack IS NOT NULL",
         )?
         .query_row([agent], |r| r.get(0))?;
+    if limit == 0 {
+        return Ok(Owed { count, ids: Vec::new() });
+    }
     let ids = c
         .prepare_cached(
             "SELECT message_id FROM message_recipients INDEXED BY message_recipients_awaiting_ack

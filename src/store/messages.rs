@@ -214,14 +214,11 @@ impl Store {
                 None,
                 now,
             )?;
-            audit::record(
-                tx,
-                caller,
-                "send_message",
-                None,
-                &serde_json::json!({"to": to, "message_id": id, "bytes": content.len(), "ack_required": ack.is_some()}),
-                now,
-            )?;
+            let mut params = serde_json::json!({"to": to, "message_id": id, "bytes": content.len()});
+            if ack.is_some() {
+                params["ack_required"] = true.into(); // plain sends keep their audit row as it was
+            }
+            audit::record(tx, caller, "send_message", None, &params, now)?;
             let registered = tx
                 .prepare_cached("SELECT 1 FROM agents WHERE name = ?1")?
                 .exists([to])?;
@@ -287,17 +284,12 @@ impl Store {
                 )?;
             }
             let ack_deadline = acks::ask(tx, id, ack, now)?;
-            audit::record(
-                tx,
-                caller,
-                "broadcast",
-                None,
-                &serde_json::json!({
-                    "message_id": id, "recipients": recipients.len(), "bytes": content.len(),
-                    "ack_required": ack.is_some(),
-                }),
-                now,
-            )?;
+            let mut params =
+                serde_json::json!({"message_id": id, "recipients": recipients.len(), "bytes": content.len()});
+            if ack.is_some() {
+                params["ack_required"] = true.into();
+            }
+            audit::record(tx, caller, "broadcast", None, &params, now)?;
             Ok(Broadcast {
                 message_id: id,
                 recipients,
