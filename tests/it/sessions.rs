@@ -398,7 +398,7 @@ async fn tasks_on_one_session_never_overlap_while_other_sessions_run_side_by_sid
     let b = "0199a213-bbbb-7800-8aa1-bbab2a035a53";
     fakes.known_session(a);
     fakes.known_session(b);
-    let mut on = |session: &'static str, title: &'static str| {
+    let on = |session: &'static str, title: &'static str| {
         let boss = &boss;
         async move {
             post(
