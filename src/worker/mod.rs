@@ -539,58 +539,53 @@ async fn run_task(store: Backend, cfg: Arc<Config>, task: Task, token: i64, shut
     }
     let (out, _) = out.unwrap_or_default();
     let (_, err) = err.unwrap_or_default();
-    let verdict = match &ending {
-        Ending::Exited(status) => Some(prepared.verdict(*status, &out, &err)),
-        _ => None,
-    };
-    drop(prepared);
-
-    match (ending, verdict) {
-        (Ending::Exited(status), Some(Verdict::Complete { result, session })) => {
+    match ending {
+        Ending::Exited(status) => {
             report.exit_code = status.code();
-            report.session = session.clone().or_else(|| task.session.clone());
-            let update = Update {
-                result: Some(truncate(result, limit)),
-                fencing_token: Some(token),
-                session,
-                ..Default::default()
-            };
-            report.outcome = match finish(&store, &cfg, task.id, Action::Complete, update, lease_end()).await {
-                Ok(_) => Outcome::Completed,
-                Err(e) => {
-                    report.error = Some(format!("could not record the result: {e}"));
-                    Outcome::LostLease
+            // Read while `prepared` (its result and session files) lives.
+            match prepared.verdict(status, &out, &err) {
+                Verdict::Complete { result, session } => {
+                    report.session = session.clone().or_else(|| task.session.clone());
+                    let update = Update {
+                        result: Some(truncate(result, limit)),
+                        fencing_token: Some(token),
+                        session,
+                        ..Default::default()
+                    };
+                    report.outcome = match finish(&store, &cfg, task.id, Action::Complete, update, lease_end()).await {
+                        Ok(_) => Outcome::Completed,
+                        Err(e) => {
+                            report.error = Some(format!("could not record the result: {e}"));
+                            Outcome::LostLease
+                        }
+                    };
                 }
-            };
+                Verdict::Fail { error, session } => {
+                    report.error = Some(error.clone());
+                    report.session = session.clone().or_else(|| task.session.clone());
+                    // Final, never retried (a missing session above all).
+                    let update = Update {
+                        session,
+                        ..fail(truncate(error, limit))
+                    };
+                    let _ = finish(&store, &cfg, task.id, Action::Fail, update, lease_end()).await;
+                    report.outcome = Outcome::Failed;
+                }
+            }
         }
-        (Ending::Exited(status), verdict) => {
-            report.exit_code = status.code();
-            let (why, session) = match verdict {
-                Some(Verdict::Fail { error, session }) => (error, session),
-                _ => (format!("exit status {status}"), None),
-            };
-            report.error = Some(why.clone());
-            report.session = session.clone().or_else(|| task.session.clone());
-            // Final: a failed run (a missing session above all) is not retried.
-            let update = Update {
-                session,
-                ..fail(truncate(why, limit))
-            };
-            let _ = finish(&store, &cfg, task.id, Action::Fail, update, lease_end()).await;
-            report.outcome = Outcome::Failed;
-        }
-        (Ending::TimedOut, _) => {
+        Ending::TimedOut => {
             let why = format!("timed out after {}s", cfg.timeout.unwrap_or_default().as_secs());
             report.error = Some(why.clone());
             let _ = finish(&store, &cfg, task.id, Action::Fail, fail(why), lease_end()).await;
             report.outcome = Outcome::TimedOut;
         }
-        (Ending::Cancelled, _) => report.outcome = Outcome::Cancelled,
-        (Ending::LostLease(why), _) => {
+        Ending::Cancelled => report.outcome = Outcome::Cancelled,
+        Ending::LostLease(why) => {
             report.error = Some(why);
             report.outcome = Outcome::LostLease;
         }
-        (Ending::Shutdown, _) => hand_back(&store, &cfg, &task, token, &mut report).await,
+        Ending::Shutdown => hand_back(&store, &cfg, &task, token, &mut report).await,
     }
+    drop(prepared);
     done(report)
 }
