@@ -185,6 +185,8 @@ pub struct PostTask {
     /// Wait up to this many seconds (0-3600, default 0) for the task to finish and return its result; on timeout you get timed_out: true and the task keeps running.
     #[serde(default)]
     pub wait_seconds: u32,
+    /// To continue a conversation: the `session` of an earlier task (every finished task done by a codex or claude worker carries the executor session it ran in). The worker resumes that Codex thread or Claude Code session, so the doer keeps the earlier context. Omit it to start a new conversation. Tasks on one session run one at a time (a second waits, posted, until the first finishes). If the session no longer exists the task fails saying so; post again without session. 1-128 characters from A-Z a-z 0-9 . _ : - (VALIDATION otherwise).
+    pub session: Option<String>,
 }
 
 /// `update_task` arguments.
@@ -206,6 +208,8 @@ pub struct UpdateTask {
     pub lease_seconds: Option<u32>,
     /// The fencing_token "accept" gave you; pass it on heartbeat/complete/fail/release so a stale claim cannot overwrite a newer one. Required (VALIDATION without it) once the task has been accepted more than once.
     pub fencing_token: Option<i64>,
+    /// For "complete" or "fail" only: the id of the executor session (Codex thread, Claude Code session) the work ran in; it is recorded as the task's session so the requester can continue that conversation with a follow-up post_task. Same characters as post_task's session; VALIDATION with any other action. An "accept" of a task whose session another accepted task is running gets CONFLICT: accept it after that task finishes.
+    pub session: Option<String>,
 }
 
 /// `get_task` arguments.
