@@ -355,7 +355,9 @@ fn candidates(
     now: Millis,
 ) -> Result<Vec<Reservation>> {
     let prefix = pattern.prefix();
-    let filter = "expires_at > ?2 AND agent IS NOT ?3 AND (exclusive = 1 OR NOT ?4)";
+    // `+expires_at`: keep the planner on reservations_dir (the expiry
+    // index would read every live reservation of the project).
+    let filter = "+expires_at > ?2 AND agent IS NOT ?3 AND (exclusive = 1 OR NOT ?4)";
     let rows = match successor(prefix) {
         Some(upper) => {
             let dirs = serde_json::to_string(&slash_prefixes(prefix)).expect("strings serialise");
@@ -435,7 +437,7 @@ fn notify_holder(tx: &rusqlite::Connection, held: &Reservation, waiter: &str, no
 /// The caller's live reservations in `project`, by glob.
 fn own(tx: &rusqlite::Connection, project: &str, agent: &str, now: Millis) -> Result<Vec<Reservation>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM reservations WHERE project = ?1 AND agent = ?2 AND expires_at > ?3 ORDER BY path"
+        "SELECT {COLUMNS} FROM reservations WHERE project = ?1 AND agent = ?2 AND +expires_at > ?3 ORDER BY path"
     ))?;
     let rows = stmt.query_map(params![project, agent, now], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
