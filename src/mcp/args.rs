@@ -362,16 +362,16 @@ pub struct SearchMessages {
 pub struct ReservePaths {
     /// The project root the paths are in: the repository's absolute path or its remote URL. Reservations in different projects never clash.
     pub project: String,
-    /// Paths or globs relative to the project root, e.g. "src/store/tasks.rs" or "src/**".
+    /// 1-100 paths or globs relative to the project root, e.g. "src/store/tasks.rs", "src/**" or "docs/*.md": `*` stays within one directory, `**` spans any depth, `?` and [abc] match one character, "dir/" means everything under dir.
     pub paths: Vec<String>,
     /// Exclusive (default true): no one else may reserve overlapping paths. Shared reservations only clash with exclusive ones.
     #[serde(default = "yes")]
     pub exclusive: bool,
-    /// How long the reservation lasts, in seconds, unless renewed.
+    /// How long the reservation lasts, in seconds (1-604800, i.e. up to 7 days), unless renewed.
     pub ttl_seconds: u32,
-    /// Why you reserve them, shown to anyone who clashes, e.g. "refactoring the task store".
+    /// Why you reserve them (1-256 characters), shown to anyone who clashes, e.g. "refactoring the task store".
     pub reason: String,
-    /// A key that makes retrying this call safe: the same request_id returns the same reservations.
+    /// A key (at most 128 characters) that makes retrying this call safe: the same request_id with the same arguments returns the first call's result with deduped true.
     pub request_id: Option<String>,
 }
 
@@ -383,7 +383,7 @@ pub struct RenewReservations {
     pub project: String,
     /// Which of your reservations to renew, by the path or glob you reserved; omit to renew all of yours in the project.
     pub paths: Option<Vec<String>>,
-    /// The new lifetime from now, in seconds; omit to reuse each reservation's own ttl_seconds.
+    /// The new lifetime from now, in seconds (1-604800); omit to reuse each reservation's own ttl_seconds.
     pub ttl_seconds: Option<u32>,
 }
 
@@ -401,10 +401,12 @@ pub struct ReleasePaths {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListReservations {
-    /// Only reservations in this project root.
+    /// Only reservations in this project root (the repository's absolute path or its remote URL).
     pub project: Option<String>,
     /// Only reservations held by this agent.
     pub agent: Option<String>,
+    /// At most this many reservations (1-1000, default 200).
+    pub limit: Option<u32>,
 }
 
 fn yes() -> bool {

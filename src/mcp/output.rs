@@ -102,9 +102,19 @@ fn success(tool: &str) -> Option<Shape> {
         ],
         "get_outstanding" => &[("count", INT), ("total", INT), ("overdue", INT), ("messages", ARR)],
         "search_messages" => &[("count", INT), ("results", ARR)],
-        "reserve_paths" => &[("granted", ARR), ("conflicts", ARR)],
-        "renew_reservations" => &[("count", INT), ("reservations", ARR)],
-        "release_paths" => &[("count", INT), ("released", ARR)],
+        "reserve_paths" => &[
+            ("project", STR),
+            ("granted", ARR),
+            ("conflicts", ARR),
+            ("deduped", BOOL),
+        ],
+        "renew_reservations" => &[
+            ("project", STR),
+            ("count", INT),
+            ("reservations", ARR),
+            ("not_found", ARR),
+        ],
+        "release_paths" => &[("project", STR), ("count", INT), ("released", ARR)],
         "list_reservations" => &[("count", INT), ("reservations", ARR)],
         _ => return None,
     })
