@@ -87,7 +87,7 @@ fn success(tool: &str) -> Option<Shape> {
         ],
         "acknowledge_message" => &[("message_id", INT), ("sender", STR), ("acknowledged_at", STR)],
         "get_outstanding" => &[("count", INT), ("messages", ARR)],
-        "search_messages" => &[("count", INT), ("results", ARR)],
+        "search_messages" => &[("count", INT), ("results", ARR), ("capped", BOOL), ("partial", BOOL)],
         "reserve_paths" => &[("granted", ARR), ("conflicts", ARR)],
         "renew_reservations" => &[("count", INT), ("reservations", ARR)],
         "release_paths" => &[("count", INT), ("released", ARR)],

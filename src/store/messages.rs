@@ -154,6 +154,7 @@ impl Store {
             };
             let id = insert_message(tx, caller.agent, "direct", content, priority, reply_to, thread, now)?;
             add_recipient(tx, to, id)?;
+            super::search::index_message(tx, id, content)?;
             events::append(
                 tx,
                 events::Kind::Message,
@@ -218,6 +219,7 @@ impl Store {
                     now,
                 )?;
             }
+            super::search::index_message(tx, id, content)?;
             audit::record(
                 tx,
                 caller,
