@@ -526,13 +526,15 @@ fn register_index(conn: &rusqlite::Connection, codec: Codec) -> rusqlite::Result
 
 /// Installs `relay_seal(column, value)` and `relay_open(column, value)` on
 /// `conn`: the SQL face of [`Codec::encode`] and [`Codec::decode`] (and
-/// the search index's `relay_index_terms` and `relay_index_forms`). Both
+/// the search index's `relay_index_terms` and `relay_index_forms`, and
+/// its ranking function `relay_rank`). Both
 /// pass NULL through; `column` is `table.column` of a [`Field`]. Errors
 /// surface as rusqlite errors whose message is the [`Error`]'s display
 /// (`CODE: text`), which `From<rusqlite::Error>` turns back into the code.
 pub fn register(conn: &rusqlite::Connection, codec: Codec) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
     register_index(conn, codec.clone())?;
+    crate::store::search::register_rank(conn)?;
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY;
     let field_of = |ctx: &rusqlite::functions::Context<'_>| -> rusqlite::Result<Field> {
         let name = ctx

@@ -308,6 +308,17 @@ fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// CPU time (user + system) this thread has used, in microseconds
+/// (`getrusage(RUSAGE_THREAD)`): the machine the bench runs on may be
+/// shared, and CPU time is what a query costs whatever else runs.
+fn thread_cpu_us() -> u64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_THREAD).map_or(0, |u| {
+        let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+        us(u.user_time()) + us(u.system_time())
+    })
+}
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
 }
@@ -443,6 +454,7 @@ pub fn run() {
         for (name, a, b) in &classes {
             let mut qrng = Rng(0x1234_5678 ^ a.start as u64);
             let mut times = Vec::with_capacity(queries);
+            let mut cpu = Vec::with_capacity(queries);
             let (mut hits, mut capped) = (0usize, 0usize);
             for _ in 0..queries {
                 let wa = a.start + qrng.below(a.len());
@@ -457,18 +469,23 @@ pub fn run() {
                     query: format!("{} {}", words[wa], words[wb]),
                     ..SearchRequest::default()
                 };
-                let t = Instant::now();
+                let (t, c) = (Instant::now(), thread_cpu_us());
                 let r = store.search_messages(caller(who), &req).unwrap();
                 times.push(t.elapsed());
+                cpu.push(Duration::from_micros(thread_cpu_us() - c));
                 hits += r.count;
                 capped += usize::from(r.capped);
             }
             times.sort();
+            cpu.sort();
             println!(
-                "  {name:<34} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  (avg {:.1} results, {capped} of {queries} capped)",
+                "  {name:<34} wall p50 {:>6.2} ms p99 {:>6.2} ms max {:>6.2} ms | cpu p50 {:>6.2} ms p99 {:>6.2} ms \
+                 (avg {:.1} results, {capped} of {queries} capped)",
                 pct(&times, 0.5),
                 pct(&times, 0.99),
                 pct(&times, 1.0),
+                pct(&cpu, 0.5),
+                pct(&cpu, 0.99),
                 hits as f64 / queries as f64,
             );
         }

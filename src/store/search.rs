@@ -1,4 +1,4 @@
-//! Full-text search over messages (SPEC §9): SQLite FTS5, bm25-ranked,
+//! Full-text search over messages (SPEC §9): SQLite FTS5, BM25-ranked,
 //! over exactly what the caller may read.
 //!
 //! # The index
@@ -6,7 +6,7 @@
 //! One contentless FTS5 table, `message_search`, holds a document per
 //! direct message or broadcast (rowid = the message id) and per channel
 //! post (rowid = [`CHANNEL_ROWID_BASE`] + the post id), so both kinds share
-//! one set of bm25 statistics. Each document has two columns:
+//! one set of statistics. Each document has two columns:
 //!
 //! - `body`: the words of the content ([`text::words`]: lowercased runs of
 //!   letters and digits), cut into words here in Rust, never by SQLite.
@@ -16,11 +16,13 @@
 //!   so no word of a message reaches the disk in clear. One path for both
 //!   modes: only the last step, word to stored term, differs. The table
 //!   tokenizer (`ascii`) only splits on the spaces between those terms.
-//! - `meta`: who may read the document and what it may be filtered by,
-//!   as tokens: `s<hex name>` (sender) and `r<hex name>` (each recipient)
-//!   and `t<thread id>` for mail; `c<channel id>` and `p<hex name>`
-//!   (poster) for posts. These are the same names and ids the tables
-//!   already store in clear; bm25 gives this column weight 0.
+//! - `meta`: who may read the document and what it may be filtered by, as
+//!   tokens that begin with [`META_MARK`] (never part of a word, so no word
+//!   of a message or a query is ever one of them): `·s<hex name>`
+//!   (sender), `·r<hex name>` (each recipient) and `·t<thread id>` for
+//!   mail; `·c<channel id>` and `·p<hex name>` (poster) for posts. These
+//!   are the names and ids the tables already store in clear; they count
+//!   for nothing in the score.
 //!
 //! The table stores no content (`content=''`): snippets are cut here from
 //! the decrypted message. `contentless_delete=1` lets a document be
@@ -31,19 +33,23 @@
 //! # A search
 //!
 //! The caller's words become an FTS5 expression of quoted terms only (no
-//! operator of the caller's reaches FTS5), all of which must match in
-//! `body`, ANDed with the caller's visibility in `meta`: for mail,
-//! `s<caller> OR r<caller>`; for posts, the channels it is a member of
-//! now (so every post of a channel it belongs to, also those from before
-//! it joined: `get_channel_messages` with status `all` shows them too).
-//! The filters are more `meta` tokens (`from`, `thread_id`, `channel`) or,
-//! for `since`, the message's `created_at`. Each kind (mail, posts) takes
-//! its newest [`MAX_CANDIDATES`] matches in rowid order (FTS5 walks its
-//! doclists backwards, computing bm25 only for those), and the best
-//! `limit` of both by bm25 are returned, each checked once more against
-//! the tables before it is shown. Under a keyring, a query word is looked
-//! for in every form it may be stored in: in clear (rows indexed before the
-//! keyring) and hashed under each key of the keyring.
+//! operator of the caller's reaches FTS5), all of which must match,
+//! ANDed with the caller's visibility: for mail, `·s<caller> OR
+//! ·r<caller>`; for posts, the channels it is a member of now (so every
+//! post of a channel it belongs to, also those from before it joined:
+//! `get_channel_messages` with status `all` shows them too). The filters
+//! are more `meta` tokens (`from`, `thread_id`, `channel`) or, for
+//! `since`, the message's `created_at`. Each kind (mail, posts) takes its
+//! newest [`MAX_CANDIDATES`] matches in rowid order (FTS5 walks its
+//! doclists backwards and stops there), scored by `relay_rank`
+//! ([`rank`]: Okapi BM25 over the `body` hits, with each phrase's IDF
+//! estimated on the newest [`IDF_SAMPLE_DOCS`] documents of each kind,
+//! because FTS5's own `bm25()` walks every matching row of every phrase
+//! on each query). The best `limit` of both are returned, each checked
+//! once more against the tables before it is shown. Under a keyring, a
+//! query word is looked for in every form it may be stored in: in clear
+//! (rows indexed before the keyring) and hashed under each key of the
+//! keyring.
 //!
 //! # Stores from before the index
 //!
@@ -63,6 +69,7 @@
 //! (`optimize`, with `secure_delete` on) so terms under the old key, or
 //! words stored in clear before a keyring, leave the file.
 
+mod rank;
 mod text;
 
 use std::collections::HashSet;
@@ -104,7 +111,16 @@ pub const CHANNEL_ROWID_BASE: i64 = 1 << 40;
 /// Matches ranked per kind (mail, channel posts): the newest this many.
 /// A query matching more says `capped` (its best results are the best of
 /// the newest matches).
-pub const MAX_CANDIDATES: usize = 5_000;
+pub const MAX_CANDIDATES: usize = 1_000;
+
+/// Documents per kind (the newest mail, the newest posts) on which each
+/// query phrase's document frequency, hence its IDF, is estimated.
+pub const IDF_SAMPLE_DOCS: i64 = 20_000;
+
+/// What starts every `meta` token: not a letter or digit, so no word of a
+/// message or a query is ever a `meta` token (and the `ascii` tokenizer
+/// keeps it, as it keeps every non-ASCII character, inside the token).
+pub const META_MARK: char = '·';
 
 /// Documents a search indexes first while a backfill is pending.
 pub const SEARCH_BACKFILL_DOCS: usize = 2_000;
@@ -198,9 +214,11 @@ fn meta(tx: &Connection, doc: Doc) -> Result<Option<String>> {
     }
 }
 
-/// `role` then the name's bytes in lowercase hex: one FTS5 token for any name.
+/// [`META_MARK`], `role`, then the name's bytes in lowercase hex: one
+/// FTS5 token for any name.
 fn party(role: char, name: &str) -> String {
-    let mut out = String::with_capacity(1 + 2 * name.len());
+    let mut out = String::with_capacity(4 + 2 * name.len());
+    out.push(META_MARK);
     out.push(role);
     for b in name.bytes() {
         out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
@@ -210,11 +228,19 @@ fn party(role: char, name: &str) -> String {
 }
 
 fn thread_token(thread: i64) -> String {
-    format!("t{thread}")
+    format!("{META_MARK}t{thread}")
 }
 
 fn channel_token(channel: i64) -> String {
-    format!("c{channel}")
+    format!("{META_MARK}c{channel}")
+}
+
+/// Installs the search's ranking function, `relay_rank`, on `conn`
+/// (called once per connection, by [`crate::crypto::register`]).
+///
+/// Errors: the SQLite error when FTS5 is missing.
+pub fn register_rank(conn: &Connection) -> rusqlite::Result<()> {
+    rank::register(conn)
 }
 
 /// `search_messages`' arguments, as given.
@@ -254,7 +280,8 @@ pub struct Hit {
     /// Up to [`SNIPPET_WORDS`] words of the content around the matches,
     /// each match in `[brackets]`, `…` where cut.
     pub snippet: String,
-    /// bm25 relevance, higher is better (comparable within one search only).
+    /// BM25 relevance ([`rank`]), higher is better; comparable within one
+    /// search only.
     pub score: f64,
 }
 
@@ -278,7 +305,7 @@ impl Store {
     /// Searches what `caller` may read (SPEC §9): direct mail to or from
     /// it, broadcasts it received, and posts in the channels it is a
     /// member of (all of them, also those from before it joined). Every
-    /// word and phrase of the query must match; best (bm25) first.
+    /// word and phrase of the query must match; best (BM25) first.
     ///
     /// Errors: [`ErrorCode::Validation`](crate::ErrorCode::Validation) (an
     /// empty query, over [`MAX_QUERY_CHARS`] characters or
@@ -436,9 +463,12 @@ fn quote(token: &str) -> String {
     format!("\"{token}\"")
 }
 
-/// The FTS5 expression for the query's words in `body`: every phrase, in
-/// any of the forms the index may hold it in (see [`crate::crypto::Codec::index_forms`]).
-fn body_expr(c: &Connection, query: &Query) -> Result<String> {
+/// The FTS5 expression for the query's words: every phrase, in any of
+/// the forms the index may hold it in (see
+/// [`crate::crypto::Codec::index_forms`]), and those forms in the order
+/// FTS5 numbers the expression's phrases. No column filter is needed: no
+/// word is a `meta` token ([`META_MARK`]).
+fn body_expr(c: &Connection, query: &Query) -> Result<(String, Vec<String>)> {
     let joined = query.words().collect::<Vec<_>>().join(" ");
     let forms: String = c
         .prepare_cached("SELECT relay_index_forms(?1)")?
@@ -446,21 +476,49 @@ fn body_expr(c: &Connection, query: &Query) -> Result<String> {
     let forms: Vec<Vec<&str>> = forms.split('\n').map(|f| f.split(' ').collect()).collect();
     let mut at = 0;
     let mut parts = Vec::with_capacity(query.phrases.len());
+    let mut phrases = Vec::new();
     for phrase in &query.phrases {
         let n = phrase.len();
         let mut alternatives: Vec<String> = forms
             .iter()
             .filter_map(|f| f.get(at..at + n))
-            .map(|words| quote(&words.join(" ")))
+            .map(|words| words.join(" "))
             .collect();
         alternatives.dedup();
         at += n;
-        parts.push(match alternatives.len() {
-            1 => alternatives.remove(0),
-            _ => format!("({})", alternatives.join(" OR ")),
+        let quoted: Vec<String> = alternatives.iter().map(|a| quote(a)).collect();
+        parts.push(match quoted.len() {
+            1 => quoted[0].clone(),
+            _ => format!("({})", quoted.join(" OR ")),
         });
+        phrases.extend(alternatives);
     }
-    Ok(format!("body : ({})", parts.join(" AND ")))
+    Ok((format!("({})", parts.join(" AND ")), phrases))
+}
+
+/// The IDF of each phrase ([`rank::idf`]), its document frequency
+/// estimated on the newest [`IDF_SAMPLE_DOCS`] ids of mail and of posts.
+fn idfs(c: &Connection, phrases: &[String]) -> Result<Vec<f64>> {
+    let newest: (Option<i64>, Option<i64>) = c
+        .prepare_cached("SELECT (SELECT max(id) FROM messages), (SELECT max(id) FROM channel_messages)")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let windows: Vec<(i64, i64)> = [(newest.0, 0), (newest.1, CHANNEL_ROWID_BASE)]
+        .into_iter()
+        .filter_map(|(max, base)| max.map(|m| (base + (m - IDF_SAMPLE_DOCS).max(0), base + m)))
+        .collect();
+    let total: i64 = windows.iter().map(|(lo, hi)| hi - lo).sum();
+    let mut count = c.prepare_cached(
+        "SELECT count(*) FROM message_search WHERE message_search MATCH ?1 AND rowid > ?2 AND rowid <= ?3",
+    )?;
+    let mut out = Vec::with_capacity(phrases.len());
+    for p in phrases {
+        let mut n = 0i64;
+        for (lo, hi) in &windows {
+            n += count.query_row(params![quote(p), lo, hi], |r| r.get::<_, i64>(0))?;
+        }
+        out.push(rank::idf(n as u64, total as u64));
+    }
+    Ok(out)
 }
 
 fn search(
@@ -483,40 +541,37 @@ fn search(
             .query_map([me], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?,
     };
-    let body = body_expr(c, query)?;
+    let (body, phrases) = body_expr(c, query)?;
+    let weights = rank::idf_blob(&idfs(c, &phrases)?);
     let mut candidates = Vec::new();
     let mut capped = false;
     if req.channel.is_none() {
-        let mut expr = format!(
-            "{body} AND meta : ({} OR {})",
-            quote(&party('s', me)),
-            quote(&party('r', me))
-        );
+        let mut expr = format!("{body} AND ({} OR {})", quote(&party('s', me)), quote(&party('r', me)));
         if let Some(from) = &req.from {
-            expr.push_str(&format!(" AND meta : {}", quote(&party('s', from))));
+            expr.push_str(&format!(" AND {}", quote(&party('s', from))));
         }
         if let Some(thread) = req.thread_id {
-            expr.push_str(&format!(" AND meta : {}", quote(&thread_token(thread))));
+            expr.push_str(&format!(" AND {}", quote(&thread_token(thread))));
         }
-        capped |= candidates_in(c, &expr, false, since, &mut candidates)?;
+        capped |= candidates_in(c, &expr, &weights, false, since, &mut candidates)?;
     }
     if !channels.is_empty() {
         let visible: Vec<String> = channels.iter().map(|&id| quote(&channel_token(id))).collect();
-        let mut expr = format!("{body} AND meta : ({})", visible.join(" OR "));
+        let mut expr = format!("{body} AND ({})", visible.join(" OR "));
         if let Some(from) = &req.from {
-            expr.push_str(&format!(" AND meta : {}", quote(&party('p', from))));
+            expr.push_str(&format!(" AND {}", quote(&party('p', from))));
         }
-        capped |= candidates_in(c, &expr, true, since, &mut candidates)?;
+        capped |= candidates_in(c, &expr, &weights, true, since, &mut candidates)?;
     }
-    // bm25 is negative, best lowest; ties go to the newer document.
-    candidates.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+    // Best first; ties go to the newer document.
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
     let wanted: HashSet<&str> = query.words().collect();
     let mut hits = Vec::with_capacity(limit.min(candidates.len()));
-    for (rowid, bm25) in candidates {
+    for (rowid, score) in candidates {
         if hits.len() == limit {
             break;
         }
-        if let Some(hit) = hit(c, me, rowid, -bm25, &wanted)? {
+        if let Some(hit) = hit(c, me, rowid, score, &wanted)? {
             hits.push(hit);
         }
     }
@@ -524,11 +579,13 @@ fn search(
 }
 
 /// Adds the newest [`MAX_CANDIDATES`] matches of `expr` among posts
-/// (`posts`) or mail, sent at or after `since`, with their bm25. Returns
-/// whether there were that many.
+/// (`posts`) or mail, sent at or after `since`, with their BM25 score
+/// (`relay_rank` under `weights`, the phrases' IDFs). Returns whether
+/// there were that many.
 fn candidates_in(
     c: &Connection,
     expr: &str,
+    weights: &[u8],
     posts: bool,
     since: Option<Millis>,
     out: &mut Vec<(i64, f64)>,
@@ -546,14 +603,14 @@ fn candidates_in(
         ),
     };
     let sql = match since {
-        None => "SELECT rowid, bm25(message_search, 1.0, 0.0) FROM message_search
+        None => "SELECT rowid, relay_rank(message_search, ?5) FROM message_search
                  WHERE message_search MATCH ?1 AND rowid >= ?2 AND rowid < ?3
                  ORDER BY rowid DESC LIMIT ?4"
             .to_owned(),
         Some(_) => format!(
-            "SELECT message_search.rowid, bm25(message_search, 1.0, 0.0) FROM message_search {join}
+            "SELECT message_search.rowid, relay_rank(message_search, ?5) FROM message_search {join}
              WHERE message_search MATCH ?1 AND message_search.rowid >= ?2 AND message_search.rowid < ?3
-               AND {at} >= ?5
+               AND {at} >= ?6
              ORDER BY message_search.rowid DESC LIMIT ?4"
         ),
     };
@@ -563,10 +620,10 @@ fn candidates_in(
     let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?));
     let rows: Vec<(i64, f64)> = match since {
         None => stmt
-            .query_map(params![expr, lo, hi, limit], row)?
+            .query_map(params![expr, lo, hi, limit, weights], row)?
             .collect::<rusqlite::Result<_>>()?,
         Some(t) => stmt
-            .query_map(params![expr, lo, hi, limit, t], row)?
+            .query_map(params![expr, lo, hi, limit, weights, t], row)?
             .collect::<rusqlite::Result<_>>()?,
     };
     out.extend(rows);

@@ -528,7 +528,10 @@ async fn search_under_a_keyring_keeps_words_off_the_disk_and_survives_key_rotati
     assert!(!terms.is_empty());
     for t in &terms {
         let hashed = t.len() == 16 && t.bytes().all(|b| b.is_ascii_hexdigit());
-        let meta = t.starts_with(['s', 'r', 't', 'c', 'p']) && t[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        let meta = t
+            .strip_prefix('·')
+            .and_then(|m| m.strip_prefix(['s', 'r', 't', 'c', 'p']))
+            .is_some_and(|m| m.bytes().all(|b| b.is_ascii_hexdigit()));
         assert!(hashed || meta, "term {t:?} is neither a keyed hash nor a name or id");
     }
     for word in ["quokkaword", "plan", "friday", "wombatword"] {

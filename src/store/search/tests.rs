@@ -394,11 +394,11 @@ fn the_plans_walk_the_index_backwards() {
         .read(|c, _| {
             let mut out = Vec::new();
             for sql in [
-                "EXPLAIN QUERY PLAN SELECT message_search.rowid, bm25(message_search, 1.0, 0.0) FROM message_search
+                "EXPLAIN QUERY PLAN SELECT message_search.rowid, relay_rank(message_search, X'') FROM message_search
                    JOIN messages m ON m.id = message_search.rowid
                  WHERE message_search MATCH 'x' AND message_search.rowid >= 0 AND message_search.rowid < 5
                    AND m.created_at >= 0 ORDER BY message_search.rowid DESC LIMIT 5",
-                "EXPLAIN QUERY PLAN SELECT rowid, bm25(message_search, 1.0, 0.0) FROM message_search
+                "EXPLAIN QUERY PLAN SELECT rowid, relay_rank(message_search, X'') FROM message_search
                  WHERE message_search MATCH 'x' AND rowid >= 0 AND rowid < 5 ORDER BY rowid DESC LIMIT 5",
             ] {
                 let rows: Vec<String> = c
