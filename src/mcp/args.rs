@@ -342,11 +342,11 @@ pub struct GetOutstanding {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchMessages {
-    /// Words to look for, e.g. "migration rollback". All words must appear; put a phrase in double quotes.
+    /// Words to look for, e.g. "migration rollback". All words must appear; put a phrase in double quotes. At most 256 characters and 16 words.
     pub query: String,
     /// Only messages sent by this agent.
     pub from: Option<String>,
-    /// Only messages in this thread.
+    /// Only messages in this thread: the id of its first message (thread_id in get_messages). Channel posts have no thread.
     pub thread_id: Option<i64>,
     /// Only posts in this channel (you must be a member).
     pub channel: Option<String>,

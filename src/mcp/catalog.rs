@@ -451,9 +451,16 @@ outstanding beyond this page. A message leaves the list once every recipient ack
     },
     ToolDef {
         name: Tool::SearchMessages,
-        description: "Full-text search over the messages you may read: direct mail to or from you, broadcasts you received, \
-and posts in channels you belong to. Best matches first, each with a short snippet (matched words in [brackets]). \
-Narrow it with from, thread_id, channel or since. Errors: VALIDATION (empty or over-long query, bad since).",
+        description: "Full-text search over the messages you may read: direct mail to or from you, broadcasts you \
+received, and every post of the channels you are a member of. Every word must appear (case-insensitive, whole words); \
+put words in double quotes to find them as a phrase; nothing else is syntax (OR, NOT, * are ordinary words). Best \
+matches first (bm25), each with kind (direct, broadcast, channel), id (the message id, or the channel post id), \
+from, to, channel, thread_id, created_at, a snippet with the matched words in [brackets], and a score. Narrow it \
+with from (a sender), thread_id, channel or since (RFC 3339, e.g. \"2026-11-30T00:00:00Z\"); limit 1-100, default \
+20. capped: true means more than 5,000 messages matched and the newest were ranked: add words or since to reach \
+older ones. partial: true means messages from before an upgrade are still being indexed. Errors: VALIDATION \
+(empty query, over 256 characters or 16 words, no letters or digits, bad since, limit or from, thread_id with \
+channel), NOT_FOUND (no such channel), NOT_MEMBER (a channel you have not joined).",
         schema: schema::<args::SearchMessages>,
         read_only: true,
         anonymous: false,

@@ -101,7 +101,7 @@ fn success(tool: &str) -> Option<Shape> {
             ("note", "string|null"),
         ],
         "get_outstanding" => &[("count", INT), ("total", INT), ("overdue", INT), ("messages", ARR)],
-        "search_messages" => &[("count", INT), ("results", ARR)],
+        "search_messages" => &[("count", INT), ("results", ARR), ("capped", BOOL), ("partial", BOOL)],
         "reserve_paths" => &[
             ("project", STR),
             ("granted", ARR),

@@ -204,6 +204,7 @@ impl Store {
             };
             let id = insert_message(tx, caller.agent, "direct", content, priority, reply_to, thread, now)?;
             add_recipient(tx, to, id)?;
+            super::search::index_message(tx, id, content)?;
             let ack_deadline = acks::ask(tx, id, ack, now)?;
             events::append(
                 tx,
@@ -283,6 +284,7 @@ impl Store {
                     now,
                 )?;
             }
+            super::search::index_message(tx, id, content)?;
             let ack_deadline = acks::ask(tx, id, ack, now)?;
             let mut params =
                 serde_json::json!({"message_id": id, "recipients": recipients.len(), "bytes": content.len()});
