@@ -476,7 +476,8 @@ impl RelayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, ErrorData> {
         let form = revision::tasks(&self.revision(&context));
-        let lowered = request.extensions.get::<Lowered>().is_some();
+        // rmcp moved the request's extensions into the context.
+        let lowered = context.extensions.get::<Lowered>().is_some();
         let method = request.method.clone();
         let answer: ServerResult = match (form, method.as_str()) {
             (_, "tools/call") if lowered => self.lowered_call(request.params, form, &context).await?,
