@@ -9,8 +9,8 @@
 //!   (rmcp hands it the request's `http::request::Parts`);
 //! - [`Sessions`] is rmcp's local session manager (2025 sessions) with
 //!   each request passed through [`crate::mcp::protocol_tasks::lower`] and
-//!   each answer through [`crate::mcp::protocol_tasks::advertise`] with
-//!   the revision the session agreed.
+//!   its answers through [`crate::mcp::protocol_tasks::advertise`] with
+//!   the request's revision.
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
-use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage, ProtocolVersion, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, GetExtensions, JsonRpcMessage, ProtocolVersion, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::{RestoreOutcome, ServerSseMessage, SessionId, SessionManager};
 
@@ -51,26 +51,32 @@ pub async fn layer(req: Request, next: Next) -> Response {
 
 /// rmcp's [`LocalSessionManager`], speaking the 2025-11-25 Tasks the
 /// typed model lacks (see the module docs). The inner manager stays
-/// reachable for what closes sessions ([`super::revocation`]).
+/// reachable for what closes sessions ([`super::revocation`]). It keeps no
+/// state of its own: a request's revision is its `MCP-Protocol-Version`
+/// header, which every request after `initialize` carries (2025-06-18
+/// Streamable HTTP; rmcp checks it, and takes a missing one for
+/// 2025-03-26, as this does).
 #[derive(Debug)]
-pub struct Sessions {
-    inner: Arc<LocalSessionManager>,
-    /// The revision each session agreed in `initialize`.
-    revisions: parking_lot::Mutex<std::collections::HashMap<SessionId, ProtocolVersion>>,
-}
+pub struct Sessions(Arc<LocalSessionManager>);
 
 impl Sessions {
     /// Wraps `inner`.
     pub fn new(inner: Arc<LocalSessionManager>) -> Self {
-        Self {
-            inner,
-            revisions: Default::default(),
-        }
+        Self(inner)
     }
+}
 
-    fn revision(&self, id: &SessionId) -> Option<ProtocolVersion> {
-        self.revisions.lock().get(id).cloned()
-    }
+/// The revision a request's `MCP-Protocol-Version` header names.
+fn revision_of(message: &ClientJsonRpcMessage) -> Option<ProtocolVersion> {
+    let JsonRpcMessage::Request(r) = message else {
+        return None;
+    };
+    let parts = r.request.extensions().get::<http::request::Parts>()?;
+    let version = parts.headers.get("mcp-protocol-version")?.to_str().ok()?;
+    ProtocolVersion::KNOWN_VERSIONS
+        .iter()
+        .find(|v| v.as_str() == version)
+        .cloned()
 }
 
 /// `message` with its request lowered ([`protocol_tasks::lower`]).
@@ -103,7 +109,7 @@ impl SessionManager for Sessions {
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     fn create_session(&self) -> impl Future<Output = Result<(SessionId, Self::Transport), Self::Error>> + Send {
-        self.inner.create_session()
+        self.0.create_session()
     }
 
     async fn initialize_session(
@@ -111,21 +117,17 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        let answer = self.inner.initialize_session(id, message).await?;
+        let answer = self.0.initialize_session(id, message).await?;
         let revision = protocol_tasks::negotiated(&answer);
-        if let Some(revision) = &revision {
-            self.revisions.lock().insert(id.clone(), revision.clone());
-        }
         Ok(protocol_tasks::advertise(answer, revision.as_ref()))
     }
 
     fn has_session(&self, id: &SessionId) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.inner.has_session(id)
+        self.0.has_session(id)
     }
 
-    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.revisions.lock().remove(id);
-        self.inner.close_session(id).await
+    fn close_session(&self, id: &SessionId) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.0.close_session(id)
     }
 
     async fn create_stream(
@@ -133,8 +135,9 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let stream = self.inner.create_stream(id, lower(message)).await?;
-        Ok(advertised(stream, self.revision(id)))
+        let revision = revision_of(&message);
+        let stream = self.0.create_stream(id, lower(message)).await?;
+        Ok(advertised(stream, revision))
     }
 
     fn accept_message(
@@ -142,34 +145,36 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.inner.accept_message(id, message)
+        self.0.accept_message(id, message)
     }
 
-    async fn create_standalone_stream(
+    fn create_standalone_stream(
         &self,
         id: &SessionId,
-    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let stream = self.inner.create_standalone_stream(id).await?;
-        Ok(advertised(stream, self.revision(id)))
+    ) -> impl Future<Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>> + Send
+    {
+        self.0.create_standalone_stream(id)
     }
 
-    async fn resume(
+    fn resume(
         &self,
         id: &SessionId,
         last_event_id: String,
-    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let stream = self.inner.resume(id, last_event_id).await?;
-        Ok(advertised(stream, self.revision(id)))
+    ) -> impl Future<Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>> + Send
+    {
+        // A replayed `tools/list` answer keeps rmcp's form (no
+        // `execution`): the replay has no request to read the revision of.
+        self.0.resume(id, last_event_id)
     }
 
     fn restore_session(
         &self,
         id: SessionId,
     ) -> impl Future<Output = Result<RestoreOutcome<Self::Transport>, Self::Error>> + Send {
-        self.inner.restore_session(id)
+        self.0.restore_session(id)
     }
 
     fn event_store(&self) -> Option<Arc<dyn rmcp::transport::streamable_http_server::session::EventStore>> {
-        self.inner.event_store()
+        self.0.event_store()
     }
 }

@@ -657,6 +657,7 @@ async fn a_2026_listen_stream_is_told_when_a_task_it_names_finishes() {
     let other = worker.call("post_task", post_args("boss", "w1's own")).await["task"]["id"]
         .as_i64()
         .unwrap();
+    let (mine_id, other_id) = (mine.to_string(), other.to_string());
     let s = relay.raw(&["--agent", "boss"]);
     let mut boss = Lines {
         s,
@@ -665,7 +666,7 @@ async fn a_2026_listen_stream_is_told_when_a_task_it_names_finishes() {
     };
     let listen = boss.send(
         "subscriptions/listen",
-        json!({"notifications": {"taskIds": [mine.to_string(), other.to_string()]}, "_meta": meta_2026()}),
+        json!({"notifications": {"taskIds": [mine_id, other_id]}, "_meta": meta_2026()}),
     );
     boss.notification("notifications/subscriptions/acknowledged", 10, |_| true)
         .expect("the listen stream is acknowledged");
@@ -674,14 +675,14 @@ async fn a_2026_listen_stream_is_told_when_a_task_it_names_finishes() {
     complete(&boss_tools, other, "theirs").await;
     complete(&worker, mine, "watched it").await;
     let note = boss
-        .notification("notifications/tasks", 10, |p| p["taskId"] == mine.to_string())
+        .notification("notifications/tasks", 10, |p| p["taskId"] == mine_id.as_str())
         .expect("notifications/tasks for the task boss named");
     let params = &note["params"];
     assert_eq!(params["status"], "completed");
     assert_eq!(params["result"]["structuredContent"]["task"]["result"], "watched it");
     assert_eq!(params["_meta"]["io.modelcontextprotocol/subscriptionId"], listen);
     assert!(
-        boss.notification("notifications/tasks", 1, |p| p["taskId"] == other.to_string())
+        boss.notification("notifications/tasks", 1, |p| p["taskId"] == other_id.as_str())
             .is_none(),
         "another agent's task was pushed"
     );
