@@ -834,3 +834,51 @@ async fn the_2025_tasks_work_over_the_hub_and_push_on_the_session_stream() {
     assert_eq!(code, Some(-32602), "a completed task cannot be cancelled");
     worker.close().await;
 }
+
+#[tokio::test]
+async fn a_2026_listen_stream_on_the_hub_is_told_when_its_task_finishes() {
+    let relay = Relay::new();
+    let hub = relay.hub(&[]);
+    let boss_token = hub.register_with("boss", &["tasks"]).await;
+    let w1_token = hub.register_with("w1", &["tasks"]).await;
+    let worker = hub.session(Some(&w1_token)).await;
+    let boss_tools = hub.session(Some(&boss_token)).await;
+    let id = boss_tools.call("post_task", post_args("w1", "over http")).await["task"]["id"]
+        .as_i64()
+        .unwrap();
+    let listen = json!({"jsonrpc": "2.0", "id": 9, "method": "subscriptions/listen",
+        "params": {"notifications": {"taskIds": [id.to_string()]}, "_meta": meta_2026()}});
+    let mut stream = reqwest::Client::new()
+        .post(&hub.url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .header("x-agent-token", &boss_token)
+        .body(listen.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(stream.status().is_success(), "{}", stream.status());
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut next = async |buffer: &mut String, method: &str| loop {
+        if let Some(m) = sse_messages(buffer).into_iter().find(|m| m["method"] == method) {
+            return m;
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{method} within 10 s: {buffer}"))
+            .unwrap()
+            .expect("the listen stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    };
+    next(&mut buffer, "notifications/subscriptions/acknowledged").await;
+    complete(&worker, id, "over the hub").await;
+    let note = next(&mut buffer, "notifications/tasks").await;
+    assert_eq!(note["params"]["taskId"], id.to_string().as_str());
+    assert_eq!(note["params"]["status"], "completed");
+    assert_eq!(note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 9);
+    boss_tools.close().await;
+    worker.close().await;
+}
