@@ -128,6 +128,8 @@ impl Field {
 pub struct Keyring {
     current: String,
     keys: BTreeMap<String, Aes256Gcm>,
+    /// Per key id, the search-index key derived from it ([`IndexKey`]).
+    index_keys: BTreeMap<String, Zeroizing<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -178,6 +180,7 @@ impl Keyring {
             return Err(bad("has no keys".into()));
         }
         let mut keys = BTreeMap::new();
+        let mut index_keys = BTreeMap::new();
         for (id, b64) in parsed.keys {
             if !valid_key_id(&id) {
                 // Not quoted: a key pasted where its id belongs would be.
@@ -197,6 +200,7 @@ impl Keyring {
                 )));
             }
             let cipher = Aes256Gcm::new_from_slice(&bytes).expect("the length was checked");
+            index_keys.insert(id.clone(), derive_index_key(&bytes));
             keys.insert(id, cipher);
         }
         if !keys.contains_key(&parsed.current) {
@@ -210,6 +214,7 @@ impl Keyring {
         Ok(Self {
             current: parsed.current,
             keys,
+            index_keys,
         })
     }
 
@@ -377,13 +382,159 @@ impl Codec {
     }
 }
 
+/// What HMAC-SHA256 under a keyring key signs to derive that key's
+/// search-index key: the index never uses an encryption key directly.
+const INDEX_KEY_INFO: &[u8] = b"relay:search-index:v1";
+
+/// Bytes of HMAC-SHA256 kept per indexed word (64 bits: among a million
+/// distinct words, the chance of any two colliding is about 3 in 10^8,
+/// and a collision only adds a false match).
+pub const INDEX_TERM_BYTES: usize = 8;
+
+fn derive_index_key(key: &[u8]) -> Zeroizing<[u8; 32]> {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(INDEX_KEY_INFO);
+    Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
+/// The key that turns words into search-index terms under a keyring
+/// (SPEC §9: no plaintext index reaches the disk). A term is the first
+/// [`INDEX_TERM_BYTES`] of HMAC-SHA256(index key, word), as lowercase
+/// hex (16 characters: one token for any FTS5 tokenizer). The index key
+/// is HMAC-SHA256(keyring key, `relay:search-index:v1`), so each keyring
+/// key has its own and none is used for two purposes. Equal words give
+/// equal terms: the index shows which messages share a word and how often
+/// a term occurs, never the word itself.
+#[derive(Clone)]
+pub struct IndexKey {
+    mac: hmac::Hmac<sha2::Sha256>,
+}
+
+impl std::fmt::Debug for IndexKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexKey(..)")
+    }
+}
+
+impl IndexKey {
+    fn new(key: &[u8; 32]) -> Self {
+        Self {
+            mac: <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key).expect("HMAC takes a key of any length"),
+        }
+    }
+
+    /// The index term of `word` (16 lowercase hex characters).
+    pub fn term(&self, word: &str) -> String {
+        use hmac::Mac;
+        let mut mac = self.mac.clone();
+        mac.update(word.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(INDEX_TERM_BYTES * 2);
+        for b in &digest[..INDEX_TERM_BYTES] {
+            out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        }
+        out
+    }
+
+    /// The terms of the space-separated `words`, in order, space-separated
+    /// (each distinct word hashed once).
+    pub fn terms(&self, words: &str) -> String {
+        let mut seen: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+        let mut out = String::with_capacity(words.len() * 2);
+        for word in words.split(' ').filter(|w| !w.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(seen.entry(word).or_insert_with(|| self.term(word)));
+        }
+        out
+    }
+}
+
+impl Keyring {
+    /// The search-index key derived from key `id`, if the keyring holds it.
+    pub fn index_key(&self, id: &str) -> Option<IndexKey> {
+        self.index_keys.get(id).map(|k| IndexKey::new(k))
+    }
+}
+
+impl Codec {
+    /// How the search index stores the space-separated `words`: without a
+    /// keyring, the words themselves; with one, their terms under the
+    /// index key of `key` (`None`: the current key) — see [`IndexKey`].
+    ///
+    /// Errors: [`ErrorCode::Validation`] when `key` is given and the
+    /// keyring (or the lack of one) does not hold it.
+    pub fn index_terms(&self, key: Option<&str>, words: &str) -> Result<String> {
+        match (&self.keyring, key) {
+            (None, None) => Ok(words.to_owned()),
+            (None, Some(id)) => Err(Error::validation(format!(
+                "indexing under key {id:?} needs an encryption keyring holding it"
+            ))),
+            (Some(k), key) => {
+                let id = key.unwrap_or(&k.current);
+                let index = k
+                    .index_key(id)
+                    .ok_or_else(|| Error::validation(format!("the keyring has no key {id:?}")))?;
+                Ok(index.terms(words))
+            }
+        }
+    }
+
+    /// Every form the space-separated `words` may have been indexed in:
+    /// the words themselves first (stored before a keyring was
+    /// configured), then their terms under each key of the keyring, by
+    /// key id. A search looks for any of them.
+    pub fn index_forms(&self, words: &str) -> Vec<String> {
+        let mut forms = vec![words.to_owned()];
+        if let Some(k) = &self.keyring {
+            for id in k.key_ids() {
+                if let Some(index) = k.index_key(id) {
+                    forms.push(index.terms(words));
+                }
+            }
+        }
+        forms
+    }
+}
+
+/// Installs the search index's SQL functions on `conn`:
+/// `relay_index_terms(key, words)` ([`Codec::index_terms`]; `key` NULL:
+/// the current key) and `relay_index_forms(words)` ([`Codec::index_forms`],
+/// joined by newlines). `words` is space-separated, as the search module
+/// tokenizes; NULL passes through.
+fn register_index(conn: &rusqlite::Connection, codec: Codec) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY | FunctionFlags::SQLITE_DETERMINISTIC;
+    let terms_codec = codec.clone();
+    conn.create_scalar_function("relay_index_terms", 2, flags, move |ctx| {
+        let key = ctx.get::<Option<String>>(0)?;
+        let Some(words) = ctx.get::<Option<String>>(1)? else {
+            return Ok(None);
+        };
+        terms_codec.index_terms(key.as_deref(), &words).map(Some).map_err(user)
+    })?;
+    conn.create_scalar_function("relay_index_forms", 1, flags, move |ctx| {
+        let Some(words) = ctx.get::<Option<String>>(0)? else {
+            return Ok(None);
+        };
+        Ok(Some(codec.index_forms(&words).join("\n")))
+    })
+}
+
 /// Installs `relay_seal(column, value)` and `relay_open(column, value)` on
-/// `conn`: the SQL face of [`Codec::encode`] and [`Codec::decode`]. Both
+/// `conn`: the SQL face of [`Codec::encode`] and [`Codec::decode`] (and
+/// the search index's `relay_index_terms` and `relay_index_forms`, and
+/// its ranking function `relay_rank`). Both
 /// pass NULL through; `column` is `table.column` of a [`Field`]. Errors
 /// surface as rusqlite errors whose message is the [`Error`]'s display
 /// (`CODE: text`), which `From<rusqlite::Error>` turns back into the code.
 pub fn register(conn: &rusqlite::Connection, codec: Codec) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
+    register_index(conn, codec.clone())?;
+    crate::store::search::register_rank(conn)?;
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY;
     let field_of = |ctx: &rusqlite::functions::Context<'_>| -> rusqlite::Result<Field> {
         let name = ctx

@@ -451,9 +451,16 @@ outstanding beyond this page. A message leaves the list once every recipient ack
     },
     ToolDef {
         name: Tool::SearchMessages,
-        description: "Full-text search over the messages you may read: direct mail to or from you, broadcasts you received, \
-and posts in channels you belong to. Best matches first, each with a short snippet (matched words in [brackets]). \
-Narrow it with from, thread_id, channel or since. Errors: VALIDATION (empty or over-long query, bad since).",
+        description: "Full-text search over the messages you may read: direct mail to or from you, broadcasts you \
+received, and every post of the channels you are a member of. Every word must appear (case-insensitive, whole words); \
+put words in double quotes to find them as a phrase; nothing else is syntax (OR, NOT, * are ordinary words). Best \
+matches first (bm25), each with kind (direct, broadcast, channel), id (the message id, or the channel post id), \
+from, to, channel, thread_id, created_at, a snippet with the matched words in [brackets], and a score. Narrow it \
+with from (a sender), thread_id, channel or since (RFC 3339, e.g. \"2026-11-30T00:00:00Z\"); limit 1-100, default \
+20. capped: true means more than 5,000 messages matched and the newest were ranked: add words or since to reach \
+older ones. partial: true means messages from before an upgrade are still being indexed. Errors: VALIDATION \
+(empty query, over 256 characters or 16 words, no letters or digits, bad since, limit or from, thread_id with \
+channel), NOT_FOUND (no such channel), NOT_MEMBER (a channel you have not joined).",
         schema: schema::<args::SearchMessages>,
         read_only: true,
         anonymous: false,
@@ -461,35 +468,50 @@ Narrow it with from, thread_id, channel or since. Errors: VALIDATION (empty or o
     ToolDef {
         name: Tool::ReservePaths,
         description: "Reserve files before you edit them so other agents do not edit the same files at once. Give the \
-project root (the repository's path or remote URL), paths or globs inside it (\"src/**\", \"README.md\"), a reason \
-and ttl_seconds. Returns what was granted and, for each clash, who holds it, until when and why; the holder is told \
-you are waiting. Exclusive reservations (the default) clash with any overlapping reservation; shared ones only \
-with exclusive ones. Renew before the TTL ends; release when done. Errors: VALIDATION (a path that escapes the \
-project, an empty list), IDEMPOTENCY_CONFLICT (request_id reused with other arguments).",
+project root (the repository's absolute path, as `git rev-parse --show-toplevel` prints it, or its remote URL such as \
+\"git@github.com:owner/repo.git\"; agents in separate clones should use the remote URL), 1-100 paths or globs relative \
+to that root, a reason and ttl_seconds (1-604800). Glob syntax: `*` matches within one directory level, `**` any \
+number of levels (\"src/**\" is everything under src), `?` one character, [abc] one of a set; a plain path is that one \
+file; \"dir/\" means everything under dir. Exclusive reservations (the default) clash with any overlapping reservation \
+of another agent; shared ones (exclusive: false) only with exclusive ones. Your own reservations never clash with you: \
+reserving a glob you already hold updates it. The result lists what was granted and, under conflicts, each refused \
+path with every holder (agent, its glob, exclusive, reason, expires_at); the free paths are granted anyway, and each \
+holder is told you are waiting. A conflict is a normal result, not an error: work on what you got, ask the holder \
+(send_message), or retry later. Renew before the TTL ends (renew_reservations); release when done (release_paths). \
+With request_id, a retry returns the first result (deduped: true). Errors: VALIDATION (a path that escapes the project \
+such as \"/etc/x\" or \"../x\", an empty or over-long list or path, a relative project, bad ttl_seconds, an empty \
+reason), PAYLOAD_TOO_LARGE (reason over 256 characters), IDEMPOTENCY_CONFLICT (request_id reused with other arguments).",
         schema: schema::<args::ReservePaths>,
         read_only: false,
         anonymous: false,
     },
     ToolDef {
         name: Tool::RenewReservations,
-        description: "Extend your file reservations in a project before they expire (all of yours, or those named by \
-paths). Returns the renewed reservations with their new expiry. Errors: NOT_FOUND (nothing of yours to renew).",
+        description: "Extend your live file reservations in a project before they expire: all of yours there, or those \
+whose glob you name in paths (as reserve_paths returned it). Each then ends ttl_seconds from now (default: its own \
+ttl_seconds). Returns the renewed reservations with their new expires_at, and not_found for named paths you do not \
+hold. An expired reservation cannot be renewed (someone else may hold the files now): call reserve_paths again. \
+Errors: NOT_FOUND (nothing of yours to renew), VALIDATION (bad project or paths, an empty paths list, bad \
+ttl_seconds).",
         schema: schema::<args::RenewReservations>,
         read_only: false,
         anonymous: false,
     },
     ToolDef {
         name: Tool::ReleasePaths,
-        description: "Release your file reservations in a project (all of yours, or those named by paths) so others may \
-edit those files. Releasing what you do not hold is harmless.",
+        description: "Release your file reservations in a project so others may edit those files: all of yours there, \
+or those whose glob you name in paths (the glob as reserved; a part of a glob cannot be released). Returns what was \
+released. Releasing what you do not hold releases nothing and is no error. Errors: VALIDATION (bad project or paths, \
+an empty paths list).",
         schema: schema::<args::ReleasePaths>,
         read_only: false,
         anonymous: false,
     },
     ToolDef {
         name: Tool::ListReservations,
-        description: "List live file reservations: who holds which paths in which project, exclusive or shared, why, and \
-until when. Filter by project or agent.",
+        description: "List live file reservations (expired ones are gone): who holds which paths or globs in which \
+project, exclusive or shared, why, and until when. Filter by project (path or remote URL, any spelling) or by the \
+holding agent; at most limit (1-1000, default 200). Errors: VALIDATION (bad project, agent name or limit).",
         schema: schema::<args::ListReservations>,
         read_only: true,
         anonymous: false,

@@ -157,6 +157,7 @@ impl RelayServer {
                     ttl_seconds: a.ttl_seconds,
                     max_attempts: a.max_attempts,
                     write: a.write,
+                    session: a.session,
                 };
                 let posted = self.with_caller(call, move |s, c| s.post_task(c, &new)).await?;
                 let mut out = json!({ "task": posted.task, "deduped": posted.deduped });
@@ -175,6 +176,7 @@ impl RelayServer {
                     retry: a.retry,
                     lease_seconds: a.lease_seconds,
                     fencing_token: a.fencing_token,
+                    session: a.session,
                 };
                 let task = self
                     .with_caller(call, move |s, c| s.update_task(c, a.task_id, a.action, &update))

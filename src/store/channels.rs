@@ -63,7 +63,8 @@ pub struct ChannelPage {
     pub receipt: Option<ReadReceipt>,
 }
 
-fn channel_id(tx: &rusqlite::Connection, name: &str) -> Result<i64> {
+/// The id of channel `name`, or [`ErrorCode::NotFound`].
+pub(crate) fn channel_id(tx: &rusqlite::Connection, name: &str) -> Result<i64> {
     tx.prepare_cached("SELECT id FROM channels WHERE name = ?1")?
         .query_row([name], |r| r.get(0))
         .optional()?
@@ -75,7 +76,7 @@ fn channel_id(tx: &rusqlite::Connection, name: &str) -> Result<i64> {
 }
 
 /// The member's read cursor, or [`ErrorCode::NotMember`].
-fn cursor(tx: &rusqlite::Connection, channel_id: i64, channel: &str, agent: &str) -> Result<i64> {
+pub(crate) fn cursor(tx: &rusqlite::Connection, channel_id: i64, channel: &str, agent: &str) -> Result<i64> {
     tx.prepare_cached("SELECT read_cursor FROM channel_members WHERE channel_id = ?1 AND agent = ?2")?
         .query_row(params![channel_id, agent], |r| r.get(0))
         .optional()?
@@ -234,6 +235,7 @@ impl Store {
                 .query_row(params![cid, caller.agent, content, priority.as_str(), now], |r| {
                     r.get(0)
                 })?;
+            super::search::index_channel_post(tx, id, content)?;
             // The poster has read its own post.
             tx.prepare_cached("UPDATE channel_members SET read_cursor = ?3 WHERE channel_id = ?1 AND agent = ?2")?
                 .execute(params![cid, caller.agent, id])?;

@@ -215,6 +215,7 @@ impl Store {
                 now,
             )?;
             add_recipient(tx, to, id, &asked)?;
+            super::search::index_message(tx, id, content)?;
             events::append(
                 tx,
                 events::Kind::Message,
@@ -304,6 +305,7 @@ impl Store {
                     now,
                 )?;
             }
+            super::search::index_message(tx, id, content)?;
             let mut params =
                 serde_json::json!({"message_id": id, "recipients": recipients.len(), "bytes": content.len()});
             if ack.is_some() {

@@ -11,6 +11,13 @@
 //! stopped. The connection runs with `secure_delete` on, so replaced
 //! plain text and old ciphertext are zeroed in the file rather than left
 //! in free space.
+//!
+//! The search index ([`super::search`]) moves with the content: each
+//! batch of `messages.content` or `channel_messages.content` re-indexes
+//! every row it read (moved or not) with its words hashed under the
+//! target key, in the same transaction, and the end of a run rewrites the
+//! index (FTS5 `optimize`), so terms under the old key, and words indexed
+//! in clear before the store had a keyring, leave the file too.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +25,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::Store;
+use super::search::{self, Doc};
 use crate::crypto::{self, Codec, Field, Keyring};
 use crate::error::Result;
 
@@ -84,6 +92,9 @@ pub struct Prepared {
     scanned: u64,
     /// (rowid, the value read, its replacement).
     updates: Vec<(i64, String, String)>,
+    /// For message and post content: (rowid, its words) of every row read
+    /// that opened, to re-index under the target key.
+    reindex: Vec<(i64, String)>,
 }
 
 impl Prepared {
@@ -220,11 +231,25 @@ impl Store {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })?;
         let plain = Codec::default();
+        let indexed = matches!(field, Field::MessageContent | Field::ChannelMessageContent);
         let mut updates = Vec::new();
+        let mut reindex = Vec::new();
         for (rowid, value) in &rows {
             let Some(old) = value else { continue };
             let key = crypto::key_id(old);
             if !plan.moves(key) {
+                // Its index entry may still be under another key (or in
+                // clear): re-index it if it opens; one that does not is
+                // left as it is, like its content.
+                if indexed {
+                    let text = match key {
+                        Some(_) => keyring.open(field, old).ok(),
+                        None => plain.decode(field, old).ok().map(|t| t.into_owned()),
+                    };
+                    if let Some(text) = text {
+                        reindex.push((*rowid, search::index_words(&text)));
+                    }
+                }
                 continue;
             }
             let text = match key {
@@ -232,6 +257,9 @@ impl Store {
                 None => plain.decode(field, old)?.into_owned(),
             };
             let new = keyring.seal_with(&plan.to, field, &text)?;
+            if indexed {
+                reindex.push((*rowid, search::index_words(&text)));
+            }
             updates.push((*rowid, old.clone(), new));
         }
         Ok(Prepared {
@@ -239,6 +267,7 @@ impl Store {
             last: rows.last().map(|(rowid, _)| *rowid),
             scanned: rows.len() as u64,
             updates,
+            reindex,
         })
     }
 
@@ -271,6 +300,13 @@ impl Store {
                     first_conflict.get_or_insert(*rowid);
                 }
             }
+            let doc = match field {
+                Field::ChannelMessageContent => Doc::ChannelPost,
+                _ => Doc::Message,
+            };
+            for (rowid, words) in &prepared.reindex {
+                search::reindex(tx, doc(*rowid), words, Some(&plan.to))?;
+            }
             let next = first_conflict.map_or(last, |rowid| rowid - 1);
             tx.execute(
                 "INSERT INTO reencrypt_progress (field, to_key, from_key, cursor, moved, started_at, updated_at)
@@ -293,10 +329,19 @@ impl Store {
         self.write(|tx, _| Ok(tx.execute("DELETE FROM reencrypt_progress", []).map(drop)?))
     }
 
-    /// Ends a finished run: forgets its progress and checkpoints the WAL
-    /// (`TRUNCATE`), so the pages that held the old values leave the log.
-    /// The checkpoint is best effort while other processes read.
+    /// Ends a finished run: rewrites the search index as one segment
+    /// (FTS5 `optimize`: every document was re-indexed under the target
+    /// key, and this drops the old terms; with `secure_delete` on their
+    /// pages are zeroed; it holds the write lock for about a second per
+    /// 300,000 messages), forgets the run's progress and any pending
+    /// search backfill (everything was just indexed), and checkpoints
+    /// the WAL (`TRUNCATE`), so the pages that held the old values leave
+    /// the log. The checkpoint is best effort while other processes read.
     pub fn reencrypt_finish(&self) -> Result<()> {
+        self.write(|tx, _| {
+            search::backfill_done(tx)?;
+            search::optimize(tx)
+        })?;
         self.reencrypt_rewind()?;
         self.read(|c, _| {
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

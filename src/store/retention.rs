@@ -72,12 +72,14 @@ impl Store {
     /// with any unread recipient is kept whatever its age. A channel post
     /// is kept until every member's cursor has passed it. Runs hourly, so
     /// it scans rather than keeping `created_at` indexes that every
-    /// hot-path commit would have to write.
+    /// hot-path commit would have to write. Search index entries go with
+    /// their messages; then the search backfill, if one is pending, runs to
+    /// the end (in transactions of [`super::search::BACKFILL_BATCH`]).
     pub fn purge(&self, retention: Retention) -> Result<Purged> {
         let now = self.now();
         let cutoff = |days: u32| now - Millis::from(days) * DAY_MS;
         let msg_cutoff = cutoff(retention.read_messages_days);
-        Ok(Purged {
+        let purged = Purged {
             messages: self.purge_chunks(
                 "DELETE FROM messages WHERE id IN (
                    SELECT m.id FROM messages m
@@ -118,7 +120,11 @@ impl Store {
                 cutoff(retention.events_days.max(DEAD_LETTER_DAYS)),
                 PURGE_CHUNK,
             )?,
-        })
+        };
+        if self.search_backfill_pending()? {
+            self.search_backfill(usize::MAX)?;
+        }
+        Ok(purged)
     }
 
     fn purge_chunks(&self, sql: &str, cutoff: Millis) -> Result<usize> {

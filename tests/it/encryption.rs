@@ -467,3 +467,151 @@ fn only_one_re_encrypt_runs_at_a_time() {
     held.unlock().unwrap();
     assert!(cli(&relay, &["re-encrypt", "--to", "k1"], &env).status.success());
 }
+
+/// The terms of the search index (`fts5vocab`), as SQLite reads them.
+fn index_terms(relay: &Relay) -> Vec<String> {
+    let conn = rusqlite::Connection::open(&relay.db).unwrap();
+    conn.execute_batch("CREATE VIRTUAL TABLE temp.terms USING fts5vocab(main, message_search, 'row')")
+        .unwrap();
+    conn.prepare("SELECT term FROM temp.terms")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+async fn found(c: &Client, query: &str) -> Value {
+    c.call("search_messages", json!({ "query": query })).await
+}
+
+#[tokio::test]
+async fn search_under_a_keyring_keeps_words_off_the_disk_and_survives_key_rotation() {
+    let relay = Relay::new();
+    let k1 = keyring(&relay, "k1.json", "k1", &[("k1", 1)]);
+    let alice = agent_with(&relay, "alice", &k1).await;
+    let bob = agent_with(&relay, "bob", &k1).await;
+    alice
+        .call(
+            "send_message",
+            json!({"to": "bob", "content": "the Quokkaword plan ships friday"}),
+        )
+        .await;
+    alice.call("create_channel", json!({"name": "ops"})).await;
+    bob.call("join_channel", json!({"channel": "ops"})).await;
+    alice
+        .call(
+            "post_to_channel",
+            json!({"channel": "ops", "content": "wombatword checklist"}),
+        )
+        .await;
+    let r = found(&bob, "quokkaword").await;
+    assert_eq!(r["count"], 1, "{r}");
+    assert_eq!(r["results"][0]["snippet"], "the [Quokkaword] plan ships friday");
+    assert_eq!(
+        found(&bob, "wombatword checklist").await["results"][0]["kind"],
+        "channel"
+    );
+    assert_eq!(
+        found(&bob, "\"plan ships\"").await["count"],
+        1,
+        "phrases work on hashed terms"
+    );
+
+    // Neither word reaches the files, in any case; the index's word terms
+    // are 16 hex digits, its other terms the names and ids the tables hold.
+    let bytes = store_bytes(&relay);
+    for word in ["quokkaword", "Quokkaword", "wombatword", "checklist"] {
+        assert!(!contains(&bytes, word), "{word} is in the store files");
+    }
+    let terms = index_terms(&relay);
+    assert!(!terms.is_empty());
+    for t in &terms {
+        let hashed = t.len() == 16 && t.bytes().all(|b| b.is_ascii_hexdigit());
+        let meta = t
+            .strip_prefix('·')
+            .and_then(|m| m.strip_prefix(['s', 'r', 't', 'c', 'p']))
+            .is_some_and(|m| m.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(hashed || meta, "term {t:?} is neither a keyed hash nor a name or id");
+    }
+    for word in ["quokkaword", "plan", "friday", "wombatword"] {
+        assert!(!terms.iter().any(|t| t == word), "{word} is an index term");
+    }
+    alice.close().await;
+    bob.close().await;
+
+    // Rotate: k2 becomes current; new mail is indexed under k2, old mail
+    // is still found under k1.
+    let k12 = keyring(&relay, "k12.json", "k2", &[("k1", 1), ("k2", 2)]);
+    let alice = agent_with(&relay, "alice", &k12).await;
+    let bob = agent_with(&relay, "bob", &k12).await;
+    alice
+        .call("send_message", json!({"to": "bob", "content": "numbatword arrives"}))
+        .await;
+    assert_eq!(found(&bob, "numbatword").await["count"], 1);
+    assert_eq!(found(&bob, "quokkaword").await["count"], 1);
+    let moved = json_of(&cli(
+        &relay,
+        &["re-encrypt", "--to", "k2", "--from", "k1", "--json"],
+        &[(KEYRING_PATH, &k12)],
+    ));
+    assert_eq!(moved["complete"], true, "{moved}");
+    alice.close().await;
+    bob.close().await;
+
+    // k1 is gone: re-encrypt re-indexed everything under k2.
+    let k2 = keyring(&relay, "k2.json", "k2", &[("k2", 2)]);
+    let bob = agent_with(&relay, "bob", &k2).await;
+    for (query, kind) in [
+        ("quokkaword plan", "direct"),
+        ("wombatword", "channel"),
+        ("numbatword", "direct"),
+    ] {
+        let r = found(&bob, query).await;
+        assert_eq!(r["count"], 1, "{query}: {r}");
+        assert_eq!(r["results"][0]["kind"], kind);
+    }
+    assert!(!contains(&store_bytes(&relay), "quokkaword"));
+    bob.close().await;
+}
+
+#[tokio::test]
+async fn re_encrypt_of_a_plain_store_takes_its_indexed_words_off_the_disk() {
+    let relay = Relay::new();
+    let alice = relay.agent("alice", &[]).await;
+    let bob = relay.agent("bob", &[]).await;
+    alice
+        .call("send_message", json!({"to": "bob", "content": "zebrafishword kiwi"}))
+        .await;
+    assert_eq!(found(&bob, "zebrafishword").await["count"], 1);
+    alice.close().await;
+    bob.close().await;
+    // Without a keyring the index holds the words themselves.
+    assert!(index_terms(&relay).iter().any(|t| t == "zebrafishword"));
+    assert!(contains(&store_bytes(&relay), "zebrafishword"));
+
+    let k1 = keyring(&relay, "k1.json", "k1", &[("k1", 1)]);
+    // Until re-encrypt, the old words stay findable next to new, hashed ones.
+    let alice = agent_with(&relay, "alice", &k1).await;
+    let bob = agent_with(&relay, "bob", &k1).await;
+    alice
+        .call("send_message", json!({"to": "bob", "content": "zebrafishword again"}))
+        .await;
+    assert_eq!(found(&bob, "zebrafishword").await["count"], 2);
+    alice.close().await;
+    bob.close().await;
+    let out = json_of(&cli(
+        &relay,
+        &["re-encrypt", "--to", "k1", "--json"],
+        &[(KEYRING_PATH, &k1)],
+    ));
+    assert_eq!(out["complete"], true, "{out}");
+    // The content is sealed, the index re-hashed and rewritten, the old
+    // pages zeroed: the word is nowhere in the files.
+    assert!(!index_terms(&relay).iter().any(|t| t == "zebrafishword" || t == "kiwi"));
+    assert!(!contains(&store_bytes(&relay), "zebrafishword"));
+    let bob = agent_with(&relay, "bob", &k1).await;
+    let r = found(&bob, "zebrafishword").await;
+    assert_eq!(r["count"], 2, "{r}");
+    bob.close().await;
+}
