@@ -41,8 +41,9 @@
 //! serve the two questions asked often, and only messages sent with
 //! `ack_required` enter them: what a sender still waits for
 //! (`messages_outstanding`) and what a recipient still owes
-//! (`message_recipients_awaiting_ack`). A plain send writes the same rows
-//! and index entries as before migration 6.
+//! (`message_recipients_awaiting_ack`). The send's own INSERTs write these
+//! columns (`Asked`); a plain send writes the same rows and index
+//! entries as before migration 6.
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -226,28 +227,36 @@ pub struct Waiting {
     pub overdue: i64,
 }
 
-/// Asks the recipients of message `message_id` (already inserted, with
-/// its recipients) for an acknowledgement, inside the send's transaction.
-/// Returns the deadline; nothing is written without `ack`.
-pub(crate) fn ask(
-    tx: &rusqlite::Connection,
-    message_id: i64,
-    ack: Option<AckRequest>,
-    now: Millis,
-) -> Result<Option<Millis>> {
-    let Some(ack) = ack else {
-        return Ok(None);
-    };
-    let deadline = ack.deadline_seconds.map(|s| now + Millis::from(s) * 1000);
-    tx.prepare_cached("UPDATE message_recipients SET awaiting_ack = 1 WHERE message_id = ?1")?
-        .execute([message_id])?;
-    tx.prepare_cached(
-        "UPDATE messages SET ack_required = 1, ack_deadline = ?2,
-                acks_pending = (SELECT count(*) FROM message_recipients WHERE message_id = ?1)
-         WHERE id = ?1",
-    )?
-    .execute(params![message_id, deadline])?;
-    Ok(deadline)
+/// What a send stores about its acknowledgement, written by the send's
+/// own INSERTs: the `messages` columns and each recipient row's
+/// `awaiting_ack`. For a plain send these are the columns' defaults, so a
+/// plain send writes what it wrote before migration 6.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Asked {
+    /// `messages.ack_required`.
+    pub required: bool,
+    /// `messages.ack_deadline`: when the acknowledgements are due.
+    pub deadline: Option<Millis>,
+    /// `messages.acks_pending`: every recipient owes one at first.
+    pub pending: Option<i64>,
+    /// `message_recipients.awaiting_ack` of each recipient.
+    pub awaiting: Option<i64>,
+}
+
+impl Asked {
+    /// The columns of a message sent at `now` to `recipients` agents,
+    /// asking for `ack` (nothing asked: `None`).
+    pub(crate) fn new(ack: Option<AckRequest>, recipients: usize, now: Millis) -> Self {
+        match ack {
+            None => Self::default(),
+            Some(ack) => Self {
+                required: true,
+                deadline: ack.deadline_seconds.map(|s| now + Millis::from(s) * 1000),
+                pending: Some(recipients as i64),
+                awaiting: Some(1),
+            },
+        }
+    }
 }
 
 /// What `agent` owes: a count and the oldest `limit` ids. Names its

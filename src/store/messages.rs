@@ -202,10 +202,20 @@ impl Store {
                 None => None,
                 Some(parent) => Some(thread_of(tx, caller.agent, parent)?),
             };
-            let id = insert_message(tx, caller.agent, "direct", content, priority, reply_to, thread, now)?;
-            add_recipient(tx, to, id)?;
+            let asked = acks::Asked::new(ack, 1, now);
+            let id = insert_message(
+                tx,
+                caller.agent,
+                "direct",
+                content,
+                priority,
+                reply_to,
+                thread,
+                &asked,
+                now,
+            )?;
+            add_recipient(tx, to, id, &asked)?;
             super::search::index_message(tx, id, content)?;
-            let ack_deadline = acks::ask(tx, id, ack, now)?;
             events::append(
                 tx,
                 events::Kind::Message,
@@ -229,8 +239,8 @@ impl Store {
                 to: to.to_owned(),
                 recipient_registered: registered,
                 created_at: rfc3339(now),
-                ack_required: ack.is_some(),
-                ack_deadline: ack_deadline.map(rfc3339),
+                ack_required: asked.required,
+                ack_deadline: asked.deadline.map(rfc3339),
             })
         })
     }
@@ -271,9 +281,20 @@ impl Store {
                 )?
                 .query_map(params![caller.agent, role], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            let id = insert_message(tx, caller.agent, "broadcast", content, priority, None, None, now)?;
+            let asked = acks::Asked::new(ack, recipients.len(), now);
+            let id = insert_message(
+                tx,
+                caller.agent,
+                "broadcast",
+                content,
+                priority,
+                None,
+                None,
+                &asked,
+                now,
+            )?;
             for r in &recipients {
-                add_recipient(tx, r, id)?;
+                add_recipient(tx, r, id, &asked)?;
                 events::append(
                     tx,
                     events::Kind::Broadcast,
@@ -285,7 +306,6 @@ impl Store {
                 )?;
             }
             super::search::index_message(tx, id, content)?;
-            let ack_deadline = acks::ask(tx, id, ack, now)?;
             let mut params =
                 serde_json::json!({"message_id": id, "recipients": recipients.len(), "bytes": content.len()});
             if ack.is_some() {
@@ -295,8 +315,8 @@ impl Store {
             Ok(Broadcast {
                 message_id: id,
                 recipients,
-                ack_required: ack.is_some(),
-                ack_deadline: ack_deadline.map(rfc3339),
+                ack_required: asked.required,
+                ack_deadline: asked.deadline.map(rfc3339),
             })
         })
     }
@@ -460,23 +480,36 @@ fn insert_message(
     priority: Priority,
     reply_to: Option<i64>,
     thread: Option<i64>,
+    asked: &acks::Asked,
     now: Millis,
 ) -> Result<i64> {
     // A thread's first message stores NULL: its thread id is its own id.
     let id: i64 = tx
         .prepare_cached(
-            "INSERT INTO messages (sender, kind, content, priority, reply_to, thread_id, created_at)
-             VALUES (?1, ?2, relay_seal('messages.content', ?3), ?4, ?5, ?6, ?7) RETURNING id",
+            "INSERT INTO messages (sender, kind, content, priority, reply_to, thread_id, created_at,
+                                   ack_required, ack_deadline, acks_pending)
+             VALUES (?1, ?2, relay_seal('messages.content', ?3), ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
         )?
         .query_row(
-            params![sender, kind, content, priority.as_str(), reply_to, thread, now],
+            params![
+                sender,
+                kind,
+                content,
+                priority.as_str(),
+                reply_to,
+                thread,
+                now,
+                asked.required,
+                asked.deadline,
+                asked.pending
+            ],
             |r| r.get(0),
         )?;
     Ok(id)
 }
 
-fn add_recipient(tx: &rusqlite::Connection, recipient: &str, id: i64) -> Result<()> {
-    tx.prepare_cached("INSERT INTO message_recipients (recipient, message_id) VALUES (?1, ?2)")?
-        .execute(params![recipient, id])?;
+fn add_recipient(tx: &rusqlite::Connection, recipient: &str, id: i64, asked: &acks::Asked) -> Result<()> {
+    tx.prepare_cached("INSERT INTO message_recipients (recipient, message_id, awaiting_ack) VALUES (?1, ?2, ?3)")?
+        .execute(params![recipient, id, asked.awaiting])?;
     Ok(())
 }
