@@ -46,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('pair', 'pair', [CompletionResultType]::ParameterValue, 'Join this machine to a hub: register an agent there, keep its token')
             [CompletionResult]::new('recover', 'recover', [CompletionResultType]::ParameterValue, 'Clear an agent''s lost token so its name can be registered again')
             [CompletionResult]::new('re-encrypt', 're-encrypt', [CompletionResultType]::ParameterValue, 'Move encrypted values to another key of the keyring (rotation)')
+            [CompletionResult]::new('guard', 'guard', [CompletionResultType]::ParameterValue, 'Refuse git commits that touch files another agent reserved exclusively')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions, generated from these definitions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), generated from these definitions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -390,6 +391,70 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'relay;guard' {
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file [default: ~/.config/relay/config.toml on Linux]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Write the git pre-commit hook that runs `relay guard check`')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check staged paths (or PATHS) against the reservations: what the hook runs')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'relay;guard;install' {
+            [CompletionResult]::new('--repo', '--repo', [CompletionResultType]::ParameterName, 'The repository (any directory inside it) [default: the current directory]')
+            [CompletionResult]::new('--agent', '--agent', [CompletionResultType]::ParameterName, 'The agent that commits in this repository, baked into the hook; RELAY_AGENT at commit time overrides it')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file [default: ~/.config/relay/config.toml on Linux]')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace a pre-commit hook that is not relay''s (it is kept as pre-commit.relay-backup)')
+            [CompletionResult]::new('--chain', '--chain', [CompletionResultType]::ParameterName, 'Keep a pre-commit hook that is not relay''s and run it first (it is moved to pre-commit.relay-chained)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'relay;guard;check' {
+            [CompletionResult]::new('--repo', '--repo', [CompletionResultType]::ParameterName, 'The repository (any directory inside it) [default: the current directory]')
+            [CompletionResult]::new('--agent', '--agent', [CompletionResultType]::ParameterName, 'The committing agent: its own reservations never block it')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The config file [default: ~/.config/relay/config.toml on Linux]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON report on stdout (ok, bypassed, repository, projects, agent, checked, blocked)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only log errors (to stderr)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more to stderr; repeat for more detail (-vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'relay;guard;help' {
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Write the git pre-commit hook that runs `relay guard check`')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check staged paths (or PATHS) against the reservations: what the hook runs')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'relay;guard;help;install' {
+            break
+        }
+        'relay;guard;help;check' {
+            break
+        }
+        'relay;guard;help;help' {
+            break
+        }
         'relay;completions' {
             [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]')
@@ -434,6 +499,7 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             [CompletionResult]::new('pair', 'pair', [CompletionResultType]::ParameterValue, 'Join this machine to a hub: register an agent there, keep its token')
             [CompletionResult]::new('recover', 'recover', [CompletionResultType]::ParameterValue, 'Clear an agent''s lost token so its name can be registered again')
             [CompletionResult]::new('re-encrypt', 're-encrypt', [CompletionResultType]::ParameterValue, 'Move encrypted values to another key of the keyring (rotation)')
+            [CompletionResult]::new('guard', 'guard', [CompletionResultType]::ParameterValue, 'Refuse git commits that touch files another agent reserved exclusively')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions, generated from these definitions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff), generated from these definitions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -494,6 +560,17 @@ Register-ArgumentCompleter -Native -CommandName 'relay' -ScriptBlock {
             break
         }
         'relay;help;re-encrypt' {
+            break
+        }
+        'relay;help;guard' {
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Write the git pre-commit hook that runs `relay guard check`')
+            [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check staged paths (or PATHS) against the reservations: what the hook runs')
+            break
+        }
+        'relay;help;guard;install' {
+            break
+        }
+        'relay;help;guard;check' {
             break
         }
         'relay;help;completions' {

@@ -31,6 +31,9 @@ _relay() {
             relay,generate-hooks)
                 cmd="relay__subcmd__generate__subcmd__hooks"
                 ;;
+            relay,guard)
+                cmd="relay__subcmd__guard"
+                ;;
             relay,help)
                 cmd="relay__subcmd__help"
                 ;;
@@ -70,6 +73,24 @@ _relay() {
             relay,worker)
                 cmd="relay__subcmd__worker"
                 ;;
+            relay__subcmd__guard,check)
+                cmd="relay__subcmd__guard__subcmd__check"
+                ;;
+            relay__subcmd__guard,help)
+                cmd="relay__subcmd__guard__subcmd__help"
+                ;;
+            relay__subcmd__guard,install)
+                cmd="relay__subcmd__guard__subcmd__install"
+                ;;
+            relay__subcmd__guard__subcmd__help,check)
+                cmd="relay__subcmd__guard__subcmd__help__subcmd__check"
+                ;;
+            relay__subcmd__guard__subcmd__help,help)
+                cmd="relay__subcmd__guard__subcmd__help__subcmd__help"
+                ;;
+            relay__subcmd__guard__subcmd__help,install)
+                cmd="relay__subcmd__guard__subcmd__help__subcmd__install"
+                ;;
             relay__subcmd__help,agents)
                 cmd="relay__subcmd__help__subcmd__agents"
                 ;;
@@ -84,6 +105,9 @@ _relay() {
                 ;;
             relay__subcmd__help,generate-hooks)
                 cmd="relay__subcmd__help__subcmd__generate__subcmd__hooks"
+                ;;
+            relay__subcmd__help,guard)
+                cmd="relay__subcmd__help__subcmd__guard"
                 ;;
             relay__subcmd__help,help)
                 cmd="relay__subcmd__help__subcmd__help"
@@ -123,6 +147,12 @@ _relay() {
                 ;;
             relay__subcmd__help,worker)
                 cmd="relay__subcmd__help__subcmd__worker"
+                ;;
+            relay__subcmd__help__subcmd__guard,check)
+                cmd="relay__subcmd__help__subcmd__guard__subcmd__check"
+                ;;
+            relay__subcmd__help__subcmd__guard,install)
+                cmd="relay__subcmd__help__subcmd__guard__subcmd__install"
                 ;;
             relay__subcmd__help__subcmd__token,issue)
                 cmd="relay__subcmd__help__subcmd__token__subcmd__issue"
@@ -164,7 +194,7 @@ _relay() {
 
     case "${cmd}" in
         relay)
-            opts="-q -v -h -V --db --config --quiet --verbose --help --version serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help"
+            opts="-q -v -h -V --db --config --quiet --verbose --help --version serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt guard completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -331,8 +361,146 @@ _relay() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        relay__subcmd__guard)
+            opts="-q -v -h -V --db --config --quiet --verbose --help --version install check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__guard__subcmd__check)
+            opts="-q -v -h -V --repo --agent --json --db --config --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --agent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__guard__subcmd__help)
+            opts="install check help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__guard__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__guard__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__guard__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__guard__subcmd__install)
+            opts="-q -v -h -V --repo --agent --force --chain --db --config --quiet --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --agent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         relay__subcmd__help)
-            opts="serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt completions man help"
+            opts="serve worker hook generate-hooks tail init test doctor backup restore agents token pair recover re-encrypt guard completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -404,6 +572,48 @@ _relay() {
         relay__subcmd__help__subcmd__generate__subcmd__hooks)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__help__subcmd__guard)
+            opts="install check"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__help__subcmd__guard__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        relay__subcmd__help__subcmd__guard__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

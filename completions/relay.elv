@@ -43,6 +43,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand pair 'Join this machine to a hub: register an agent there, keep its token'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
             cand re-encrypt 'Move encrypted values to another key of the keyring (rotation)'
+            cand guard 'Refuse git commits that touch files another agent reserved exclusively'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -363,6 +364,63 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'relay;guard'= {
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand install 'Write the git pre-commit hook that runs `relay guard check`'
+            cand check 'Check staged paths (or PATHS) against the reservations: what the hook runs'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'relay;guard;install'= {
+            cand --repo 'The repository (any directory inside it) [default: the current directory]'
+            cand --agent 'The agent that commits in this repository, baked into the hook; RELAY_AGENT at commit time overrides it'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand --force 'Replace a pre-commit hook that is not relay''s (it is kept as pre-commit.relay-backup)'
+            cand --chain 'Keep a pre-commit hook that is not relay''s and run it first (it is moved to pre-commit.relay-chained)'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;guard;check'= {
+            cand --repo 'The repository (any directory inside it) [default: the current directory]'
+            cand --agent 'The committing agent: its own reservations never block it'
+            cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
+            cand --config 'The config file [default: ~/.config/relay/config.toml on Linux]'
+            cand --json 'Print a JSON report on stdout (ok, bypassed, repository, projects, agent, checked, blocked)'
+            cand -q 'Only log errors (to stderr)'
+            cand --quiet 'Only log errors (to stderr)'
+            cand -v 'Log more to stderr; repeat for more detail (-vv)'
+            cand --verbose 'Log more to stderr; repeat for more detail (-vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'relay;guard;help'= {
+            cand install 'Write the git pre-commit hook that runs `relay guard check`'
+            cand check 'Check staged paths (or PATHS) against the reservations: what the hook runs'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'relay;guard;help;install'= {
+        }
+        &'relay;guard;help;check'= {
+        }
+        &'relay;guard;help;help'= {
+        }
         &'relay;completions'= {
             cand --out-dir 'Write completions for every shell into DIR (relay.bash, _relay, relay.fish, _relay.ps1, relay.elv) instead of printing one'
             cand --db 'The SQLite store [default: ~/.local/share/relay/relay.db on Linux]'
@@ -405,6 +463,7 @@ set edit:completion:arg-completer[relay] = {|@words|
             cand pair 'Join this machine to a hub: register an agent there, keep its token'
             cand recover 'Clear an agent''s lost token so its name can be registered again'
             cand re-encrypt 'Move encrypted values to another key of the keyring (rotation)'
+            cand guard 'Refuse git commits that touch files another agent reserved exclusively'
             cand completions 'Print shell completions, generated from these definitions'
             cand man 'Print the man page (roff), generated from these definitions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -447,6 +506,14 @@ set edit:completion:arg-completer[relay] = {|@words|
         &'relay;help;recover'= {
         }
         &'relay;help;re-encrypt'= {
+        }
+        &'relay;help;guard'= {
+            cand install 'Write the git pre-commit hook that runs `relay guard check`'
+            cand check 'Check staged paths (or PATHS) against the reservations: what the hook runs'
+        }
+        &'relay;help;guard;install'= {
+        }
+        &'relay;help;guard;check'= {
         }
         &'relay;help;completions'= {
         }
