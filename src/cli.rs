@@ -184,6 +184,19 @@ pub enum Command {
     #[command(name = "re-encrypt")]
     ReEncrypt(ReEncryptArgs),
 
+    /// Refuse git commits that touch files another agent reserved exclusively.
+    ///
+    /// Agents reserve files with the reserve_paths tool (SPEC §9). `relay
+    /// guard install` writes a git pre-commit hook that runs `relay guard
+    /// check`, which refuses the commit (exit 1) when a staged path is
+    /// covered by a live exclusive reservation of another agent, naming
+    /// the holder, its glob, its reason and its expiry. The committing
+    /// agent is RELAY_AGENT, else the --agent given at install.
+    /// RELAY_GUARD=off skips the check (and says so on stderr).
+    ///
+    /// Example: `relay guard install --agent frontend`.
+    Guard(GuardArgs),
+
     /// Print shell completions, generated from these definitions.
     ///
     /// Example: `relay completions bash > ~/.local/share/bash-completion/completions/relay`.
@@ -194,6 +207,89 @@ pub enum Command {
     /// Example: `relay man | man -l -`. With --out-dir, writes relay.1 and
     /// one page per subcommand (relay-serve.1, …).
     Man(ManArgs),
+}
+
+/// `relay guard` options.
+#[derive(Debug, Clone, Args)]
+pub struct GuardArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: GuardAction,
+}
+
+/// `relay guard` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum GuardAction {
+    /// Write the git pre-commit hook that runs `relay guard check`.
+    ///
+    /// The hook goes where git looks for hooks (core.hooksPath, else
+    /// .git/hooks), mode 0755. Installing again updates relay's own hook.
+    /// A pre-commit hook that is not relay's is left alone unless --chain
+    /// (it is kept as pre-commit.relay-chained and runs first) or --force
+    /// (it is replaced, and kept as pre-commit.relay-backup). The hook
+    /// calls this relay binary by its path (relay on PATH if it moved)
+    /// with this --db. Exit 0 installed, 1 a foreign hook is in the way,
+    /// 2 not a git repository or the hook cannot be written.
+    Install(GuardInstallArgs),
+
+    /// Check staged paths (or PATHS) against the reservations: what the hook runs.
+    ///
+    /// Finds the repository root and its remotes (reservations made under
+    /// the root's path or any remote URL count), lists the staged paths
+    /// (`git diff --cached --name-only --no-renames`) and looks for live
+    /// exclusive reservations of agents other than --agent (RELAY_AGENT)
+    /// that cover them; with no agent named, every exclusive reservation
+    /// counts. Reads the local store (--db, RELAY_DB); no store means
+    /// nothing is reserved. RELAY_GUARD=off (or 0, false, no) bypasses the
+    /// check, saying so on stderr. Exit 0 clear (or bypassed), 1 a path is
+    /// reserved by another agent, 2 not a git repository or the store
+    /// cannot be read.
+    Check(GuardCheckArgs),
+}
+
+/// `relay guard install` options.
+#[derive(Debug, Clone, Args)]
+pub struct GuardInstallArgs {
+    /// The repository (any directory inside it) [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    /// The agent that commits in this repository, baked into the hook;
+    /// RELAY_AGENT at commit time overrides it.
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Replace a pre-commit hook that is not relay's (it is kept as
+    /// pre-commit.relay-backup).
+    #[arg(long, conflicts_with = "chain")]
+    pub force: bool,
+
+    /// Keep a pre-commit hook that is not relay's and run it first (it is
+    /// moved to pre-commit.relay-chained).
+    #[arg(long)]
+    pub chain: bool,
+}
+
+/// `relay guard check` options.
+#[derive(Debug, Clone, Args)]
+pub struct GuardCheckArgs {
+    /// The repository (any directory inside it) [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    /// The committing agent: its own reservations never block it.
+    #[arg(long, env = "RELAY_AGENT", value_name = "NAME")]
+    pub agent: Option<String>,
+
+    /// Print a JSON report on stdout (ok, bypassed, repository, projects,
+    /// agent, checked, blocked).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Paths relative to the repository root to check instead of the
+    /// staged ones.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<String>,
 }
 
 /// `relay completions` options.

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod completions;
 pub mod doctor;
 pub mod generate_hooks;
+pub mod guard;
 pub mod hook;
 pub mod init;
 pub mod man;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Recover(args) => recover::run(&args, &Settings::resolve(&cli.global)?),
         Command::ReEncrypt(args) => reencrypt::run(&args, &Settings::resolve(&cli.global)?),
         Command::Tail(args) => tail::run(&args, &Settings::resolve(&cli.global)?),
+        Command::Guard(args) => guard::run(&args, &cli.global),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
         Command::Worker(args) => worker::run(&args, &Settings::resolve(&cli.global)?),

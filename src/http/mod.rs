@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod receipts;
 pub mod revocation;
+pub mod tasks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,7 +101,7 @@ impl Hub {
             .with_max_request_body_bytes(settings.max_line_bytes)
             .with_sse_keep_alive(Some(Duration::from_secs(SSE_KEEP_ALIVE_SECONDS)))
             .with_cancellation_token(rmcp_stop.clone());
-        let mcp = StreamableHttpService::new(factory, sessions, config);
+        let mcp = StreamableHttpService::new(factory, Arc::new(tasks::Sessions::new(sessions.clone())), config);
         // One outbox follower and one stream limit for `/api/events` and
         // the dashboard's stream.
         let feed = Arc::new(endpoints::EventFeed::new(
@@ -109,6 +110,8 @@ impl Hub {
         ));
         let app = axum::Router::new()
             .nest_service(MCP_PATH, mcp)
+            // Innermost: reads bodies the access layer capped.
+            .layer(axum::middleware::from_fn(tasks::layer))
             .layer(axum::middleware::from_fn_with_state(
                 runtime.executor().clone(),
                 receipts::layer,

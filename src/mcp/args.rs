@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::store::Priority;
-use crate::store::messages::ReadFilter;
+use crate::store::messages::{Mailbox, ReadFilter};
 use crate::store::tasks::{Action, TaskPriority, TaskRole, TaskState};
 
 /// `register_agent` arguments.
@@ -66,6 +66,11 @@ pub struct SendMessage {
     pub priority: Priority,
     /// The id of a message you received or sent, to reply in its thread.
     pub reply_to: Option<i64>,
+    /// true: ask the recipient to confirm it handled the message (acknowledge_message). You then see its receipt and it stays in your get_outstanding list until acknowledged. Default false.
+    #[serde(default)]
+    pub ack_required: bool,
+    /// With ack_required: seconds (1-2592000, i.e. up to 30 days) within which you want the acknowledgement; after that get_outstanding lists the message as overdue.
+    pub ack_deadline_seconds: Option<u32>,
 }
 
 /// `broadcast` arguments.
@@ -79,15 +84,22 @@ pub struct Broadcast {
     /// "low", "normal" (default) or "high".
     #[serde(default)]
     pub priority: Priority,
+    /// true: ask every recipient to confirm it handled the message (acknowledge_message); it stays in your get_outstanding list until all have. Default false.
+    #[serde(default)]
+    pub ack_required: bool,
+    /// With ack_required: seconds (1-2592000, i.e. up to 30 days) within which you want the acknowledgements; after that get_outstanding lists the message as overdue.
+    pub ack_deadline_seconds: Option<u32>,
 }
 
 /// `get_messages` arguments.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetMessages {
-    /// "unread" (default), "read" or "all".
-    #[serde(default)]
-    pub status: ReadFilter,
+    /// "inbox" (default): messages sent to you. "sent": messages you sent, newest first, each with receipts[] saying per recipient whether it was delivered, read and acknowledged, and when (status and peek do not apply).
+    #[serde(default, rename = "box")]
+    pub mailbox: Mailbox,
+    /// For your inbox: "unread" (default), "read", "all", or "unacknowledged" (messages that asked for your acknowledgement and have not got it, read or not).
+    pub status: Option<ReadFilter>,
     /// Only messages of this thread (the id of its first message).
     pub thread_id: Option<i64>,
     /// How many messages, 1-100. Default 20.
@@ -185,6 +197,8 @@ pub struct PostTask {
     /// Wait up to this many seconds (0-3600, default 0) for the task to finish and return its result; on timeout you get timed_out: true and the task keeps running.
     #[serde(default)]
     pub wait_seconds: u32,
+    /// To continue a conversation: the `session` of an earlier task (every finished task done by a codex or claude worker carries the executor session it ran in). The worker resumes that Codex thread or Claude Code session, so the doer keeps the earlier context. Omit it to start a new conversation. Tasks on one session run one at a time (a second waits, posted, until the first finishes). If the session no longer exists the task fails saying so; post again without session. 1-128 characters from A-Z a-z 0-9 . _ : - (VALIDATION otherwise).
+    pub session: Option<String>,
 }
 
 /// `update_task` arguments.
@@ -206,6 +220,8 @@ pub struct UpdateTask {
     pub lease_seconds: Option<u32>,
     /// The fencing_token "accept" gave you; pass it on heartbeat/complete/fail/release so a stale claim cannot overwrite a newer one. Required (VALIDATION without it) once the task has been accepted more than once.
     pub fencing_token: Option<i64>,
+    /// For "complete" or "fail" only: the id of the executor session (Codex thread, Claude Code session) the work ran in; it is recorded as the task's session so the requester can continue that conversation with a follow-up post_task. Same characters as post_task's session; VALIDATION with any other action. An "accept" of a task whose session another accepted task is running gets CONFLICT: accept it after that task finishes.
+    pub session: Option<String>,
 }
 
 /// `get_task` arguments.
@@ -346,16 +362,16 @@ pub struct SearchMessages {
 pub struct ReservePaths {
     /// The project root the paths are in: the repository's absolute path or its remote URL. Reservations in different projects never clash.
     pub project: String,
-    /// Paths or globs relative to the project root, e.g. "src/store/tasks.rs" or "src/**".
+    /// 1-100 paths or globs relative to the project root, e.g. "src/store/tasks.rs", "src/**" or "docs/*.md": `*` stays within one directory, `**` spans any depth, `?` and [abc] match one character, "dir/" means everything under dir.
     pub paths: Vec<String>,
     /// Exclusive (default true): no one else may reserve overlapping paths. Shared reservations only clash with exclusive ones.
     #[serde(default = "yes")]
     pub exclusive: bool,
-    /// How long the reservation lasts, in seconds, unless renewed.
+    /// How long the reservation lasts, in seconds (1-604800, i.e. up to 7 days), unless renewed.
     pub ttl_seconds: u32,
-    /// Why you reserve them, shown to anyone who clashes, e.g. "refactoring the task store".
+    /// Why you reserve them (1-256 characters), shown to anyone who clashes, e.g. "refactoring the task store".
     pub reason: String,
-    /// A key that makes retrying this call safe: the same request_id returns the same reservations.
+    /// A key (at most 128 characters) that makes retrying this call safe: the same request_id with the same arguments returns the first call's result with deduped true.
     pub request_id: Option<String>,
 }
 
@@ -367,7 +383,7 @@ pub struct RenewReservations {
     pub project: String,
     /// Which of your reservations to renew, by the path or glob you reserved; omit to renew all of yours in the project.
     pub paths: Option<Vec<String>>,
-    /// The new lifetime from now, in seconds; omit to reuse each reservation's own ttl_seconds.
+    /// The new lifetime from now, in seconds (1-604800); omit to reuse each reservation's own ttl_seconds.
     pub ttl_seconds: Option<u32>,
 }
 
@@ -385,10 +401,12 @@ pub struct ReleasePaths {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListReservations {
-    /// Only reservations in this project root.
+    /// Only reservations in this project root (the repository's absolute path or its remote URL).
     pub project: Option<String>,
     /// Only reservations held by this agent.
     pub agent: Option<String>,
+    /// At most this many reservations (1-1000, default 200).
+    pub limit: Option<u32>,
 }
 
 fn yes() -> bool {

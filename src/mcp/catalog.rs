@@ -246,8 +246,11 @@ capabilities) and how many unread messages wait for you. Needs no registration."
         name: Tool::SendMessage,
         description: "Send a direct message to another agent by name. It is stored durably and delivered when \
 they read their messages, even if they are offline or have not registered yet. To answer a message, pass its id \
-as reply_to: the reply joins that thread. Returns message_id and thread_id. Errors: VALIDATION (bad name, empty \
-content), PAYLOAD_TOO_LARGE (over 64 KiB), NOT_FOUND / NOT_PARTY (bad reply_to).",
+as reply_to: the reply joins that thread. Set ack_required: true when you need to know the recipient handled it: \
+they are asked to call acknowledge_message, and you follow it with get_outstanding (optionally with \
+ack_deadline_seconds, after which it counts as overdue). Returns message_id and thread_id. Errors: VALIDATION (bad \
+name, empty content, ack_deadline_seconds without ack_required or outside 1-2592000), PAYLOAD_TOO_LARGE (over \
+64 KiB), NOT_FOUND / NOT_PARTY (bad reply_to).",
         schema: schema::<args::SendMessage>,
         read_only: false,
         anonymous: false,
@@ -255,7 +258,9 @@ content), PAYLOAD_TOO_LARGE (over 64 KiB), NOT_FOUND / NOT_PARTY (bad reply_to).
     ToolDef {
         name: Tool::Broadcast,
         description: "Send one message to every registered agent except yourself, or only to agents with a given \
-role. Needs the broadcast capability (CAP_DENIED otherwise).",
+role. With ack_required: true every recipient is asked to acknowledge it (acknowledge_message); get_outstanding \
+shows who has not yet. Needs the broadcast capability. Errors: CAP_DENIED, VALIDATION (empty content, \
+ack_deadline_seconds without ack_required or outside 1-2592000), PAYLOAD_TOO_LARGE.",
         schema: schema::<args::Broadcast>,
         read_only: false,
         anonymous: false,
@@ -264,7 +269,13 @@ role. Needs the broadcast capability (CAP_DENIED otherwise).",
         name: Tool::GetMessages,
         description: "Read messages sent to you (direct and broadcast), oldest first. By default returns unread \
 messages and marks them read; pass peek: true to look without marking. Pass thread_id to follow one \
-conversation. unread_remaining says how many unread messages are still waiting.",
+conversation. unread_remaining says how many unread messages are still waiting. Each message shows ack_required \
+(the sender asked you to call acknowledge_message once handled), ack_deadline, and acknowledged_at (null until \
+you did); status \"unacknowledged\" lists those still waiting for your acknowledgement. box \"sent\" lists the \
+messages you sent instead, newest first, each with receipts[]: per recipient its state (sent, delivered, read, \
+acknowledged), delivered_at (its text first reached them: a get_messages page, peek or not, or their inbox \
+resource), read_at, acknowledged_at and ack_note. Errors: VALIDATION (bad limit or status; status or peek with \
+box \"sent\").",
         schema: schema::<args::GetMessages>,
         read_only: false,
         anonymous: false,
@@ -415,19 +426,25 @@ with grace_seconds 0 instead).",
     },
     ToolDef {
         name: Tool::AcknowledgeMessage,
-        description: "Tell the sender you have seen and handled a message they sent you with ack_required (get_messages \
-shows ack_required and whether you acknowledged it). Optionally add a short note. Acknowledged mail stops showing \
-as waiting in your inbox. Errors: NOT_FOUND (no such message), NOT_PARTY (you are not a recipient), \
-INVALID_STATE (already acknowledged, or no ack was asked for).",
+        description: "Tell the sender you have seen and handled a message they sent you with ack_required \
+(get_messages shows ack_required and acknowledged_at; status \"unacknowledged\" lists what still waits for you). \
+Optionally add a short note for the sender (max 256 characters), e.g. \"fixed in commit abc123\". The sender is \
+notified at once. Acknowledging also marks the message read; acknowledged mail stops showing as waiting in your \
+inbox and hooks. Returns message_id, sender and acknowledged_at. Errors: NOT_FOUND (no such message), NOT_PARTY \
+(you are not one of its recipients), INVALID_STATE (you already acknowledged it, or it did not ask for an \
+acknowledgement: answer with send_message instead), VALIDATION (note too long).",
         schema: schema::<args::AcknowledgeMessage>,
         read_only: false,
         anonymous: false,
     },
     ToolDef {
         name: Tool::GetOutstanding,
-        description: "List messages you sent with ack_required that some recipient has not acknowledged yet, overdue \
-ones (past ack_deadline_seconds) first, with each recipient's delivery state: delivered, read or acknowledged, \
-with times.",
+        description: "List messages you sent with ack_required that some recipient has not acknowledged yet: overdue \
+ones (past their ack_deadline) first, the longest overdue first, then the oldest. Each has overdue, ack_deadline, \
+acks_pending (recipients still to acknowledge) and receipts[]: per recipient its state (sent, delivered, read, \
+acknowledged) with delivered_at, read_at, acknowledged_at and ack_note. total and overdue count everything \
+outstanding beyond this page. A message leaves the list once every recipient acknowledged it. Errors: VALIDATION \
+(limit outside 1-100).",
         schema: schema::<args::GetOutstanding>,
         read_only: true,
         anonymous: false,
@@ -451,35 +468,50 @@ channel), NOT_FOUND (no such channel), NOT_MEMBER (a channel you have not joined
     ToolDef {
         name: Tool::ReservePaths,
         description: "Reserve files before you edit them so other agents do not edit the same files at once. Give the \
-project root (the repository's path or remote URL), paths or globs inside it (\"src/**\", \"README.md\"), a reason \
-and ttl_seconds. Returns what was granted and, for each clash, who holds it, until when and why; the holder is told \
-you are waiting. Exclusive reservations (the default) clash with any overlapping reservation; shared ones only \
-with exclusive ones. Renew before the TTL ends; release when done. Errors: VALIDATION (a path that escapes the \
-project, an empty list), IDEMPOTENCY_CONFLICT (request_id reused with other arguments).",
+project root (the repository's absolute path, as `git rev-parse --show-toplevel` prints it, or its remote URL such as \
+\"git@github.com:owner/repo.git\"; agents in separate clones should use the remote URL), 1-100 paths or globs relative \
+to that root, a reason and ttl_seconds (1-604800). Glob syntax: `*` matches within one directory level, `**` any \
+number of levels (\"src/**\" is everything under src), `?` one character, [abc] one of a set; a plain path is that one \
+file; \"dir/\" means everything under dir. Exclusive reservations (the default) clash with any overlapping reservation \
+of another agent; shared ones (exclusive: false) only with exclusive ones. Your own reservations never clash with you: \
+reserving a glob you already hold updates it. The result lists what was granted and, under conflicts, each refused \
+path with every holder (agent, its glob, exclusive, reason, expires_at); the free paths are granted anyway, and each \
+holder is told you are waiting. A conflict is a normal result, not an error: work on what you got, ask the holder \
+(send_message), or retry later. Renew before the TTL ends (renew_reservations); release when done (release_paths). \
+With request_id, a retry returns the first result (deduped: true). Errors: VALIDATION (a path that escapes the project \
+such as \"/etc/x\" or \"../x\", an empty or over-long list or path, a relative project, bad ttl_seconds, an empty \
+reason), PAYLOAD_TOO_LARGE (reason over 256 characters), IDEMPOTENCY_CONFLICT (request_id reused with other arguments).",
         schema: schema::<args::ReservePaths>,
         read_only: false,
         anonymous: false,
     },
     ToolDef {
         name: Tool::RenewReservations,
-        description: "Extend your file reservations in a project before they expire (all of yours, or those named by \
-paths). Returns the renewed reservations with their new expiry. Errors: NOT_FOUND (nothing of yours to renew).",
+        description: "Extend your live file reservations in a project before they expire: all of yours there, or those \
+whose glob you name in paths (as reserve_paths returned it). Each then ends ttl_seconds from now (default: its own \
+ttl_seconds). Returns the renewed reservations with their new expires_at, and not_found for named paths you do not \
+hold. An expired reservation cannot be renewed (someone else may hold the files now): call reserve_paths again. \
+Errors: NOT_FOUND (nothing of yours to renew), VALIDATION (bad project or paths, an empty paths list, bad \
+ttl_seconds).",
         schema: schema::<args::RenewReservations>,
         read_only: false,
         anonymous: false,
     },
     ToolDef {
         name: Tool::ReleasePaths,
-        description: "Release your file reservations in a project (all of yours, or those named by paths) so others may \
-edit those files. Releasing what you do not hold is harmless.",
+        description: "Release your file reservations in a project so others may edit those files: all of yours there, \
+or those whose glob you name in paths (the glob as reserved; a part of a glob cannot be released). Returns what was \
+released. Releasing what you do not hold releases nothing and is no error. Errors: VALIDATION (bad project or paths, \
+an empty paths list).",
         schema: schema::<args::ReleasePaths>,
         read_only: false,
         anonymous: false,
     },
     ToolDef {
         name: Tool::ListReservations,
-        description: "List live file reservations: who holds which paths in which project, exclusive or shared, why, and \
-until when. Filter by project or agent.",
+        description: "List live file reservations (expired ones are gone): who holds which paths or globs in which \
+project, exclusive or shared, why, and until when. Filter by project (path or remote URL, any spelling) or by the \
+holding agent; at most limit (1-1000, default 200). Errors: VALIDATION (bad project, agent name or limit).",
         schema: schema::<args::ListReservations>,
         read_only: true,
         anonymous: false,

@@ -19,6 +19,17 @@
 //! what happened and what to do. Neither ever carries a token: the new
 //! one is only in the result of the call that rotated it.
 //!
+//! MCP Tasks ([`super::protocol_tasks`]): a `task_finished` event (the
+//! requester hears that its task reached a terminal state, needs recovery
+//! or was cancelled) for a task the session follows is pushed as the
+//! task's new status, read from the store: 2025-11-25
+//! `notifications/tasks/status` to a session that created or asked about
+//! the task, 2026 `notifications/tasks` on each listen stream that named
+//! it. Changes that move no protocol status (accept, release, a retry:
+//! all `working`) send nothing; nor does `recover` (back to `working`),
+//! whose event goes to the assignee (the specification makes these
+//! notifications optional: clients keep polling `tasks/get`).
+//!
 //! Nothing is sent before the client's `notifications/initialized` (a 2026
 //! session: before its first `subscriptions/listen`). The envelope goes
 //! to 2025-11-25 sessions only: rmcp's 2026 listen streams carry only the
@@ -30,6 +41,17 @@ use serde_json::json;
 use super::session::SessionState;
 use crate::store::events::Event;
 use crate::store::events::Kind;
+use crate::store::{Caller, Store};
+
+/// What the feed needs to push a task's protocol status: the store to
+/// read the task from, and the retention that sets its TTL.
+#[derive(Debug, Clone)]
+pub struct TaskViews {
+    /// The process's store.
+    pub store: std::sync::Arc<Store>,
+    /// `[retention] tasks_days`.
+    pub retention_days: u32,
+}
 
 /// The notification method Claude Code's channels listen for.
 pub const CLAUDE_CHANNEL_METHOD: &str = "notifications/claude/channel";
@@ -95,8 +117,12 @@ pub async fn deliver(
     agent: &str,
     event: &Event,
     desktop: Option<&mut super::desktop::Desktop>,
+    tasks: &TaskViews,
 ) -> bool {
     let peer = state.peer();
+    if !deliver_task_status(state, agent, event, peer.as_ref(), tasks).await {
+        return false;
+    }
     let listeners = state.listeners();
     for uri in uris_for(agent, event) {
         // 2026 subscriptions: each sink passes only its own URIs.
@@ -134,6 +160,61 @@ pub async fn deliver(
         if !sent {
             return false;
         }
+    }
+    true
+}
+
+/// Pushes the MCP Tasks status of a `task_finished` event's task to the
+/// session, where it follows the task. Returns false when the session's
+/// 2025 peer is gone (a closed 2026 stream only ends that stream).
+async fn deliver_task_status(
+    state: &SessionState,
+    agent: &str,
+    event: &Event,
+    peer: Option<&rmcp::service::Peer<rmcp::RoleServer>>,
+    tasks: &TaskViews,
+) -> bool {
+    let Some(id) = event.subject_id.filter(|_| event.kind == Kind::TaskFinished) else {
+        return true;
+    };
+    let legacy = state.follows(id).then_some(peer).flatten();
+    let listeners = state.task_listeners_of(id);
+    if legacy.is_none() && listeners.is_empty() {
+        return true;
+    }
+    let store = tasks.store.clone();
+    let (agent, transport) = (agent.to_owned(), state.transport());
+    let read = tokio::task::spawn_blocking(move || {
+        store.get_task(
+            Caller {
+                agent: &agent,
+                transport,
+            },
+            id,
+        )
+    })
+    .await;
+    let task = match read {
+        Ok(Ok((task, _))) => task,
+        // Purged, or the agent lost access: nothing to tell.
+        Ok(Err(e)) => {
+            tracing::debug!(task = id, code = %e.code, "no task status to push");
+            return true;
+        }
+        Err(_) => return true,
+    };
+    let days = tasks.retention_days;
+    if let Some(peer) = legacy
+        && peer
+            .send_notification(super::protocol_tasks::legacy_notification(&task, days))
+            .await
+            .is_err()
+    {
+        return false;
+    }
+    for listener in listeners {
+        let note = super::protocol_tasks::extension_notification(&task, days, listener.id.clone());
+        let _ = listener.peer.send_notification(note).await;
     }
     true
 }

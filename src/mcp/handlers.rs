@@ -14,8 +14,9 @@ use super::catalog::Tool;
 use super::session::{Call, RelayServer, Transport};
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::Registration;
+use crate::store::acks::AckRequest;
 use crate::store::agents::Credential;
-use crate::store::messages::page_limit;
+use crate::store::messages::{Mailbox, page_limit};
 use crate::store::tasks::{NewTask, TaskState, Update};
 
 fn parse<T: DeserializeOwned>(args: Option<JsonObject>) -> Result<T> {
@@ -92,35 +93,56 @@ impl RelayServer {
             }
             Tool::SendMessage => {
                 let a: args::SendMessage = parse(args)?;
+                let ack = AckRequest::from_args(a.ack_required, a.ack_deadline_seconds)?;
                 to_value(
                     self.with_caller(call, move |s, c| {
-                        s.send_message(c, &a.to, &a.content, a.priority, a.reply_to)
+                        s.send_message_with(c, &a.to, &a.content, a.priority, a.reply_to, ack)
                     })
                     .await?,
                 )
             }
             Tool::Broadcast => {
                 let a: args::Broadcast = parse(args)?;
+                let ack = AckRequest::from_args(a.ack_required, a.ack_deadline_seconds)?;
                 let b = self
                     .with_caller(call, move |s, c| {
-                        s.broadcast(c, &a.content, a.role.as_deref(), a.priority)
+                        s.broadcast_with(c, &a.content, a.role.as_deref(), a.priority, ack)
                     })
                     .await?;
-                Ok(
-                    json!({ "message_id": b.message_id, "recipient_count": b.recipients.len(), "recipients": b.recipients }),
-                )
+                Ok(json!({
+                    "message_id": b.message_id,
+                    "recipient_count": b.recipients.len(),
+                    "recipients": b.recipients,
+                    "ack_required": b.ack_required,
+                    "ack_deadline": b.ack_deadline,
+                }))
             }
             Tool::GetMessages => {
                 let a: args::GetMessages = parse(args)?;
                 let limit = page_limit(a.limit)?;
+                if a.mailbox == Mailbox::Sent {
+                    if a.status.is_some() || a.peek {
+                        return Err(Error::validation(
+                            "status and peek apply to your inbox; box \"sent\" lists the messages you sent, \
+                             newest first (use thread_id and limit to narrow it)",
+                        ));
+                    }
+                    let (messages, unread) = self
+                        .with_caller(call, move |s, c| {
+                            Ok((s.sent_messages(c, a.thread_id, limit)?, s.unread_count(c.agent)?))
+                        })
+                        .await?;
+                    return Ok(json!({ "box": a.mailbox, "messages": messages, "unread_remaining": unread }));
+                }
                 self.settle(call).await?;
+                let status = a.status.unwrap_or_default();
                 let mut inbox = self
-                    .with_caller(call, move |s, c| {
-                        s.get_messages(c, a.status, a.thread_id, limit, a.peek)
-                    })
+                    .with_caller(call, move |s, c| s.get_messages(c, status, a.thread_id, limit, a.peek))
                     .await?;
                 self.hold(call, inbox.receipt.take()).await?;
-                to_value(inbox)
+                let mut out = to_value(inbox)?;
+                out["box"] = json!(a.mailbox);
+                Ok(out)
             }
             Tool::PostTask => {
                 let a: args::PostTask = parse(args)?;
@@ -135,6 +157,7 @@ impl RelayServer {
                     ttl_seconds: a.ttl_seconds,
                     max_attempts: a.max_attempts,
                     write: a.write,
+                    session: a.session,
                 };
                 let posted = self.with_caller(call, move |s, c| s.post_task(c, &new)).await?;
                 let mut out = json!({ "task": posted.task, "deduped": posted.deduped });
@@ -153,6 +176,7 @@ impl RelayServer {
                     retry: a.retry,
                     lease_seconds: a.lease_seconds,
                     fencing_token: a.fencing_token,
+                    session: a.session,
                 };
                 let task = self
                     .with_caller(call, move |s, c| s.update_task(c, a.task_id, a.action, &update))

@@ -11,6 +11,7 @@ pub mod desktop;
 pub mod feed;
 pub mod handlers;
 pub mod output;
+pub mod protocol_tasks;
 pub mod reservations;
 pub mod resource;
 pub mod revision;

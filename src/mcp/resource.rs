@@ -14,8 +14,10 @@ use crate::store::{Caller, Store, validate};
 /// A resource relay serves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ResourceUri {
-    /// `relay://inbox/{agent}`: that agent's unread mail and open tasks
-    /// (readable by the agent itself only).
+    /// `relay://inbox/{agent}`: that agent's unread mail, the mail it
+    /// still owes an acknowledgement, what it waits for from others, and
+    /// its open tasks (readable by the agent itself only; see
+    /// [`crate::store::inbox::InboxView`]).
     Inbox(String),
     /// `relay://task/{id}`: a task, for its requester and assignee.
     Task(i64),
@@ -74,7 +76,12 @@ pub fn templates() -> Vec<ResourceTemplate> {
     channel.description = Some("The newest posts of a channel you joined (JSON; reading moves no cursor).".into());
     channel.mime_type = Some("application/json".into());
     let mut inbox = ResourceTemplate::new(INBOX_URI_TEMPLATE, "inbox");
-    inbox.description = Some("Your unread messages and open tasks (JSON; reading marks nothing read).".into());
+    inbox.description = Some(
+        "Your unread messages, messages you read that still wait for your acknowledgement (awaiting_ack), how many \
+         of yours wait for others' acknowledgements (outstanding), and your open tasks (JSON; reading marks nothing \
+         read)."
+            .into(),
+    );
     inbox.mime_type = Some("application/json".into());
     vec![task, channel, inbox]
 }

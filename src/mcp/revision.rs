@@ -7,7 +7,13 @@
 //! - 2025-03-26: tool `annotations`.
 //! - 2025-06-18: tool `outputSchema` and `title`, `CallToolResult.structuredContent`,
 //!   `Implementation.title`.
-//! - 2025-11-25: `Implementation.description`, `icons` and `websiteUrl`.
+//! - 2025-11-25: `Implementation.description`, `icons` and `websiteUrl`;
+//!   the experimental Tasks (server capability `tasks`, tool
+//!   `execution.taskSupport`, `tasks/get`, `tasks/result`, `tasks/list`,
+//!   `tasks/cancel`, `notifications/tasks/status`).
+//! - 2026-07-28: capability `extensions`, among them the Tasks extension
+//!   `io.modelcontextprotocol/tasks` (SEP-2663), which replaces the
+//!   2025-11-25 Tasks and is not wire-compatible with them.
 //!
 //! Older 2025 clients negotiate down to these revisions in `initialize`;
 //! a 2026-07-28 request names its revision in `_meta` on every request.
@@ -29,9 +35,45 @@ pub fn has_implementation_details(v: &ProtocolVersion) -> bool {
     *v >= ProtocolVersion::V_2025_11_25
 }
 
+/// The MCP Tasks a revision speaks ([`super::protocol_tasks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tasks {
+    /// No Tasks (before 2025-11-25): `tasks/*` are unknown methods.
+    None,
+    /// The experimental Tasks of 2025-11-25: the client asks with
+    /// `params.task` on `tools/call`.
+    Legacy,
+    /// The 2026-07-28 extension `io.modelcontextprotocol/tasks`: the
+    /// client declares the extension, the server decides per request.
+    Extension,
+}
+
+/// Which Tasks `v` speaks (SEP-2663 "Backward Compatibility": the 2025-11-25
+/// form only under 2025-11-25, the extension from 2026-07-28 on).
+pub fn tasks(v: &ProtocolVersion) -> Tasks {
+    if *v >= ProtocolVersion::V_2026_07_28 {
+        Tasks::Extension
+    } else if *v == ProtocolVersion::V_2025_11_25 {
+        Tasks::Legacy
+    } else {
+        Tasks::None
+    }
+}
+
+/// Whether `v` defines capability `extensions` (2026-07-28).
+pub fn has_extensions(v: &ProtocolVersion) -> bool {
+    *v >= ProtocolVersion::V_2026_07_28
+}
+
 /// Removes from an `initialize` result what its negotiated revision lacks.
+/// The 2025-11-25 `tasks` capability, which rmcp's typed model cannot
+/// carry, is added where the result is written
+/// ([`super::protocol_tasks::advertise`]).
 pub fn initialize_result(mut info: InitializeResult) -> InitializeResult {
     let v = info.protocol_version.clone();
+    if !has_extensions(&v) {
+        info.capabilities.extensions = None;
+    }
     if !has_structured_output(&v) {
         info.server_info.title = None;
     }
@@ -79,5 +121,14 @@ mod tests {
         assert!(has_structured_output(&ProtocolVersion::V_2025_11_25));
         assert!(!has_implementation_details(&ProtocolVersion::V_2025_06_18));
         assert!(has_implementation_details(&ProtocolVersion::V_2026_07_28));
+    }
+
+    #[test]
+    fn each_revision_speaks_its_own_tasks() {
+        assert_eq!(tasks(&ProtocolVersion::V_2025_06_18), Tasks::None);
+        assert_eq!(tasks(&ProtocolVersion::V_2025_03_26), Tasks::None);
+        assert_eq!(tasks(&ProtocolVersion::V_2025_11_25), Tasks::Legacy);
+        assert_eq!(tasks(&ProtocolVersion::V_2026_07_28), Tasks::Extension);
+        assert!(!has_extensions(&ProtocolVersion::V_2025_11_25));
     }
 }

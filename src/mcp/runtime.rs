@@ -80,6 +80,9 @@ struct Inner {
     revoked: tokio::sync::broadcast::Sender<String>,
     /// Live [`FeedHold`]s.
     holds: Arc<std::sync::atomic::AtomicUsize>,
+    /// `[retention] tasks_days`: how long a finished task is kept (the
+    /// TTL MCP Tasks report, [`super::protocol_tasks::ttl_ms`]).
+    task_retention_days: u32,
 }
 
 /// Keeps the change feed following the outbox while held (see
@@ -134,6 +137,7 @@ impl Runtime {
             webhooks,
             revoked: tokio::sync::broadcast::Sender::new(REVOCATION_QUEUE),
             holds: Arc::default(),
+            task_retention_days: settings.retention.tasks_days,
         }));
         tokio::spawn(feed(rt.clone(), settings.db.clone(), cursor));
         tokio::spawn(background(rt.clone(), settings.clone()));
@@ -143,6 +147,11 @@ impl Runtime {
     /// The store executor every session of the process shares.
     pub fn executor(&self) -> &Executor {
         &self.0.exec
+    }
+
+    /// How many days a finished task is kept (`[retention] tasks_days`).
+    pub fn task_retention_days(&self) -> u32 {
+        self.0.task_retention_days
     }
 
     /// The process's webhook dispatcher (SSRF policy, wake-up).
@@ -226,7 +235,11 @@ impl Runtime {
                 state: state.clone(),
                 queue,
             });
-            tokio::spawn(push(state.clone(), events, ended, self.0.stop.clone()));
+            let tasks = super::feed::TaskViews {
+                store: self.0.exec.store().clone(),
+                retention_days: self.0.task_retention_days,
+            };
+            tokio::spawn(push(state.clone(), events, ended, self.0.stop.clone(), tasks));
         }
         drop(sessions);
         self.0.wake.notify_one();
@@ -320,6 +333,7 @@ async fn push(
     mut events: mpsc::Receiver<Arc<Event>>,
     ended: CancellationToken,
     stop: CancellationToken,
+    tasks: super::feed::TaskViews,
 ) {
     tokio::select! {
         () = state.wait_until_initialized() => {}
@@ -335,7 +349,7 @@ async fn push(
         };
         let Some(event) = event else { return };
         let Some(agent) = state.bound_agent() else { continue };
-        if !super::feed::deliver(&state, &agent, &event, state.desktop.then_some(&mut desktop)).await {
+        if !super::feed::deliver(&state, &agent, &event, state.desktop.then_some(&mut desktop), &tasks).await {
             return; // the client is gone
         }
     }

@@ -1,15 +1,19 @@
 //! The MCP protocol glue: rmcp's [`ServerHandler`] for a relay session.
 //! Everything here is protocol (capabilities, lists, revisions, JSON-RPC
 //! errors); tools run in [`super::handlers`], resources in
-//! [`super::resource`], session state lives in [`super::session`].
+//! [`super::resource`], MCP Tasks in [`super::protocol_tasks`], session
+//! state lives in [`super::session`].
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject, ListResourceTemplatesResult,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, CreateTaskResult, CustomRequest,
+    CustomResult, GetTaskParams, GetTaskResult, Implementation, JsonObject, ListResourceTemplatesResult,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, Tool as ToolInfo,
+    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig, TASKS_EXTENSION_ID, Tool as ToolInfo,
+    UpdateTaskParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::Value;
 
 use super::catalog::{Tool, tools, tools_for};
 use super::resource::{ResourceUri, resource_error, resource_json};
@@ -41,13 +45,20 @@ impl ServerHandler for RelayServer {
         if self.state.channel_mode() {
             experimental.insert("claude/channel".into(), JsonObject::new());
         }
-        let capabilities = ServerCapabilities::builder()
+        let mut capabilities = ServerCapabilities::builder()
             .enable_experimental_with(experimental)
             .enable_prompts()
             .enable_resources()
             .enable_resources_subscribe()
             .enable_tools()
             .build();
+        // The 2026 Tasks extension (SEP-2663); `initialize` answers of older
+        // revisions drop `extensions` (revision::initialize_result) and
+        // 2025-11-25 ones carry `tasks` instead (protocol_tasks::advertise).
+        capabilities
+            .extensions
+            .get_or_insert_with(Default::default)
+            .insert(TASKS_EXTENSION_ID.into(), JsonObject::new());
         ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new("relay", env!("CARGO_PKG_VERSION"))
@@ -161,6 +172,21 @@ impl ServerHandler for RelayServer {
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> std::result::Result<(), ErrorData> {
         let sink = context.sink().clone();
         let id = sink.id().clone();
+        // `notifications.taskIds` (the Tasks extension): rmcp's filter
+        // drops them, the transport kept them.
+        let tasks = self.listen_task_ids(context.request_context()).await?;
+        if !tasks.is_empty() {
+            let listener = super::session::TaskListener {
+                id: id.clone(),
+                peer: context.request_context().peer.clone(),
+                tasks: tasks.into_iter().collect(),
+            };
+            self.state
+                .task_listeners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(listener);
+        }
         self.state
             .listeners
             .lock()
@@ -176,6 +202,11 @@ impl ServerHandler for RelayServer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|s| s.id() != &id);
+        self.state
+            .task_listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|l| l.id != id);
         Ok(())
     }
 
@@ -260,11 +291,94 @@ impl ServerHandler for RelayServer {
                 None,
             ));
         };
+        let revision = self.revision(&context);
+        if tool == Tool::PostTask && wants_task(&request, &context, &revision) {
+            // SEP-2663: the server decides; a post that asks to wait is
+            // followed as a task instead of holding the request open.
+            return Ok(match self.post_as_task(request, &context).await {
+                Ok(task) => CallToolResponse::Task(CreateTaskResult::new(super::protocol_tasks::extension_task(
+                    &task,
+                    self.runtime.task_retention_days(),
+                ))),
+                Err(result) => super::revision::call_result(result, &revision).into(),
+            });
+        }
+        let call = self.call_for(&context);
+        let result = match self.run_tool(tool, request.arguments, &call).await {
+            Ok(value) => CallToolResult::structured(value),
+            Err(err) => CallToolResult::structured_error(err.to_json()),
+        };
+        Ok(super::revision::call_result(result, &revision).into())
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<CustomResult, ErrorData> {
+        // The 2025-11-25 Tasks (methods rmcp does not know, or knows only
+        // in their 2026 form) and what the transports lowered.
+        self.custom_request(request, context).await
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<GetTaskResult, ErrorData> {
+        self.extension_get(&request.task_id, &context).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<(), ErrorData> {
+        self.extension_update(&request.task_id, &context).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> std::result::Result<(), ErrorData> {
+        self.extension_cancel(&request.task_id, &context).await
+    }
+}
+
+/// Whether a 2026 `post_task` call is answered with a task: the request
+/// declares the Tasks extension and asks to wait (`wait_seconds` 1-3600;
+/// an out-of-range wait is left to `post_task` to refuse).
+fn wants_task(
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+    revision: &rmcp::model::ProtocolVersion,
+) -> bool {
+    let waits = request
+        .arguments
+        .as_ref()
+        .and_then(|a| a.get("wait_seconds"))
+        .and_then(Value::as_u64)
+        .is_some_and(|w| (1..=u64::from(super::handlers::MAX_WAIT_SECONDS)).contains(&w));
+    waits
+        && super::revision::tasks(revision) == super::revision::Tasks::Extension
+        && context.client_capabilities().is_some_and(|c| c.supports_tasks())
+}
+
+impl RelayServer {
+    /// Runs `tool` for `call` as `tools/call` does: over HTTP a request
+    /// without a token may only register or look (SPEC §7); a failed
+    /// mutating call is audited.
+    pub(crate) async fn run_tool(
+        &self,
+        tool: Tool,
+        arguments: Option<JsonObject>,
+        call: &super::session::Call,
+    ) -> crate::error::Result<Value> {
         let def = tool.def();
         let attempted_name = (tool == Tool::RegisterAgent)
             .then(|| {
-                request
-                    .arguments
+                arguments
                     .as_ref()?
                     .get("name")?
                     .as_str()
@@ -272,26 +386,19 @@ impl ServerHandler for RelayServer {
             })
             .flatten();
         let _in_flight = self.runtime.begin_call();
-        let call = self.call_for(&context);
-        let revision = self.revision(&context);
-        let answer = |result| Ok(super::revision::call_result(result, &revision).into());
-        // Over HTTP a request without a token may only register or look
-        // (SPEC §7); on stdio an unbound session may also browse.
+        // On stdio an unbound session may also browse.
         let outcome = if self.transport == Transport::Http && call.agent.is_none() && !def.anonymous {
             Err(not_bound())
         } else {
-            self.dispatch(tool, request.arguments, &call).await
+            self.dispatch(tool, arguments, call).await
         };
-        match outcome {
-            Ok(value) => answer(CallToolResult::structured(value)),
-            Err(err) => {
-                if !def.read_only {
-                    self.audit_failure(&call, tool, &err, attempted_name).await;
-                }
-                tracing::debug!(tool = name, code = %err.code, "tool call failed");
-                answer(CallToolResult::structured_error(err.to_json()))
+        if let Err(err) = &outcome {
+            if !def.read_only {
+                self.audit_failure(call, tool, err, attempted_name).await;
             }
+            tracing::debug!(tool = tool.as_str(), code = %err.code, "tool call failed");
         }
+        outcome
     }
 }
 

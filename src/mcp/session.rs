@@ -80,6 +80,29 @@ pub struct SessionState {
     /// An HTTP session: the hub ends it when its agent's token is revoked
     /// (a stdio session is refused at its next call instead).
     pub(crate) revocable: bool,
+    /// The transport the session came in on.
+    pub(crate) transport: Transport,
+    /// Relay task ids whose status changes are pushed as 2025-11-25
+    /// `notifications/tasks/status` (the tasks this session created by a
+    /// task-augmented call or asked about with `tasks/*`).
+    pub(crate) followed: Mutex<HashSet<i64>>,
+    /// Live 2026 `subscriptions/listen` streams that asked for
+    /// `notifications/tasks` ([`super::protocol_tasks`]).
+    pub(crate) task_listeners: Mutex<Vec<TaskListener>>,
+}
+
+/// A 2026 listen stream that follows tasks: rmcp's subscription sink
+/// refuses `notifications/tasks` (its filter has no `taskIds` yet), so
+/// they go through the stream's peer with the subscription's id, as the
+/// sink does for the notifications it knows.
+#[derive(Debug, Clone)]
+pub struct TaskListener {
+    /// The `subscriptions/listen` request's id (the subscription id).
+    pub id: RequestId,
+    /// Where the stream's notifications go.
+    pub peer: Peer<RoleServer>,
+    /// The relay task ids it follows (the caller's own).
+    pub tasks: HashSet<i64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -121,6 +144,33 @@ impl SessionState {
             || self.desktop
             || !lock(&self.subscriptions).is_empty()
             || !lock(&self.listeners).is_empty()
+            || !lock(&self.followed).is_empty()
+            || !lock(&self.task_listeners).is_empty()
+    }
+
+    /// Pushes 2025-11-25 status notifications for task `id` from now on.
+    pub fn follow(&self, id: i64) {
+        lock(&self.followed).insert(id);
+    }
+
+    /// Whether the session pushes 2025-11-25 status notifications for
+    /// task `id`.
+    pub fn follows(&self, id: i64) -> bool {
+        lock(&self.followed).contains(&id)
+    }
+
+    /// The 2026 listen streams that follow task `id`.
+    pub fn task_listeners_of(&self, id: i64) -> Vec<TaskListener> {
+        lock(&self.task_listeners)
+            .iter()
+            .filter(|l| l.tasks.contains(&id))
+            .cloned()
+            .collect()
+    }
+
+    /// The transport the session came in on.
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 
     /// The 2025 peer, once the session is up.
@@ -199,6 +249,9 @@ impl RelayServer {
                 channel_mode: false.into(),
                 desktop: false,
                 revocable: transport == Transport::Http,
+                transport,
+                followed: Mutex::default(),
+                task_listeners: Mutex::default(),
             }),
             deliveries: None,
             negotiated: Arc::default(),

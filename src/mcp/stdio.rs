@@ -18,6 +18,13 @@
 //! Delivery: a response that hands out unread mail carries its read
 //! receipt ([`super::delivery`]); the writer confirms it only after the
 //! line was written and flushed, and drops it if stdout failed.
+//!
+//! MCP Tasks ([`super::protocol_tasks`]): the reader keeps what rmcp's
+//! typed model drops from a request (the 2025-11-25 `params.task` of a
+//! `tools/call`, the 2026 `notifications.taskIds` of a listen) as a
+//! [`super::protocol_tasks::Hint`] in the request's extensions, and the
+//! writer adds the 2025-11-25 `tasks` capability to the `initialize`
+//! answer ([`super::protocol_tasks::advertise`]).
 
 use std::io::{BufRead, Read, Write};
 use std::sync::Arc;
@@ -64,6 +71,9 @@ pub struct StdioTransport {
     slots: std::collections::HashMap<RequestId, OwnedSemaphorePermit>,
     outbound: Outbound,
     deliveries: Option<Arc<Deliveries>>,
+    /// The revision the session agreed in `initialize`, as its answer
+    /// went out ([`super::protocol_tasks::advertise`]).
+    negotiated: Option<rmcp::model::ProtocolVersion>,
 }
 
 /// The queue to the writer thread, bounded in bytes by a semaphore whose
@@ -210,6 +220,7 @@ where
             slots: std::collections::HashMap::new(),
             outbound,
             deliveries: None,
+            negotiated: None,
         },
         Pipes { writer },
     )
@@ -228,6 +239,10 @@ impl Transport<RoleServer> for StdioTransport {
     type Error = std::io::Error;
 
     fn send(&mut self, item: ServerJsonRpcMessage) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let Some(revision) = super::protocol_tasks::negotiated(&item) {
+            self.negotiated = Some(revision);
+        }
+        let item = super::protocol_tasks::advertise(item, self.negotiated.as_ref());
         let answered = match &item {
             JsonRpcMessage::Response(r) => Some(&r.id),
             JsonRpcMessage::Error(e) => e.id.as_ref(),
@@ -452,11 +467,30 @@ pub const INVALID_PARAMS: i32 = -32602;
 
 fn parse(text: &[u8]) -> Parsed {
     let err = match serde_json::from_slice::<ClientJsonRpcMessage>(text) {
-        Ok(JsonRpcMessage::Request(r)) => match &r.request {
+        Ok(JsonRpcMessage::Request(mut r)) => match &mut r.request {
             ClientRequest::CustomRequest(c) if MCP_METHODS.contains(&c.method.as_str()) => {
                 let id = serde_json::to_value(&r.id).ok();
                 let message = format!("Invalid params for {}", c.method);
                 return Parsed::Reply(error_line(id, INVALID_PARAMS, &message, None));
+            }
+            ClientRequest::CallToolRequest(call) => {
+                if let Some(hint) = super::protocol_tasks::probe(text) {
+                    call.extensions.insert(hint);
+                }
+                r.request = super::protocol_tasks::lower(r.request);
+                return Parsed::Message(Box::new(JsonRpcMessage::Request(r)));
+            }
+            ClientRequest::GetTaskRequest(_)
+            | ClientRequest::CancelTaskRequest(_)
+            | ClientRequest::UpdateTaskRequest(_) => {
+                r.request = super::protocol_tasks::lower(r.request);
+                return Parsed::Message(Box::new(JsonRpcMessage::Request(r)));
+            }
+            ClientRequest::SubscriptionsListenRequest(listen) => {
+                if let Some(hint) = super::protocol_tasks::probe(text) {
+                    listen.extensions.insert(hint);
+                }
+                return Parsed::Message(Box::new(JsonRpcMessage::Request(r)));
             }
             _ => return Parsed::Message(Box::new(JsonRpcMessage::Request(r))),
         },

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::access::authorize;
+use super::acks::{self, AckRequest};
 use super::delivery::ReadReceipt;
 use super::words::Capability;
 use super::{Caller, Store, audit, events, validate};
@@ -46,6 +47,20 @@ pub enum ReadFilter {
     Read,
     /// Both.
     All,
+    /// Messages that asked you for an acknowledgement (`ack_required`)
+    /// you have not given yet, read or not (SPEC §9).
+    Unacknowledged,
+}
+
+/// Whose messages `get_messages` lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mailbox {
+    /// Messages sent to you (the default).
+    #[default]
+    Inbox,
+    /// Messages you sent, each with its recipients' receipts.
+    Sent,
 }
 
 /// A message as its recipient sees it.
@@ -69,6 +84,13 @@ pub struct Message {
     pub created_at: String,
     /// Whether the recipient had read it before this call.
     pub read: bool,
+    /// Whether the sender asked for an acknowledgement (`acknowledge_message`).
+    pub ack_required: bool,
+    /// RFC 3339 time by which the sender wants the acknowledgement, if it set one.
+    pub ack_deadline: Option<String>,
+    /// RFC 3339 time the recipient acknowledged it; `None` when it has not
+    /// (or no acknowledgement was asked for).
+    pub acknowledged_at: Option<String>,
 }
 
 /// The result of `send_message`.
@@ -84,6 +106,10 @@ pub struct Sent {
     pub recipient_registered: bool,
     /// RFC 3339 send time.
     pub created_at: String,
+    /// Whether the recipient is asked to acknowledge it.
+    pub ack_required: bool,
+    /// RFC 3339 time by which the acknowledgement is due, if one was set.
+    pub ack_deadline: Option<String>,
 }
 
 /// The result of `broadcast`.
@@ -93,6 +119,10 @@ pub struct Broadcast {
     pub message_id: i64,
     /// Who received it (every registered agent but the sender, filtered by role).
     pub recipients: Vec<String>,
+    /// Whether each recipient is asked to acknowledge it.
+    pub ack_required: bool,
+    /// RFC 3339 time by which the acknowledgements are due, if one was set.
+    pub ack_deadline: Option<String>,
 }
 
 /// A page of `get_messages`.
@@ -106,6 +136,10 @@ pub struct Inbox {
     /// peek, or when nothing unread was returned); see [`super::delivery`].
     #[serde(skip)]
     pub receipt: Option<ReadReceipt>,
+    /// Messages of the page that had never reached the reader before
+    /// (see [`super::acks`] for what "delivered" means).
+    #[serde(skip)]
+    pub undelivered: Vec<i64>,
 }
 
 /// Largest `limit` for `get_messages`, `get_channel_messages` and
@@ -144,6 +178,22 @@ impl Store {
         priority: Priority,
         reply_to: Option<i64>,
     ) -> Result<Sent> {
+        self.send_message_with(caller, to, content, priority, reply_to, None)
+    }
+
+    /// [`Store::send_message`], asking the recipient for an
+    /// acknowledgement when `ack` is given (SPEC §9, [`super::acks`]).
+    ///
+    /// Errors: those of [`Store::send_message`].
+    pub fn send_message_with(
+        &self,
+        caller: Caller<'_>,
+        to: &str,
+        content: &str,
+        priority: Priority,
+        reply_to: Option<i64>,
+        ack: Option<AckRequest>,
+    ) -> Result<Sent> {
         validate::agent_name(to)?;
         validate::content(content, self.limits().max_content_bytes)?;
         self.write(|tx, now| {
@@ -152,8 +202,19 @@ impl Store {
                 None => None,
                 Some(parent) => Some(thread_of(tx, caller.agent, parent)?),
             };
-            let id = insert_message(tx, caller.agent, "direct", content, priority, reply_to, thread, now)?;
-            add_recipient(tx, to, id)?;
+            let asked = acks::Asked::new(ack, 1, now);
+            let id = insert_message(
+                tx,
+                caller.agent,
+                "direct",
+                content,
+                priority,
+                reply_to,
+                thread,
+                &asked,
+                now,
+            )?;
+            add_recipient(tx, to, id, &asked)?;
             super::search::index_message(tx, id, content)?;
             events::append(
                 tx,
@@ -164,14 +225,11 @@ impl Store {
                 None,
                 now,
             )?;
-            audit::record(
-                tx,
-                caller,
-                "send_message",
-                None,
-                &serde_json::json!({"to": to, "message_id": id, "bytes": content.len()}),
-                now,
-            )?;
+            let mut params = serde_json::json!({"to": to, "message_id": id, "bytes": content.len()});
+            if ack.is_some() {
+                params["ack_required"] = true.into(); // plain sends keep their audit row as it was
+            }
+            audit::record(tx, caller, "send_message", None, &params, now)?;
             let registered = tx
                 .prepare_cached("SELECT 1 FROM agents WHERE name = ?1")?
                 .exists([to])?;
@@ -181,6 +239,8 @@ impl Store {
                 to: to.to_owned(),
                 recipient_registered: registered,
                 created_at: rfc3339(now),
+                ack_required: asked.required,
+                ack_deadline: asked.deadline.map(rfc3339),
             })
         })
     }
@@ -196,6 +256,21 @@ impl Store {
         role: Option<&str>,
         priority: Priority,
     ) -> Result<Broadcast> {
+        self.broadcast_with(caller, content, role, priority, None)
+    }
+
+    /// [`Store::broadcast`], asking every recipient for an
+    /// acknowledgement when `ack` is given (SPEC §9, [`super::acks`]).
+    ///
+    /// Errors: those of [`Store::broadcast`].
+    pub fn broadcast_with(
+        &self,
+        caller: Caller<'_>,
+        content: &str,
+        role: Option<&str>,
+        priority: Priority,
+        ack: Option<AckRequest>,
+    ) -> Result<Broadcast> {
         validate::content(content, self.limits().max_content_bytes)?;
         self.write(|tx, now| {
             authorize(tx, caller.agent, now, Some(Capability::Broadcast))?;
@@ -206,9 +281,20 @@ impl Store {
                 )?
                 .query_map(params![caller.agent, role], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            let id = insert_message(tx, caller.agent, "broadcast", content, priority, None, None, now)?;
+            let asked = acks::Asked::new(ack, recipients.len(), now);
+            let id = insert_message(
+                tx,
+                caller.agent,
+                "broadcast",
+                content,
+                priority,
+                None,
+                None,
+                &asked,
+                now,
+            )?;
             for r in &recipients {
-                add_recipient(tx, r, id)?;
+                add_recipient(tx, r, id, &asked)?;
                 events::append(
                     tx,
                     events::Kind::Broadcast,
@@ -220,28 +306,30 @@ impl Store {
                 )?;
             }
             super::search::index_message(tx, id, content)?;
-            audit::record(
-                tx,
-                caller,
-                "broadcast",
-                None,
-                &serde_json::json!({"message_id": id, "recipients": recipients.len(), "bytes": content.len()}),
-                now,
-            )?;
+            let mut params =
+                serde_json::json!({"message_id": id, "recipients": recipients.len(), "bytes": content.len()});
+            if ack.is_some() {
+                params["ack_required"] = true.into();
+            }
+            audit::record(tx, caller, "broadcast", None, &params, now)?;
             Ok(Broadcast {
                 message_id: id,
                 recipients,
+                ack_required: asked.required,
+                ack_deadline: asked.deadline.map(rfc3339),
             })
         })
     }
 
     /// The caller's received messages, oldest first: `filter` picks
-    /// unread/read/all, `thread_id` narrows to one thread, `limit` is
-    /// 1-100. Unless `peek`, the returned unread messages come with a
-    /// [`ReadReceipt`]: they become read only when it is confirmed
+    /// unread/read/all/unacknowledged, `thread_id` narrows to one thread,
+    /// `limit` is 1-100. Unless `peek`, the returned unread messages come
+    /// with a [`ReadReceipt`]: they become read only when it is confirmed
     /// ([`Store::confirm_delivery`]) after the page reached the reader, so
     /// delivery is at-least-once. `unread_remaining` already counts them
-    /// as read.
+    /// as read. A peek records the messages it hands out for the first
+    /// time as delivered ([`super::acks`]); a failure to record that does
+    /// not fail the read.
     ///
     /// Errors: [`ErrorCode::Validation`], [`ErrorCode::AuthFailed`].
     pub fn get_messages(
@@ -253,13 +341,45 @@ impl Store {
         peek: bool,
     ) -> Result<Inbox> {
         // A read: read state changes only through the receipt.
-        self.read_as(caller, |tx, _| page(tx, caller.agent, filter, thread_id, limit, peek))
+        let inbox = self.read_as(caller, |tx, _| page(tx, caller.agent, filter, thread_id, limit, peek))?;
+        if peek {
+            self.record_delivered(caller.agent, &inbox.undelivered);
+        }
+        Ok(inbox)
     }
 
     /// How many unread messages wait for `agent`.
     pub fn unread_count(&self, agent: &str) -> Result<i64> {
         self.read(|c, _| unread(c, agent))
     }
+}
+
+/// The columns [`message_from_row`] reads, from `message_recipients r`
+/// joined with `messages m`. The last one says whether the message had
+/// never reached the recipient (the delivery rule is [`super::acks`]'s).
+const MESSAGE_COLUMNS: &str = "m.id, m.sender, m.kind, relay_open('messages.content', m.content), m.priority,
+    m.reply_to, COALESCE(m.thread_id, m.id), m.created_at, r.read_at IS NOT NULL, m.ack_required, m.ack_deadline,
+    CASE WHEN m.ack_required THEN (SELECT a.acknowledged_at FROM message_acks a
+                                   WHERE a.message_id = m.id AND a.recipient = r.recipient) END,
+    r.delivered_at IS NULL AND r.read_at IS NULL";
+
+/// A received message and whether this is its first delivery.
+fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Message, bool)> {
+    let message = Message {
+        id: r.get(0)?,
+        from: r.get(1)?,
+        kind: r.get(2)?,
+        content: r.get(3)?,
+        priority: r.get(4)?,
+        reply_to: r.get(5)?,
+        thread_id: r.get(6)?,
+        created_at: rfc3339(r.get(7)?),
+        read: r.get(8)?,
+        ack_required: r.get(9)?,
+        ack_deadline: r.get::<_, Option<Millis>>(10)?.map(rfc3339),
+        acknowledged_at: r.get::<_, Option<Millis>>(11)?.map(rfc3339),
+    };
+    Ok((message, r.get(12)?))
 }
 
 /// A page of `agent`'s received messages; see [`Store::get_messages`].
@@ -271,30 +391,29 @@ pub(crate) fn page(
     limit: u32,
     peek: bool,
 ) -> Result<Inbox> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT m.id, m.sender, m.kind, relay_open('messages.content', m.content), m.priority, m.reply_to, COALESCE(m.thread_id, m.id),
-                m.created_at, r.read_at IS NOT NULL
-         FROM message_recipients r JOIN messages m ON m.id = r.message_id
+    // Unacknowledged mail is found through its partial index, not by
+    // walking all of the recipient's mail (SQLite would pick the primary
+    // key without being told).
+    let (index, which) = match filter {
+        ReadFilter::Unacknowledged => (
+            "INDEXED BY message_recipients_awaiting_ack",
+            "r.awaiting_ack IS NOT NULL",
+        ),
+        _ => ("", "(?2 = 'all' OR (?2 = 'unread') = (r.read_at IS NULL))"),
+    };
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS}
+         FROM message_recipients r {index} JOIN messages m ON m.id = r.message_id
          WHERE r.recipient = ?1
-           AND (?2 = 'all' OR (?2 = 'unread') = (r.read_at IS NULL))
+           AND {which}
            AND (?3 IS NULL OR COALESCE(m.thread_id, m.id) = ?3)
-         ORDER BY r.message_id LIMIT ?4",
-    )?;
-    let messages = stmt
-        .query_map(params![agent, filter_str(filter), thread_id, limit], |r| {
-            Ok(Message {
-                id: r.get(0)?,
-                from: r.get(1)?,
-                kind: r.get(2)?,
-                content: r.get(3)?,
-                priority: r.get(4)?,
-                reply_to: r.get(5)?,
-                thread_id: r.get(6)?,
-                created_at: rfc3339(r.get(7)?),
-                read: r.get(8)?,
-            })
-        })?
+         ORDER BY r.message_id LIMIT ?4"
+    ))?;
+    let rows = stmt
+        .query_map(params![agent, filter_str(filter), thread_id, limit], message_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let undelivered = rows.iter().filter(|(_, first)| *first).map(|(m, _)| m.id).collect();
+    let messages: Vec<Message> = rows.into_iter().map(|(m, _)| m).collect();
     let handed: Vec<i64> = if peek {
         Vec::new()
     } else {
@@ -310,6 +429,7 @@ pub(crate) fn page(
         messages,
         unread_remaining,
         receipt,
+        undelivered,
     })
 }
 
@@ -326,6 +446,7 @@ fn filter_str(f: ReadFilter) -> &'static str {
         ReadFilter::Unread => "unread",
         ReadFilter::Read => "read",
         ReadFilter::All => "all",
+        ReadFilter::Unacknowledged => "unacknowledged",
     }
 }
 
@@ -359,23 +480,36 @@ fn insert_message(
     priority: Priority,
     reply_to: Option<i64>,
     thread: Option<i64>,
+    asked: &acks::Asked,
     now: Millis,
 ) -> Result<i64> {
     // A thread's first message stores NULL: its thread id is its own id.
     let id: i64 = tx
         .prepare_cached(
-            "INSERT INTO messages (sender, kind, content, priority, reply_to, thread_id, created_at)
-             VALUES (?1, ?2, relay_seal('messages.content', ?3), ?4, ?5, ?6, ?7) RETURNING id",
+            "INSERT INTO messages (sender, kind, content, priority, reply_to, thread_id, created_at,
+                                   ack_required, ack_deadline, acks_pending)
+             VALUES (?1, ?2, relay_seal('messages.content', ?3), ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
         )?
         .query_row(
-            params![sender, kind, content, priority.as_str(), reply_to, thread, now],
+            params![
+                sender,
+                kind,
+                content,
+                priority.as_str(),
+                reply_to,
+                thread,
+                now,
+                asked.required,
+                asked.deadline,
+                asked.pending
+            ],
             |r| r.get(0),
         )?;
     Ok(id)
 }
 
-fn add_recipient(tx: &rusqlite::Connection, recipient: &str, id: i64) -> Result<()> {
-    tx.prepare_cached("INSERT INTO message_recipients (recipient, message_id) VALUES (?1, ?2)")?
-        .execute(params![recipient, id])?;
+fn add_recipient(tx: &rusqlite::Connection, recipient: &str, id: i64, asked: &acks::Asked) -> Result<()> {
+    tx.prepare_cached("INSERT INTO message_recipients (recipient, message_id, awaiting_ack) VALUES (?1, ?2, ?3)")?
+        .execute(params![recipient, id, asked.awaiting])?;
     Ok(())
 }

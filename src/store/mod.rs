@@ -39,6 +39,7 @@ pub mod retention;
 pub mod schema;
 pub mod search;
 pub mod snapshot;
+pub mod task_pages;
 pub mod tasks;
 pub mod tokens;
 pub mod validate;

@@ -650,7 +650,17 @@ fn the_inbox_view_shows_unread_mail_unread_and_only_open_assigned_tasks() {
         .unwrap();
     let view = serde_json::to_value(s.inbox(caller("w1")).unwrap()).unwrap();
     let keys: Vec<_> = view.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys, ["messages", "open_tasks", "unread_remaining"]);
+    assert_eq!(
+        keys,
+        [
+            "awaiting_ack",
+            "awaiting_ack_count",
+            "messages",
+            "open_tasks",
+            "outstanding",
+            "unread_remaining"
+        ]
+    );
     assert_eq!(view["messages"][0]["content"], "hello");
     assert_eq!(view["unread_remaining"], 1);
     let ids: Vec<_> = view["open_tasks"]

@@ -583,3 +583,232 @@ fn tokenless_claimant_actions_on_a_first_claim_keep_working() {
             .unwrap_or_else(|e| panic!("{action:?}: {e:?}"));
     }
 }
+
+// ---- Executor sessions (issue 13): continue a conversation, one task per
+// session at a time.
+
+const THREAD: &str = "0199a213-81c0-7800-8aa1-bbab2a035a53";
+
+fn on_session(agent: &str, title: &str, session: &str) -> NewTask {
+    NewTask {
+        session: Some(session.into()),
+        ..to(agent, title)
+    }
+}
+
+fn try_accept(s: &super::Store, who: &str, id: i64, lease: u32) -> crate::Result<super::tasks::Task> {
+    let u = Update {
+        lease_seconds: Some(lease),
+        ..Default::default()
+    };
+    s.update_task(caller(who), id, Action::Accept, &u)
+}
+
+fn next_id(s: &super::Store, who: &str) -> Option<i64> {
+    s.next_task(caller(who)).unwrap().map(|t| t.id)
+}
+
+#[test]
+fn two_tasks_on_one_session_never_are_accepted_at_once_and_the_second_waits_posted() {
+    let (_d, s, _c) = setup();
+    let first = s
+        .post_task(caller("boss"), &on_session("w1", "a", THREAD))
+        .unwrap()
+        .task;
+    assert_eq!(first.session.as_deref(), Some(THREAD));
+    let second = s
+        .post_task(caller("boss"), &on_session("w1", "b", THREAD))
+        .unwrap()
+        .task
+        .id;
+    let other = s
+        .post_task(caller("boss"), &on_session("w1", "c", "other-session"))
+        .unwrap()
+        .task
+        .id;
+    let fresh = s.post_task(caller("boss"), &to("w1", "d")).unwrap().task.id;
+    let token = accept(&s, "w1", first.id, 60);
+
+    let e = try_accept(&s, "w1", second, 60).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Conflict);
+    assert!(
+        e.message.contains(&format!("task {} is running now", first.id)),
+        "{}",
+        e.message
+    );
+    assert_eq!(s.get_task(caller("boss"), second).unwrap().0.state, TaskState::Posted);
+    // Workers are not offered it while the session is busy; other sessions
+    // and new conversations go ahead, side by side.
+    assert_eq!(next_id(&s, "w1"), Some(other));
+    accept(&s, "w1", other, 60);
+    assert_eq!(next_id(&s, "w1"), Some(fresh));
+    accept(&s, "w1", fresh, 60);
+    assert_eq!(next_id(&s, "w1"), None);
+
+    // The first finishes: the session is free, and the second goes next.
+    let done = Update {
+        result: Some("ok".into()),
+        fencing_token: Some(token),
+        session: Some(THREAD.into()),
+        ..Default::default()
+    };
+    s.update_task(caller("w1"), first.id, Action::Complete, &done).unwrap();
+    assert_eq!(next_id(&s, "w1"), Some(second));
+    assert_eq!(try_accept(&s, "w1", second, 60).unwrap().state, TaskState::Accepted);
+}
+
+#[test]
+fn lease_expiry_frees_the_session_for_the_next_task() {
+    let (_d, s, clock) = setup();
+    let first = s
+        .post_task(caller("boss"), &on_session("w1", "a", THREAD))
+        .unwrap()
+        .task
+        .id;
+    let second = s
+        .post_task(caller("boss"), &on_session("w1", "b", THREAD))
+        .unwrap()
+        .task
+        .id;
+    accept(&s, "w1", first, 30);
+    clock.advance(29 * SECOND);
+    assert_eq!(try_accept(&s, "w1", second, 30).unwrap_err().code, ErrorCode::Conflict);
+    assert_eq!(next_id(&s, "w1"), None);
+    clock.advance(2 * SECOND);
+    // The sweep gave the first task back (posted, one attempt more): the
+    // session is free again, and either task may take it — but only one.
+    let (t, _) = s.get_task(caller("boss"), first).unwrap();
+    assert_eq!((t.state, t.attempts), (TaskState::Posted, 1));
+    assert_eq!(try_accept(&s, "w1", second, 30).unwrap().state, TaskState::Accepted);
+    assert_eq!(try_accept(&s, "w1", first, 30).unwrap_err().code, ErrorCode::Conflict);
+}
+
+#[test]
+fn releasing_cancelling_or_failing_the_holder_frees_the_session() {
+    let (_d, s, _c) = setup();
+    let holder = s
+        .post_task(caller("boss"), &on_session("w1", "a", THREAD))
+        .unwrap()
+        .task
+        .id;
+    let waiting = s
+        .post_task(caller("boss"), &on_session("w1", "b", THREAD))
+        .unwrap()
+        .task
+        .id;
+    let token = accept(&s, "w1", holder, 60);
+    s.update_task(caller("w1"), holder, Action::Release, &with_token(token))
+        .unwrap();
+    let token = accept(&s, "w1", waiting, 60);
+    assert_eq!(try_accept(&s, "w1", holder, 60).unwrap_err().code, ErrorCode::Conflict);
+    s.update_task(caller("boss"), waiting, Action::Cancel, &Update::default())
+        .unwrap();
+    let token2 = accept(&s, "w1", holder, 60);
+    let failed = Update {
+        error: Some("boom".into()),
+        ..with_token(token2)
+    };
+    s.update_task(caller("w1"), holder, Action::Fail, &failed).unwrap();
+    let third = s
+        .post_task(caller("boss"), &on_session("w1", "c", THREAD))
+        .unwrap()
+        .task
+        .id;
+    assert_eq!(try_accept(&s, "w1", third, 60).unwrap().state, TaskState::Accepted);
+    let _ = token;
+}
+
+#[test]
+fn complete_and_fail_record_the_session_the_executor_reported() {
+    let (_d, s, _c) = setup();
+    // A new conversation learns its session at the end.
+    let id = s.post_task(caller("boss"), &to("w1", "new")).unwrap().task.id;
+    assert_eq!(s.get_task(caller("boss"), id).unwrap().0.session, None);
+    let token = accept(&s, "w1", id, 60);
+    let done = Update {
+        result: Some("ok".into()),
+        fencing_token: Some(token),
+        session: Some(THREAD.into()),
+        ..Default::default()
+    };
+    let t = s.update_task(caller("w1"), id, Action::Complete, &done).unwrap();
+    assert_eq!(t.session.as_deref(), Some(THREAD));
+    // A follow-up continues it; an executor that answers with a new id
+    // (Claude Code may) is recorded as such.
+    let follow = s
+        .post_task(caller("boss"), &on_session("w1", "again", THREAD))
+        .unwrap()
+        .task
+        .id;
+    let token = accept(&s, "w1", follow, 60);
+    let failed = Update {
+        error: Some("model error".into()),
+        fencing_token: Some(token),
+        session: Some("next-id".into()),
+        ..Default::default()
+    };
+    let t = s.update_task(caller("w1"), follow, Action::Fail, &failed).unwrap();
+    assert_eq!((t.state, t.session.as_deref()), (TaskState::Failed, Some("next-id")));
+    // Nothing reported: the task keeps the session it continued.
+    let plain = s
+        .post_task(caller("boss"), &on_session("w1", "plain", "shell-1"))
+        .unwrap()
+        .task
+        .id;
+    let token = accept(&s, "w1", plain, 60);
+    let t = s
+        .update_task(caller("w1"), plain, Action::Complete, &with_token(token))
+        .unwrap();
+    assert_eq!(t.session.as_deref(), Some("shell-1"));
+}
+
+#[test]
+fn a_bad_session_is_refused_and_nothing_is_stored() {
+    let (_d, s, _c) = setup();
+    for bad in ["", "-p", "two words", &"x".repeat(129)] {
+        let e = s.post_task(caller("boss"), &on_session("w1", "t", bad)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Validation, "{bad:?}");
+    }
+    assert!(
+        s.get_tasks(caller("boss"), TaskRole::Posted, None, 100)
+            .unwrap()
+            .is_empty()
+    );
+    let id = s.post_task(caller("boss"), &to("w1", "t")).unwrap().task.id;
+    // session is the executor's report: only with complete and fail.
+    let on_accept = Update {
+        session: Some(THREAD.into()),
+        ..Default::default()
+    };
+    let e = s.update_task(caller("w1"), id, Action::Accept, &on_accept).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Validation);
+    assert_eq!(s.get_task(caller("boss"), id).unwrap().0.state, TaskState::Posted);
+    let token = accept(&s, "w1", id, 60);
+    let bad = Update {
+        session: Some("-rf".into()),
+        ..with_token(token)
+    };
+    let e = s.update_task(caller("w1"), id, Action::Complete, &bad).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Validation);
+    assert_eq!(s.get_task(caller("boss"), id).unwrap().0.state, TaskState::Accepted);
+}
+
+#[test]
+fn request_id_idempotency_compares_the_session_too() {
+    let (_d, s, _c) = setup();
+    let first = NewTask {
+        request_id: Some("r1".into()),
+        ..on_session("w1", "t", THREAD)
+    };
+    let id = s.post_task(caller("boss"), &first).unwrap().task.id;
+    let again = s.post_task(caller("boss"), &first).unwrap();
+    assert_eq!((again.task.id, again.deduped), (id, true));
+    for other in [None, Some("another-session".to_owned())] {
+        let changed = NewTask {
+            session: other,
+            ..first.clone()
+        };
+        let e = s.post_task(caller("boss"), &changed).unwrap_err();
+        assert_eq!(e.code, ErrorCode::IdempotencyConflict);
+    }
+}

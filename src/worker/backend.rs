@@ -5,8 +5,8 @@
 //! | call | local store | hub (MCP tools, 2025-11-25 session) |
 //! |---|---|---|
 //! | bind | `bind_worker` (registers NAME with `tasks` if new) | `health_check`: the token must name NAME (registering is `relay pair`'s job) |
-//! | next task | `next_task` (priority, then id) | `get_tasks` role assigned, status posted, in the same order; the page is kept for [`HUB_PAGE_TTL`] and tried in turn (a task another worker took fails `accept` with `INVALID_STATE` and the next is tried) |
-//! | accept, heartbeat, complete, fail, release | `update_task` | `update_task` with the same arguments and fencing token |
+//! | next task | `next_task` (priority, then id) | `get_tasks` role assigned, status posted, in the same order; the page is kept for [`HUB_PAGE_TTL`] and tried in turn (a task another worker took fails `accept` with `INVALID_STATE`, one whose executor session another task is running fails it with `CONFLICT`, and the next is tried) |
+//! | accept, heartbeat, complete, fail, release | `update_task` | `update_task` with the same arguments and fencing token (complete and fail with the executor's `session`) |
 //! | park (shutdown, write task) | `park_task` → `needs_recovery` now | no tool parks: heartbeats stop and the hub parks the task when its lease ends (`needs_recovery`, never re-run) |
 //! | idle wait | [`super::POLL_INTERVAL`] | `notifications/resources/updated` for `relay://inbox/NAME`, or [`HUB_POLL`] |
 //! | presence | `touch_agent` + `route_queued` every [`super::PRESENCE_TICK`] | the hub keeps its sessions' agents present |
@@ -164,6 +164,7 @@ impl Backend {
                     retry,
                     lease_seconds,
                     fencing_token,
+                    session,
                 } = update;
                 if let Some(r) = result {
                     args["result"] = r.into();
@@ -179,6 +180,9 @@ impl Backend {
                 }
                 if let Some(f) = fencing_token {
                     args["fencing_token"] = f.into();
+                }
+                if let Some(s) = session {
+                    args["session"] = s.into();
                 }
                 let out = hub.session.call("update_task", args).await?;
                 task_from_json(&out["task"])
@@ -290,6 +294,7 @@ pub fn task_from_json(v: &Value) -> Result<Task> {
         error: text("error"),
         created_at: text("created_at").unwrap_or_default(),
         updated_at: text("updated_at").unwrap_or_default(),
+        session: text("session"),
     })
 }
 
@@ -321,6 +326,7 @@ mod tests {
             error: None,
             created_at: "2026-01-01T00:00:00.000Z".into(),
             updated_at: "2026-01-01T00:00:00.000Z".into(),
+            session: Some("0199a213-81c0-7800-8aa1-bbab2a035a53".into()),
         };
         assert_eq!(task_from_json(&serde_json::to_value(&task).unwrap()).unwrap(), task);
         assert!(task_from_json(&json!({"id": 1})).is_err());

@@ -9,6 +9,13 @@
 //! SIGTERM or Ctrl-C to the worker releases read-only tasks in flight and
 //! parks write tasks (`needs_recovery`): nothing is re-run silently.
 //!
+//! A task with a `session` continues that executor conversation (codex
+//! `exec resume`, claude `--resume`), and every run records the session
+//! it ran in on the task ([`executor`]). The store lets one task per
+//! session be accepted at a time; the claim loop skips a task whose
+//! session is busy (it stays posted), so `--concurrency N` runs tasks of
+//! different sessions side by side and those of one session in turn.
+//!
 //! The tasks live behind a [`Backend`]: the local store, or a hub reached
 //! over MCP (`relay worker --hub`, SPEC §7); this loop is the same for
 //! both.
@@ -28,7 +35,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use backend::Backend;
-pub use executor::Executor;
+pub use executor::{Executor, Verdict};
 
 use crate::error::{ErrorCode, Result};
 use crate::store::Store;
@@ -113,6 +120,10 @@ pub struct Report {
     pub exit_code: Option<i32>,
     /// Why it did not complete.
     pub error: Option<String>,
+    /// The executor session the task ran in, as the executor reported it
+    /// (the task's `session` after it ended; continue the conversation by
+    /// posting a task with it).
+    pub session: Option<String>,
 }
 
 impl Report {
@@ -128,6 +139,9 @@ impl Report {
             outcome.unwrap_or_default().replace('_', " "),
             one_line(&self.title)
         );
+        if let Some(session) = &self.session {
+            line.push_str(&format!(" (session {})", one_line(session)));
+        }
         if let Some(err) = &self.error {
             line.push_str(" — ");
             line.push_str(&one_line(err.lines().next().unwrap_or("")));
@@ -239,12 +253,21 @@ pub async fn run_on(
     }
 }
 
-/// Accepts the next task for the worker's agent; `None` when there is none.
+/// Accepts the next task for the worker's agent; `None` when there is
+/// none it may take now. A task refused once in this round (another
+/// worker took it, or another task is running its executor session: the
+/// per-session lease) is not tried again: it comes back as the next task
+/// only at a hub, whose listing cannot leave it out, and the worker then
+/// waits for the next round instead of spinning on it.
 async fn claim(store: &Backend, cfg: &Arc<Config>) -> Result<Option<(Task, i64)>> {
+    let mut refused = std::collections::HashSet::new();
     loop {
         let Some(task) = store.next_task(&cfg.agent).await? else {
             return Ok(None);
         };
+        if !refused.insert(task.id) {
+            return Ok(None);
+        }
         let update = Update {
             lease_seconds: Some(cfg.lease_seconds),
             ..Default::default()
@@ -255,7 +278,8 @@ async fn claim(store: &Backend, cfg: &Arc<Config>) -> Result<Option<(Task, i64)>
                 let token = task.fencing_token;
                 return Ok(Some((task, token)));
             }
-            // Another worker of the same agent won the race: try the next.
+            // Another worker of the same agent won the race, or the task's
+            // executor session is busy: try the next.
             Err(e) if matches!(e.code, ErrorCode::InvalidState | ErrorCode::Conflict) => continue,
             Err(e) => return Err(e),
         }
@@ -403,6 +427,7 @@ async fn run_task(store: Backend, cfg: Arc<Config>, task: Task, token: i64, shut
         duration_ms: 0,
         exit_code: None,
         error: None,
+        session: None,
     };
     let fail = |error: String| Update {
         error: Some(error),
@@ -454,7 +479,7 @@ async fn run_task(store: Backend, cfg: Arc<Config>, task: Task, token: i64, shut
     let limit = store.max_content_bytes();
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
-    let mut out_reader = tokio::spawn(read_bounded(stdout, limit + 1, 0));
+    let mut out_reader = tokio::spawn(read_bounded(stdout, prepared.stdout_bytes(limit), 0));
     let mut err_reader = tokio::spawn(read_bounded(stderr, 0, STDERR_TAIL_BYTES));
 
     let beat = Duration::from_millis(u64::from(cfg.lease_seconds) * 250).max(Duration::from_millis(100));
@@ -514,49 +539,39 @@ async fn run_task(store: Backend, cfg: Arc<Config>, task: Task, token: i64, shut
     }
     let (out, _) = out.unwrap_or_default();
     let (_, err) = err.unwrap_or_default();
-    let result_text = match &prepared.output_file {
-        Some(file) => std::fs::read_to_string(file)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| String::from_utf8_lossy(&out).into_owned()),
-        None => String::from_utf8_lossy(&out).into_owned(),
-    };
-    drop(prepared);
-
     match ending {
-        Ending::Exited(status) if status.success() => {
-            report.exit_code = status.code();
-            let update = Update {
-                result: Some(truncate(result_text, limit)),
-                fencing_token: Some(token),
-                ..Default::default()
-            };
-            report.outcome = match finish(&store, &cfg, task.id, Action::Complete, update, lease_end()).await {
-                Ok(_) => Outcome::Completed,
-                Err(e) => {
-                    report.error = Some(format!("could not record the result: {e}"));
-                    Outcome::LostLease
-                }
-            };
-        }
         Ending::Exited(status) => {
             report.exit_code = status.code();
-            let stderr_tail = String::from_utf8_lossy(&err).trim().to_owned();
-            let why = match status.code() {
-                Some(code) => format!("exit code {code}: {stderr_tail}"),
-                None => format!("killed by a signal: {stderr_tail}"),
-            };
-            report.error = Some(why.clone());
-            let _ = finish(
-                &store,
-                &cfg,
-                task.id,
-                Action::Fail,
-                fail(truncate(why, limit)),
-                lease_end(),
-            )
-            .await;
-            report.outcome = Outcome::Failed;
+            // Read while `prepared` (its result and session files) lives.
+            match prepared.verdict(status, &out, &err) {
+                Verdict::Complete { result, session } => {
+                    report.session = session.clone().or_else(|| task.session.clone());
+                    let update = Update {
+                        result: Some(truncate(result, limit)),
+                        fencing_token: Some(token),
+                        session,
+                        ..Default::default()
+                    };
+                    report.outcome = match finish(&store, &cfg, task.id, Action::Complete, update, lease_end()).await {
+                        Ok(_) => Outcome::Completed,
+                        Err(e) => {
+                            report.error = Some(format!("could not record the result: {e}"));
+                            Outcome::LostLease
+                        }
+                    };
+                }
+                Verdict::Fail { error, session } => {
+                    report.error = Some(error.clone());
+                    report.session = session.clone().or_else(|| task.session.clone());
+                    // Final, never retried (a missing session above all).
+                    let update = Update {
+                        session,
+                        ..fail(truncate(error, limit))
+                    };
+                    let _ = finish(&store, &cfg, task.id, Action::Fail, update, lease_end()).await;
+                    report.outcome = Outcome::Failed;
+                }
+            }
         }
         Ending::TimedOut => {
             let why = format!("timed out after {}s", cfg.timeout.unwrap_or_default().as_secs());
@@ -571,5 +586,6 @@ async fn run_task(store: Backend, cfg: Arc<Config>, task: Task, token: i64, shut
         }
         Ending::Shutdown => hand_back(&store, &cfg, &task, token, &mut report).await,
     }
+    drop(prepared);
     done(report)
 }

@@ -1,6 +1,6 @@
 //! Direct messages, broadcasts, read state, threads and limits.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::Relay;
 
@@ -207,4 +207,68 @@ async fn every_change_lands_in_the_outbox_with_ids_only() {
     assert!(!format!("{events:?}").contains(secret));
     a.close().await;
     b.close().await;
+}
+
+#[tokio::test]
+async fn the_sender_sees_every_recipients_receipt_on_plain_mail_too() {
+    let relay = Relay::new();
+    let alice = relay.agent("alice", &[]).await;
+    let bob = relay.agent("bob", &[]).await;
+    let first = alice.call("send_message", json!({"to": "bob", "content": "q1"})).await;
+    let id = first["message_id"].as_i64().unwrap();
+    assert_eq!(
+        (&first["ack_required"], &first["ack_deadline"]),
+        (&json!(false), &json!(null))
+    );
+    let other = alice
+        .call("send_message", json!({"to": "carol", "content": "elsewhere"}))
+        .await;
+    let followup = alice
+        .call("send_message", json!({"to": "bob", "content": "q2", "reply_to": id}))
+        .await;
+
+    // Received mail says it asks for nothing.
+    let got = bob.call("get_messages", json!({"peek": true})).await;
+    assert_eq!(got["box"], "inbox");
+    for m in got["messages"].as_array().unwrap() {
+        assert_eq!(
+            (&m["ack_required"], &m["ack_deadline"], &m["acknowledged_at"]),
+            (&json!(false), &json!(null), &json!(null))
+        );
+    }
+    assert_eq!(
+        bob.call("get_messages", json!({"status": "unacknowledged"})).await["messages"],
+        json!([])
+    );
+
+    // The sent box: newest first, narrowed by thread and limit.
+    let sent = alice.call("get_messages", json!({"box": "sent"})).await;
+    let ids: Vec<&Value> = sent["messages"].as_array().unwrap().iter().map(|m| &m["id"]).collect();
+    assert_eq!(
+        ids,
+        [&followup["message_id"], &other["message_id"], &first["message_id"]]
+    );
+    let thread = alice
+        .call("get_messages", json!({"box": "sent", "thread_id": id, "limit": 1}))
+        .await;
+    let m = &thread["messages"][0];
+    assert_eq!(
+        (m["id"].clone(), m["content"].clone()),
+        (followup["message_id"].clone(), json!("q2"))
+    );
+    assert_eq!(
+        (&m["ack_required"], &m["acks_pending"], &m["overdue"]),
+        (&json!(false), &json!(0), &json!(false))
+    );
+    // Bob peeked: delivered, not read; carol never registered: sent.
+    assert_eq!(m["receipts"][0]["state"], "delivered");
+    let to_carol = &sent["messages"][1]["receipts"][0];
+    assert_eq!(
+        (to_carol["recipient"].as_str(), to_carol["state"].as_str()),
+        (Some("carol"), Some("sent"))
+    );
+    // Alice's own inbox is empty, and says so next to the sent box.
+    assert_eq!(sent["unread_remaining"], 0);
+    alice.close().await;
+    bob.close().await;
 }

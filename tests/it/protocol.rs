@@ -324,7 +324,10 @@ fn fields_newer_than_the_negotiated_revision_are_never_sent() {
             let tool = tool.as_object().unwrap();
             assert_eq!(tool.contains_key("annotations"), annotations, "{version}: {tool:?}");
             assert_eq!(tool.contains_key("outputSchema"), structured, "{version}: {tool:?}");
-            assert!(!tool.contains_key("title") && !tool.contains_key("icons") && !tool.contains_key("execution"));
+            assert!(!tool.contains_key("title") && !tool.contains_key("icons"));
+            // 2025-11-25 Tasks (tests/it/mcp_tasks.rs): post_task only.
+            let tasks = version == "2025-11-25" && tool["name"] == "post_task";
+            assert_eq!(tool.contains_key("execution"), tasks, "{version}: {tool:?}");
         }
         let call = s.call(2, "health_check", json!({}));
         let result = call["result"].as_object().unwrap();

@@ -46,6 +46,12 @@ async fn every_tool_result_and_error_satisfies_its_declared_output_schema() {
         .await;
     let task_id = task["task"]["id"].clone();
     let msg = lead.call("send_message", json!({"to": "bob", "content": "hi"})).await;
+    let asked = lead
+        .call(
+            "send_message",
+            json!({"to": "bob", "content": "ack me", "ack_required": true}),
+        )
+        .await;
     let calls: Vec<(&str, Value)> = vec![
         ("health_check", json!({})),
         ("discover_agents", json!({"include_offline": true})),
@@ -102,13 +108,7 @@ async fn every_tool_result_and_error_satisfies_its_declared_output_schema() {
         check(tool, r.structured_content.as_ref().expect("structuredContent"));
         covered.insert(tool);
     }
-    // acknowledge_message is the recipient's call.
-    let asked = lead
-        .call(
-            "send_message",
-            json!({"to": "bob", "content": "ack me", "ack_required": true}),
-        )
-        .await;
+    // acknowledge_message is the recipient's call (lead is unregistered by now).
     let r = bob
         .call_raw("acknowledge_message", json!({"message_id": asked["message_id"]}))
         .await;

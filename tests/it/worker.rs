@@ -343,7 +343,7 @@ async fn codex_and_claude_executors_get_the_exact_argv_with_the_prompt_after_the
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let args = argv(&argv_out);
     assert_eq!(
-        &args[..7],
+        &args[..8],
         [
             "exec",
             "-s",
@@ -351,10 +351,11 @@ async fn codex_and_claude_executors_get_the_exact_argv_with_the_prompt_after_the
             "-C",
             work.to_str().unwrap(),
             "--skip-git-repo-check",
+            "--json",
             "--output-last-message"
         ]
     );
-    assert_eq!(&args[8..], ["--", "--dangerously-skip-permissions\n\nfix the bug"]);
+    assert_eq!(&args[9..], ["--", "--dangerously-skip-permissions\n\nfix the bug"]);
     assert_eq!(task(&boss, id).await["task"]["result"], "codex result\n");
 
     let id = post(
@@ -371,8 +372,17 @@ async fn codex_and_claude_executors_get_the_exact_argv_with_the_prompt_after_the
     assert!(out.status.success());
     assert_eq!(
         argv(&argv_out),
-        ["-p", "--permission-mode", "acceptEdits", "--", "-p\n\nedit it"]
+        [
+            "-p",
+            "--permission-mode",
+            "acceptEdits",
+            "--output-format",
+            "json",
+            "--",
+            "-p\n\nedit it"
+        ]
     );
+    // Not the JSON object claude prints (an older CLI): stdout is the result.
     assert_eq!(task(&boss, id).await["task"]["result"], "claude stdout\n");
     boss.close().await;
 }

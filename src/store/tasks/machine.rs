@@ -177,6 +177,10 @@ pub struct Facts {
     pub max_attempts: u32,
     /// The current fencing token (0 before the first accept).
     pub fencing_token: i64,
+    /// Another accepted task holding this task's executor session (the
+    /// per-session lease, [`super::session`]); looked up only for
+    /// `accept`, `None` otherwise.
+    pub session_holder: Option<i64>,
 }
 
 /// Who the acting agent is to the task; any combination (an agent may
@@ -356,6 +360,8 @@ pub struct Move {
     pub error: Text,
     /// The `result` column.
     pub result: Text,
+    /// The `session` column (the executor session the task ran in).
+    pub session: Text,
     /// Clears `expires_at` (a TTL that parked the task is spent).
     pub clear_expiry: bool,
     /// A new assignee.
@@ -380,6 +386,7 @@ impl Move {
             attempts: Attempts::Keep,
             error: Text::Keep,
             result: Text::Keep,
+            session: Text::Keep,
             clear_expiry: false,
             assign: None,
             reroute: false,
@@ -494,12 +501,17 @@ fn act(task: &Facts, action: Action, by: Party, update: &Update) -> Result<Trans
         ..Move::new(Step::Action(action), state, to)
     };
     let accepted = || require(task, state == TaskState::Accepted, action.as_str());
+    // The executor session a complete or fail reports; none keeps the task's.
+    let reported = || update.session.clone().map_or(Text::Keep, |s| Text::Set(Some(s)));
     let out = match action {
         Action::Accept => {
             if !by.assignee {
                 return Err(not_party(task.id, "assignee"));
             }
             require(task, state == TaskState::Posted, action.as_str())?;
+            if let Some(holder) = task.session_holder {
+                return Err(super::session::busy(task.id, holder));
+            }
             let token = task.fencing_token + 1;
             Move {
                 claim: Claim::Take(token),
@@ -526,6 +538,7 @@ fn act(task: &Facts, action: Action, by: Party, update: &Update) -> Result<Trans
                 result: Text::Set(update.result.clone()),
                 lease: Lease::Clear,
                 error: Text::Set(None),
+                session: reported(),
                 ..mv(TaskState::Completed)
             }
         }
@@ -537,12 +550,16 @@ fn act(task: &Facts, action: Action, by: Party, update: &Update) -> Result<Trans
                 error: Text::Set(update.error.clone()),
                 lease: Lease::Clear,
                 note: update.error.clone(),
+                session: reported(),
                 ..mv(TaskState::Failed)
             };
             if update.retry && task.attempts + 1 < task.max_attempts {
+                // Another attempt runs the task as posted: in the session
+                // it continues (or a new one), not the failed attempt's.
                 Move {
                     to: TaskState::Posted,
                     claim: Claim::Drop,
+                    session: Text::Keep,
                     ..failed
                 }
             } else {
@@ -715,6 +732,7 @@ mod tests {
             attempts: 0,
             max_attempts: 3,
             fencing_token: 1,
+            session_holder: None,
         }
     }
 
@@ -839,6 +857,74 @@ mod tests {
         assert_eq!(tokenless.unwrap_err().code, ErrorCode::InvalidState);
         let by_other = act(&facts(TaskState::Accepted), Action::Complete, REQUESTER, &update);
         assert_eq!(by_other.unwrap_err().code, ErrorCode::NotParty);
+    }
+
+    #[test]
+    fn accept_is_refused_while_another_task_runs_the_same_session() {
+        let busy = Facts {
+            session_holder: Some(5),
+            ..facts(TaskState::Posted)
+        };
+        let got = act(&busy, Action::Accept, ASSIGNEE, &Update::default()).unwrap_err();
+        assert_eq!(got.code, ErrorCode::Conflict);
+        assert!(got.message.contains("task 5 is running now"), "{}", got.message);
+        // The party and state rules come first: a busy session does not
+        // hide who may act or from which state.
+        let not_mine = act(&busy, Action::Accept, REQUESTER, &Update::default());
+        assert_eq!(not_mine.unwrap_err().code, ErrorCode::NotParty);
+        let accepted = Facts {
+            session_holder: Some(5),
+            ..facts(TaskState::Accepted)
+        };
+        let again = act(&accepted, Action::Accept, ASSIGNEE, &Update::default());
+        assert_eq!(again.unwrap_err().code, ErrorCode::InvalidState);
+        let free = moved(act(
+            &facts(TaskState::Posted),
+            Action::Accept,
+            ASSIGNEE,
+            &Update::default(),
+        ));
+        assert_eq!(free.to, TaskState::Accepted);
+    }
+
+    #[test]
+    fn complete_and_a_final_fail_record_the_reported_session_and_a_retry_keeps_the_tasks() {
+        let reported = |retry| Update {
+            session: Some("thread-2".into()),
+            fencing_token: Some(1),
+            retry,
+            ..Update::default()
+        };
+        let set = Text::Set(Some("thread-2".into()));
+        let m = moved(act(
+            &facts(TaskState::Accepted),
+            Action::Complete,
+            CLAIMANT,
+            &reported(false),
+        ));
+        assert_eq!(m.session, set);
+        let m = moved(act(
+            &facts(TaskState::Accepted),
+            Action::Fail,
+            CLAIMANT,
+            &reported(false),
+        ));
+        assert_eq!((m.to, m.session), (TaskState::Failed, set));
+        let m = moved(act(
+            &facts(TaskState::Accepted),
+            Action::Fail,
+            CLAIMANT,
+            &reported(true),
+        ));
+        assert_eq!((m.to, m.session), (TaskState::Posted, Text::Keep));
+        // Nothing reported: the task keeps the session it continues.
+        let m = moved(act(
+            &facts(TaskState::Accepted),
+            Action::Complete,
+            CLAIMANT,
+            &Update::default(),
+        ));
+        assert_eq!(m.session, Text::Keep);
     }
 
     #[test]

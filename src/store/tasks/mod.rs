@@ -96,6 +96,10 @@ pub struct NewTask {
     pub max_attempts: Option<u32>,
     /// Whether the task changes files (workers refuse it without `--allow-writes`).
     pub write: bool,
+    /// The executor session (Codex thread, Claude Code session) this task
+    /// continues: a previous task's `session`; `None` starts a new
+    /// conversation. 1-128 characters, see [`session::validate`].
+    pub session: Option<String>,
 }
 
 /// A task as tools show it.
@@ -143,6 +147,11 @@ pub struct Task {
     pub created_at: String,
     /// RFC 3339 time of the last transition.
     pub updated_at: String,
+    /// The executor session the task runs in: the one it continues (from
+    /// `post_task`), then the one the executor reported at `complete` or
+    /// `fail`. Post a follow-up with this as its `session` to continue the
+    /// conversation. `None`: a new conversation, not reported (yet).
+    pub session: Option<String>,
 }
 
 /// One entry of a task's history.
@@ -190,6 +199,11 @@ pub struct Update {
     /// Required (else `VALIDATION`) for claimant actions once the task has
     /// been accepted more than once; see [`Store::update_task`].
     pub fencing_token: Option<i64>,
+    /// For `complete` and `fail`: the executor session the work ran in, as
+    /// the executor reported it; recorded as the task's `session` (a `fail`
+    /// that re-posts the task for another attempt keeps the session it
+    /// had). Refused (`VALIDATION`) with any other action.
+    pub session: Option<String>,
 }
 
 /// Which side of tasks `get_tasks` lists.
@@ -205,7 +219,7 @@ pub enum TaskRole {
 
 const TASK_COLUMNS: &str = "id, requester, assignee, state, title, relay_open('tasks.description', description), \
      priority, required_capabilities, auto_routed, write, request_id, attempts, max_attempts, fencing_token, claimant, \
-     lease_expires_at, expires_at, relay_open('tasks.result', result), error, created_at, updated_at";
+     lease_expires_at, expires_at, relay_open('tasks.result', result), error, created_at, updated_at, session";
 
 fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
     let priority: String = r.get(6)?;
@@ -232,6 +246,7 @@ fn task_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         error: r.get(18)?,
         created_at: rfc3339(r.get(19)?),
         updated_at: rfc3339(r.get(20)?),
+        session: r.get(21)?,
     })
 }
 
@@ -282,6 +297,7 @@ impl Facts {
             attempts: task.attempts,
             max_attempts: task.max_attempts,
             fencing_token: task.fencing_token,
+            session_holder: None,
         }
     }
 }
@@ -415,6 +431,9 @@ fn cas_statement<'a>(
     if let Text::Set(result) = &mv.result {
         set("result = relay_seal('tasks.result', {})", Some(result));
     }
+    if let Text::Set(session) = &mv.session {
+        set("session = {}", Some(session));
+    }
     if mv.clear_expiry {
         set("expires_at = NULL", None);
     }
@@ -480,8 +499,11 @@ fn announce(tx: &rusqlite::Connection, task: &Task, to: TaskState, actor: Option
     Ok(())
 }
 
+/// What `request_id` idempotency compares: a hash of everything posted.
+/// `session` joins the list only when given, so tasks posted before it
+/// existed (schema 8) keep their hashes and re-posting them still dedupes.
 fn content_hash(t: &NewTask) -> Vec<u8> {
-    let canonical = serde_json::json!([
+    let mut canonical = serde_json::json!([
         t.to,
         t.required_capabilities,
         t.title,
@@ -491,6 +513,9 @@ fn content_hash(t: &NewTask) -> Vec<u8> {
         t.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
         t.write
     ]);
+    if let (Some(session), Some(list)) = (&t.session, canonical.as_array_mut()) {
+        list.push(serde_json::json!({ "session": session }));
+    }
     Sha256::digest(canonical.to_string().as_bytes()).to_vec()
 }
 
@@ -732,6 +757,9 @@ fn validate_new(t: &NewTask, limits: super::Limits) -> Result<()> {
             "max_attempts must be 1-{MAX_ATTEMPTS}, got {n}"
         )));
     }
+    if let Some(s) = &t.session {
+        session::validate(s)?;
+    }
     Ok(())
 }
 
@@ -742,9 +770,11 @@ impl Store {
     /// yet). Without, it goes to the least-loaded online agent holding all
     /// `required_capabilities` (ties: most recently seen), or stays
     /// `queued` until one registers. A repeated `request_id` returns the
-    /// existing task with `deduped: true`.
+    /// existing task with `deduped: true` (the comparison includes
+    /// `session`). With `session` the task continues that executor
+    /// conversation, one task per session at a time (see [`session`]).
     ///
-    /// Errors: [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
+    /// Errors: [`ErrorCode::Validation`] (also a malformed `session`), [`ErrorCode::PayloadTooLarge`],
     /// [`ErrorCode::IdempotencyConflict`] (same `request_id`, different
     /// content), [`ErrorCode::CapDenied`], [`ErrorCode::AuthFailed`].
     pub fn post_task(&self, caller: Caller<'_>, new: &NewTask) -> Result<Posted> {
@@ -781,8 +811,9 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO tasks (requester, assignee, auto_routed, required_capabilities, title, description,
                                         priority, state, write, request_id, content_hash, max_attempts, expires_at,
-                                        created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, relay_seal('tasks.description', ?6), ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+                                        created_at, updated_at, session)
+                     VALUES (?1, ?2, ?3, ?4, ?5, relay_seal('tasks.description', ?6), ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14,
+                             ?15)
                      RETURNING id",
                 )?
                 .query_row(
@@ -800,7 +831,8 @@ impl Store {
                         hash,
                         new.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
                         expires_at,
-                        now
+                        now,
+                        new.session
                     ],
                     |r| r.get(0),
                 )?;
@@ -812,7 +844,8 @@ impl Store {
                 caller,
                 "post_task",
                 None,
-                &serde_json::json!({"task_id": id, "to": assignee, "state": state.as_str(), "bytes": new.description.len()}),
+                &serde_json::json!({"task_id": id, "to": assignee, "state": state.as_str(), "bytes": new.description.len(),
+                                    "session": new.session}),
                 now,
             )?;
             Ok(Posted { task, deduped: false })
@@ -842,9 +875,15 @@ impl Store {
     /// and the answer is then definite (success, or `STALE_LEASE`). A `heartbeat` on a cancelled task returns it (state
     /// `cancelled`) rather than failing, so a worker learns to stop.
     ///
+    /// The per-session lease: `accept` of a task whose `session` another
+    /// accepted task holds is refused with [`ErrorCode::Conflict`] (naming
+    /// that task) and changes nothing. `complete` and `fail` take the
+    /// executor's `session` and record it on the task.
+    ///
     /// Errors: [`ErrorCode::NotFound`], [`ErrorCode::NotParty`],
     /// [`ErrorCode::InvalidState`], [`ErrorCode::StaleLease`],
-    /// [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
+    /// [`ErrorCode::Conflict`] (the session is busy, or the task changed
+    /// concurrently), [`ErrorCode::Validation`], [`ErrorCode::PayloadTooLarge`],
     /// [`ErrorCode::CapDenied`], [`ErrorCode::AuthFailed`].
     pub fn update_task(&self, caller: Caller<'_>, id: i64, action: Action, update: &Update) -> Result<Task> {
         for (field, text) in [("result", &update.result), ("error", &update.error)] {
@@ -861,6 +900,15 @@ impl Store {
                 ));
             }
         }
+        if let Some(s) = &update.session {
+            if !matches!(action, Action::Complete | Action::Fail) {
+                return Err(Error::validation(format!(
+                    "session goes with complete or fail (the executor session the work ran in), not {action}; \
+                     to continue a session, post_task with session"
+                )));
+            }
+            session::validate(s)?;
+        }
         let lease_seconds = update.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
         if !(1..=MAX_LEASE_SECONDS).contains(&lease_seconds) {
             return Err(Error::validation(format!(
@@ -876,7 +924,13 @@ impl Store {
                 by: Party::of(&task, caller.agent),
                 update,
             };
-            let change = transition(&Facts::of(&task), &trigger)?;
+            let mut facts = Facts::of(&task);
+            if action == Action::Accept
+                && let Some(s) = &task.session
+            {
+                facts.session_holder = session::holder(tx, s, id)?;
+            }
+            let change = transition(&facts, &trigger)?;
             let lease_end = now + Millis::from(lease_seconds) * 1000;
             let after = apply(tx, &task, &change, Some(caller.agent), now, lease_end)?.ok_or_else(|| {
                 Error::new(
@@ -995,14 +1049,19 @@ impl Store {
 
     /// The next `posted` task assigned to the caller, highest priority
     /// first, then oldest; `None` when there is none. Does not accept it.
-    /// A plain read unless a lease or TTL is due somewhere (then it sweeps
-    /// first), so idle workers can poll it cheaply.
+    /// Skips a task whose executor session another accepted task holds
+    /// (the per-session lease, see [`session`]): it waits, posted, until
+    /// that task is done. A plain read unless a lease or TTL is due
+    /// somewhere (then it sweeps first), so idle workers can poll it
+    /// cheaply.
     pub fn next_task(&self, caller: Caller<'_>) -> Result<Option<Task>> {
         self.sweep_if_due()?;
         self.read(|c, _| {
             let id: Option<i64> = c
                 .prepare_cached(
-                    "SELECT id FROM tasks WHERE assignee = ?1 AND state = 'posted'
+                    "SELECT id FROM tasks t WHERE assignee = ?1 AND state = 'posted'
+                       AND (session IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM tasks h WHERE h.session = t.session AND h.state = 'accepted'))
                      ORDER BY CASE priority WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END, id
                      LIMIT 1",
                 )?
@@ -1118,6 +1177,33 @@ mod tests {
             )
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_task_without_session_hashes_as_before_schema_9_so_old_request_ids_still_dedupe() {
+        let t = NewTask {
+            to: Some("w1".into()),
+            title: "t".into(),
+            description: "d".into(),
+            ..NewTask::default()
+        };
+        // The schema-8 canonical form, spelled out.
+        let before = serde_json::json!([
+            t.to,
+            t.required_capabilities,
+            t.title,
+            t.description,
+            "normal",
+            null,
+            3,
+            false
+        ]);
+        assert_eq!(content_hash(&t), Sha256::digest(before.to_string().as_bytes()).to_vec());
+        let with = NewTask {
+            session: Some("s1".into()),
+            ..t.clone()
+        };
+        assert_ne!(content_hash(&with), content_hash(&t));
     }
 
     #[test]
