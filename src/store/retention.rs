@@ -74,7 +74,8 @@ impl Store {
     /// it scans rather than keeping `created_at` indexes that every
     /// hot-path commit would have to write. Search index entries go with
     /// their messages; then the search backfill, if one is pending, runs to
-    /// the end (in transactions of [`super::search::BACKFILL_BATCH`]).
+    /// the end (in transactions of [`super::search::BACKFILL_BATCH`]), and
+    /// the index's segments are merged ([`Store::search_compact`]).
     pub fn purge(&self, retention: Retention) -> Result<Purged> {
         let now = self.now();
         let cutoff = |days: u32| now - Millis::from(days) * DAY_MS;
@@ -124,6 +125,7 @@ impl Store {
         if self.search_backfill_pending()? {
             self.search_backfill(usize::MAX)?;
         }
+        self.search_compact()?;
         Ok(purged)
     }
 

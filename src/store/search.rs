@@ -128,6 +128,13 @@ pub const SEARCH_BACKFILL_DOCS: usize = 2_000;
 /// Documents indexed per backfill transaction.
 pub const BACKFILL_BATCH: usize = 500;
 
+/// Pages an index merge step ([`Store::search_compact`]) writes per
+/// transaction (FTS5 `merge`; about 2 MiB).
+pub const MERGE_PAGES: i64 = 500;
+
+/// Most merge steps one [`Store::search_compact`] takes.
+pub const MAX_MERGE_STEPS: usize = 2_000;
+
 super::words::words! {
     /// What a search result is.
     pub enum HitKind("message kind") {
@@ -384,6 +391,33 @@ impl Store {
             }
         }
         Ok(total)
+    }
+}
+
+impl Store {
+    /// Merges the index's segments (FTS5 `merge`, [`MERGE_PAGES`] pages a
+    /// transaction) until each level holds at most one, dropping the
+    /// entries of deleted documents on the way. Every commit that sends
+    /// mail adds a small segment, and FTS5 only merges them four at a time
+    /// as it goes, so a search reads each term in many segments; retention
+    /// runs this hourly. Returns the steps taken.
+    ///
+    /// Errors: [`ErrorCode::Timeout`](crate::ErrorCode::Timeout) when the
+    /// store stays locked (what was merged stays merged).
+    pub fn search_compact(&self) -> Result<usize> {
+        for step in 0..MAX_MERGE_STEPS {
+            let changed = self.write(|tx, _| {
+                let before = tx.total_changes();
+                tx.prepare_cached("INSERT INTO message_search (message_search, rank) VALUES ('merge', ?1)")?
+                    .execute([MERGE_PAGES])?;
+                Ok(tx.total_changes() - before)
+            })?;
+            // FTS5's documented test: fewer than two rows changed, nothing was left to merge.
+            if changed < 2 {
+                return Ok(step);
+            }
+        }
+        Ok(MAX_MERGE_STEPS)
     }
 }
 

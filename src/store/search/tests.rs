@@ -415,3 +415,29 @@ fn the_plans_walk_the_index_backwards() {
         assert!(!p.contains("TEMP B-TREE"), "{p}");
     }
 }
+
+#[test]
+fn compaction_merges_the_segments_of_many_small_commits() {
+    let (_d, s, _c) = store();
+    agents(&s, &["a", "b"]);
+    for i in 0..40 {
+        s.send_message(
+            caller("a"),
+            "b",
+            &format!("note {i} about merging"),
+            Priority::Normal,
+            None,
+        )
+        .unwrap();
+    }
+    let segments = |s: &Store| -> i64 {
+        s.read(|c, _| Ok(c.query_row("SELECT count(DISTINCT segid) FROM message_search_idx", [], |r| r.get(0))?))
+            .unwrap()
+    };
+    let before = segments(&s);
+    assert!(before > 2, "{before}");
+    assert!(s.search_compact().unwrap() >= 1);
+    assert!(segments(&s) < before, "{} of {before}", segments(&s));
+    assert_eq!(s.search_compact().unwrap(), 0, "nothing left to merge");
+    assert_eq!(search(&s, "b", "merging").count, 20);
+}
