@@ -102,6 +102,18 @@ fn asked(i: usize) -> Vec<String> {
     ]
 }
 
+/// The `i`-th call's request: exclusive, 600 s, by "bench".
+fn request(i: usize) -> ReserveRequest {
+    ReserveRequest {
+        project: PROJECT.into(),
+        paths: asked(i),
+        exclusive: true,
+        ttl_seconds: 600,
+        reason: "bench".into(),
+        request_id: None,
+    }
+}
+
 fn through_store(db: &Path, seeded: bool, calls: usize) -> Vec<f64> {
     let store = Store::open(db, Arc::new(relay::clock::SystemClock), Limits::default()).unwrap();
     if seeded {
@@ -110,14 +122,7 @@ fn through_store(db: &Path, seeded: bool, calls: usize) -> Vec<f64> {
     store.bind_agent("bench", None, None, Transport::Cli).unwrap();
     let mut ms = Vec::with_capacity(calls);
     for i in 0..calls + calls / 10 {
-        let req = ReserveRequest {
-            project: PROJECT.into(),
-            paths: asked(i),
-            exclusive: true,
-            ttl_seconds: 600,
-            reason: "bench".into(),
-            request_id: None,
-        };
+        let req = request(i);
         let start = Instant::now();
         let r = store.reserve_paths(caller("bench"), &req).unwrap();
         let took = start.elapsed().as_secs_f64() * 1000.0;
@@ -138,14 +143,7 @@ fn without_commit(db: &Path, calls: usize) -> Vec<f64> {
     let (ms, committed) = store.batch(|| {
         let mut ms = Vec::with_capacity(calls);
         for i in 0..calls + calls / 10 {
-            let req = ReserveRequest {
-                project: PROJECT.into(),
-                paths: asked(i),
-                exclusive: true,
-                ttl_seconds: 600,
-                reason: "bench".into(),
-                request_id: None,
-            };
+            let req = request(i);
             let start = Instant::now();
             let r = store.reserve_paths(caller("bench"), &req).unwrap();
             let took = start.elapsed().as_secs_f64() * 1000.0;
